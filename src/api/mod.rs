@@ -1,0 +1,203 @@
+//! HTTP: a thin adapter per dialect over the shared core, the served OpenAPI documents,
+//! Swagger UI, and the router-level answers (unknown path, wrong method) in each dialect's shape.
+
+/// Reading JSON bodies into field-level errors.
+pub mod body;
+/// Finding credentials in headers.
+pub mod credentials;
+/// Serving each dialect's OpenAPI document and Swagger UI.
+pub mod docs;
+/// A JSON deserializer that accepts structs only from objects.
+pub mod strict;
+/// The Volubile dialect.
+pub mod volubile;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheDirective, HeaderName};
+use actix_web::{App, HttpResponse, HttpResponseBuilder};
+use utoipa::openapi::{OpenApi, Server};
+use utoipa_actix_web::AppExt as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::core::CoreError;
+use crate::core::ratelimit::Allowance;
+use crate::core::service::TokenService;
+
+pub const RATE_LIMIT_LIMIT: &str = "x-ratelimit-limit";
+pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
+
+/// What every handler gets injected.
+#[derive(Debug)]
+pub struct AppState {
+    pub tokens: Arc<TokenService>,
+}
+
+/// One public token API keymint speaks. Adding a dialect is a new module exposing one of these
+/// and a line in [`DIALECTS`].
+#[derive(Debug)]
+pub struct Dialect {
+    /// Used in `/v3/api-docs/<name>` and `--dialects`.
+    pub name: &'static str,
+    /// Where its document is served: `/v3/api-docs/<name>`.
+    pub doc_path: &'static str,
+    /// Shown in Swagger UI's document selector.
+    pub title: &'static str,
+    /// Unknown paths under this prefix are answered in this dialect's error shape (longest
+    /// prefix wins).
+    pub path_prefix: &'static str,
+    /// The document's parts that are not collected from handlers (info, security schemes).
+    pub openapi: fn() -> OpenApi,
+    /// The document's `servers`, given the origin the document was requested from.
+    pub servers: fn(&str) -> Vec<Server>,
+    /// Registers the dialect's handlers.
+    pub configure: fn(&mut ServiceConfig),
+    /// Renders an error of the given status in the dialect's documented shape.
+    pub error_page: fn(StatusCode, &str) -> HttpResponse,
+}
+
+pub const DIALECTS: &[&Dialect] = &[&volubile::DIALECT];
+
+/// The complete document of one dialect: its base plus everything its handlers declare.
+pub fn document(dialect: &Dialect) -> OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi((dialect.openapi)())
+        .configure(dialect.configure)
+        .split_for_parts()
+        .1
+}
+
+/// Registers every dialect's handlers on the app.
+pub fn configure<T>(app: App<T>) -> App<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    DIALECTS.iter().fold(app, |app, dialect| {
+        app.into_utoipa_app()
+            .configure(dialect.configure)
+            .into_app()
+    })
+}
+
+/// Documented operations, path → (dialect, allowed methods), for answering 405 with `Allow`.
+#[derive(Debug, Default)]
+pub struct Routes {
+    operations: BTreeMap<String, (&'static Dialect, Vec<actix_web::http::Method>)>,
+}
+
+impl Routes {
+    pub fn new(documents: &[(&'static Dialect, OpenApi)]) -> Self {
+        let mut operations = BTreeMap::new();
+        for (dialect, doc) in documents {
+            for (path, item) in &doc.paths.paths {
+                let methods = [
+                    (item.get.is_some(), actix_web::http::Method::GET),
+                    (item.put.is_some(), actix_web::http::Method::PUT),
+                    (item.post.is_some(), actix_web::http::Method::POST),
+                    (item.delete.is_some(), actix_web::http::Method::DELETE),
+                    (item.patch.is_some(), actix_web::http::Method::PATCH),
+                ]
+                .into_iter()
+                .filter_map(|(present, method)| present.then_some(method))
+                .collect();
+                operations.insert(path.clone(), (*dialect, methods));
+            }
+        }
+        Self { operations }
+    }
+
+    fn owner(&self, path: &str) -> &'static Dialect {
+        DIALECTS
+            .iter()
+            .filter(|dialect| path.starts_with(dialect.path_prefix))
+            .max_by_key(|dialect| dialect.path_prefix.len())
+            .copied()
+            .unwrap_or(&volubile::DIALECT)
+    }
+
+    /// Answers a request no handler took: 405 with `Allow` on a documented path, else 404.
+    pub fn fallback(&self, req: &actix_web::HttpRequest) -> HttpResponse {
+        match self.operations.get(req.path()) {
+            Some((dialect, methods)) => {
+                let mut response =
+                    (dialect.error_page)(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, allow_value(methods));
+                response
+            }
+            None => (self.owner(req.path()).error_page)(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    }
+}
+
+fn allow_value(methods: &[actix_web::http::Method]) -> header::HeaderValue {
+    let joined = methods
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    header::HeaderValue::from_str(&joined).unwrap_or(header::HeaderValue::from_static(""))
+}
+
+/// The default service: every unmatched request, in the owning dialect's shape.
+pub async fn unmatched_request(
+    req: actix_web::HttpRequest,
+    routes: actix_web::web::Data<Routes>,
+) -> HttpResponse {
+    routes.fallback(&req)
+}
+
+/// The start of every successful token response: no caching, and the quota left.
+pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((HeaderName::from_static(RATE_LIMIT_LIMIT), allowance.limit))
+        .insert_header((
+            HeaderName::from_static(RATE_LIMIT_REMAINING),
+            allowance.remaining,
+        ));
+    builder
+}
+
+/// Logs server-side failures with their cause chain, where they are turned into responses.
+pub fn log_core_error(err: &CoreError) {
+    match err {
+        CoreError::Unavailable(_) | CoreError::Internal(_) => {
+            tracing::error!(error = %ErrorChain(err), "token request failed");
+        }
+        _ => tracing::debug!(error = %err, "token request refused"),
+    }
+}
+
+/// Formats an error with its whole `source()` chain.
+struct ErrorChain<'e>(&'e CoreError);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, the error timestamp format Volubile documents.
+pub fn utc_millis_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

@@ -1,0 +1,56 @@
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde_json::Map;
+
+use super::API_KEY_HEADER;
+use super::error::VolubileError;
+use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
+use crate::api::body::{self, BodyRules, FieldNaming};
+use crate::api::{AppState, credentials, token_response};
+use crate::core::lifetime::Lifetime;
+use crate::core::scope::ScopeSet;
+use crate::core::service::Grant;
+
+const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::CamelCase,
+    optional: false,
+};
+
+#[utoipa::path(
+    tag = "Authentication",
+    summary = "Generate a short lived Bearer token",
+    description = "Issues a short lived JWT Bearer token from a valid API key.\n",
+    operation_id = "issueToken",
+    request_body(content = AuthTokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = AuthTokenResponse, content_type = "application/json"),
+        (status = 400, description = "Invalid payload or unsupported scope", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "Missing or invalid API key", body = ErrorResponse, content_type = "application/json"),
+        (status = 403, description = "Bearer tokens cannot be used to mint another token", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "Too Many Requests", body = ErrorResponse, content_type = "*/*"),
+    ),
+    security(("Api key" = [])),
+)]
+#[post("/v1/auth/token")]
+pub async fn issue_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, VolubileError> {
+    let credentials = credentials::from_api_key_header(&req, API_KEY_HEADER);
+    let principal = state.tokens.authenticate(&credentials).await?;
+    let allowance = state.tokens.admit(&principal)?;
+    let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let issued = state.tokens.issue(
+        &principal,
+        Grant {
+            scopes: ScopeSet::new(request.scope),
+            lifetime: Lifetime::VOLUBILE,
+            extra: Map::new(),
+        },
+    )?;
+    Ok(token_response(allowance).json(AuthTokenResponse {
+        token: issued.token,
+        expires_in: i64::from(issued.lifetime.as_secs()),
+        token_type: "Bearer",
+    }))
+}

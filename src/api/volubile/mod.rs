@@ -1,0 +1,62 @@
+//! Volubile (`000_*`, `001_*`): `POST /v1/auth/token`, the key in `X-Api-Key`, scoped 900 s
+//! tokens, errors as `ErrorResponse` with a `ValidationError` list. The primary dialect: unknown
+//! paths outside the other dialects' prefixes are answered in its shape.
+
+/// Maps core and body errors to `ErrorResponse`.
+pub mod error;
+/// The token endpoint.
+pub mod handlers;
+/// Request and response bodies, as the reference document names them.
+pub mod types;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, Info, OpenApi, OpenApiBuilder, Server};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::Dialect;
+
+pub const DIALECT: Dialect = Dialect {
+    name: "volubile",
+    doc_path: "/v3/api-docs/volubile",
+    title: "Volubile",
+    path_prefix: "/",
+    openapi,
+    servers,
+    configure,
+    error_page: error::error_page,
+};
+
+/// The name the reference document gives the security scheme.
+pub const SECURITY_SCHEME: &str = "Api key";
+pub const API_KEY_HEADER: &str = "X-Api-Key";
+
+fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(handlers::issue_token);
+}
+
+/// Everything of the document that is not collected from the handlers.
+fn openapi() -> OpenApi {
+    OpenApiBuilder::new()
+        .info(Info::new("Volubile API", "v1"))
+        .security(Some(Vec::new()))
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(
+                    SECURITY_SCHEME,
+                    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                        API_KEY_HEADER,
+                        "Your API key.",
+                    ))),
+                )
+                .build(),
+        ))
+        .build()
+}
+
+/// springdoc derives the server from the request; so does keymint, which also makes Swagger
+/// UI's "Try it out" call the instance that served the document.
+fn servers(origin: &str) -> Vec<Server> {
+    let mut server = Server::new(origin);
+    server.description = Some("Generated server url".to_owned());
+    vec![server]
+}

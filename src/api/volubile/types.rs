@@ -1,0 +1,103 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::{RefOr, Schema};
+use validator::Validate;
+
+use crate::api::body::FieldError;
+use crate::core::scope::Scope;
+
+/// Payload used to issue a short lived Bearer token from an API key
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct AuthTokenRequest {
+    #[schema(schema_with = scope_list)]
+    pub scope: Vec<Scope>,
+}
+
+/// The scope list's schema, read from [`Scope::ALL`] so the document cannot drift from the code.
+fn scope_list() -> impl Into<RefOr<Schema>> {
+    ArrayBuilder::new()
+        .description(Some("List of scopes granted to the issued Bearer token"))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([Scope::CallsRead.as_str()])
+                .enum_values(Some(Scope::ALL.map(Scope::as_str))),
+        )
+}
+
+/// Short lived Bearer token issued from a valid API key
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthTokenResponse {
+    /// Signed JWT Bearer token
+    #[schema(required = false, example = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjN2Y4...")]
+    pub token: String,
+    /// Token lifetime in seconds
+    #[schema(required = false, example = 900)]
+    pub expires_in: i64,
+    /// Token type
+    #[schema(required = false, example = "Bearer")]
+    pub token_type: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    #[schema(schema_with = timestamp, required = false)]
+    pub timestamp: String,
+    /// Http status code
+    #[schema(required = false)]
+    pub status: i32,
+    /// Information about the error
+    #[schema(required = false)]
+    pub message: String,
+    /// List of specific validation errors
+    #[schema(required = false)]
+    pub errors: Vec<ValidationError>,
+}
+
+fn timestamp() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some(
+            "Date and time when the error occurs.\n\nFormat: UTC time - yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\n",
+        ))
+}
+
+/// List of specific validation errors
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationError {
+    /// Field in error
+    #[schema(required = false)]
+    pub field: String,
+    #[schema(schema_with = rejected_value)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_value: Option<Value>,
+    /// Description of the failed validation
+    #[schema(required = false)]
+    pub message: String,
+}
+
+/// Any JSON value: the reference document says `type: object` (springdoc's rendering of Java's
+/// `Object`), but the value echoed is whatever the client sent, often a string. The document
+/// says what the wire carries; see `openapi/volubile.yaml`.
+fn rejected_value() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some("Value in error"))
+}
+
+impl From<FieldError> for ValidationError {
+    fn from(err: FieldError) -> Self {
+        Self {
+            field: err.field,
+            rejected_value: err.rejected_value,
+            message: err.message,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The command-line surface. Outside acceptance tests drive it, so names and output shapes are
+//! a contract: `serve`, `accounts create`, `keys rotate|list|revoke`.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::core::account::AccountName;
+use crate::core::apikey::{KeyId, KeyPrefix};
+use crate::core::ratelimit::RatePolicy;
+use crate::core::slot::KeySlot;
+use crate::core::token::SigningSecret;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keymint.db";
+pub const DEFAULT_ISSUER: &str = "keymint";
+pub const DEFAULT_AUDIENCE: &str = "keymint";
+pub const DEFAULT_RATE_LIMIT: &str = "100/15s";
+
+/// keymint exchanges long-lived API keys for short-lived, scoped JWT bearer tokens.
+#[derive(Debug, Parser)]
+#[command(name = "keymint", version)]
+pub struct Cli {
+    /// Database URL: `sqlite://PATH` (created if missing).
+    #[arg(long = "database", env = "KEYMINT_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the token APIs, their documents and Swagger UI.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage an account's API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "KEYMINT_BIND", default_value = DEFAULT_BIND)]
+    pub bind: String,
+
+    /// HS256 signing secret (at least 32 bytes). Without it, a secret is generated on first
+    /// start and kept in the database, shared by every instance using that database.
+    #[arg(long, env = "KEYMINT_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub signing_secret: Option<SigningSecret>,
+
+    /// `iss` claim of issued tokens, and the only issuer accepted.
+    #[arg(long, env = "KEYMINT_ISSUER", default_value = DEFAULT_ISSUER)]
+    pub issuer: String,
+
+    /// `aud` claim of issued tokens, and the only audience accepted.
+    #[arg(long, env = "KEYMINT_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
+    pub audience: String,
+
+    /// Token requests allowed per account, as `COUNT/SECONDSs` (Volubile publishes 100/15s).
+    #[arg(long, env = "KEYMINT_RATE_LIMIT", default_value = DEFAULT_RATE_LIMIT)]
+    pub rate_limit: RatePolicy,
+
+    /// HTTP worker threads; defaults to the number of CPU cores.
+    #[arg(long, env = "KEYMINT_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_BIND.to_owned(),
+            signing_secret: None,
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            rate_limit: RatePolicy::VOLUBILE,
+            workers: None,
+        }
+    }
+}
+
+fn parse_secret(raw: &str) -> Result<SigningSecret, String> {
+    SigningSecret::new(raw.as_bytes().to_vec()).map_err(|err| err.to_string())
+}
+
+/// Options for commands that make keys.
+#[derive(Debug, Clone, Args)]
+pub struct KeyFormatArgs {
+    /// Prefix of newly made keys (`km_...`); existing keys keep theirs and stay valid.
+    #[arg(long, env = "KEYMINT_KEY_PREFIX", default_value = "km")]
+    pub key_prefix: KeyPrefix,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account with a primary and a secondary key, and print both keys once.
+    Create {
+        name: AccountName,
+        /// Print one JSON object: {"account", "keys": [{"id", "slot", "secret"}, ...]}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        format: KeyFormatArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Replace one slot's key; the old key stops working at once, the other slot is untouched.
+    Rotate {
+        name: AccountName,
+        #[arg(long)]
+        slot: KeySlot,
+        /// Print one JSON object: {"id", "slot", "secret"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        format: KeyFormatArgs,
+    },
+    /// List an account's active keys (never their secrets).
+    List {
+        name: AccountName,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one key by id; it stops working at once.
+    Revoke {
+        key_id: KeyId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_match_the_documented_ones() {
+        let cli = Cli::try_parse_from(["keymint", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(args.bind, DEFAULT_BIND);
+        assert_eq!(args.rate_limit, RatePolicy::VOLUBILE);
+    }
+
+    #[test]
+    fn a_bad_slot_is_refused_by_the_parser() {
+        assert!(
+            Cli::try_parse_from(["keymint", "keys", "rotate", "acme", "--slot", "third"]).is_err()
+        );
+    }
+}

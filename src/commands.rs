@@ -1,0 +1,140 @@
+use std::io::Write;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::cli::{AccountsCommand, KeysCommand};
+use crate::core::admin::{FreshKey, KeyAdmin};
+use crate::core::clock::SystemClock;
+use crate::store;
+
+fn admin(
+    database_url: &str,
+    prefix: crate::core::apikey::KeyPrefix,
+) -> impl std::future::Future<Output = anyhow::Result<KeyAdmin>> + '_ {
+    async move {
+        let store = store::connect(database_url).await?;
+        Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
+    }
+}
+
+fn key_json(key: &FreshKey) -> serde_json::Value {
+    json!({"id": key.key.id().as_str(), "slot": key.slot.as_str(), "secret": key.key.expose()})
+}
+
+fn print(out: &mut impl Write, text: impl std::fmt::Display) -> anyhow::Result<()> {
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+pub async fn accounts(
+    database_url: &str,
+    command: AccountsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Create { name, json, format } => {
+            let admin = admin(database_url, format.key_prefix).await?;
+            let keys = admin.create_account(&name).await?;
+            if json {
+                let keys: Vec<_> = keys.iter().map(key_json).collect();
+                print(out, json!({"account": name.as_str(), "keys": keys}))
+            } else {
+                print(out, format_args!("Created account {name}."))?;
+                for key in &keys {
+                    print(
+                        out,
+                        format_args!(
+                            "  {:<9}  id {}  key {}",
+                            key.slot,
+                            key.key.id(),
+                            key.key.expose()
+                        ),
+                    )?;
+                }
+                print(
+                    out,
+                    "Keep these keys now: only their hashes are stored, so they cannot be shown again.",
+                )
+            }
+        }
+    }
+}
+
+pub async fn keys(
+    database_url: &str,
+    command: KeysCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Rotate {
+            name,
+            slot,
+            json,
+            format,
+        } => {
+            let admin = admin(database_url, format.key_prefix).await?;
+            let key = admin.rotate(&name, slot).await?;
+            if json {
+                print(out, key_json(&key))
+            } else {
+                print(
+                    out,
+                    format_args!(
+                        "New {slot} key for {name}: id {}  key {}",
+                        key.key.id(),
+                        key.key.expose()
+                    ),
+                )?;
+                print(out, "The previous key of that slot no longer works.")
+            }
+        }
+        KeysCommand::List { name, json } => {
+            let admin = admin(database_url, Default::default()).await?;
+            let keys = admin.list(&name).await?;
+            if json {
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|key| {
+                        json!({
+                            "id": key.id.as_str(),
+                            "slot": key.slot.as_str(),
+                            "created_at": key.created_at.to_rfc3339(),
+                            "last_used_at": key.last_used_at.map(|at| at.to_rfc3339()),
+                        })
+                    })
+                    .collect();
+                print(out, json!({"account": name.as_str(), "keys": keys}))
+            } else {
+                print(
+                    out,
+                    format_args!("{:<9}  {:<11}  {:<25}  LAST USED", "SLOT", "ID", "CREATED"),
+                )?;
+                for key in keys {
+                    let used = key
+                        .last_used_at
+                        .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+                    print(
+                        out,
+                        format_args!(
+                            "{:<9}  {:<11}  {:<25}  {used}",
+                            key.slot,
+                            key.id,
+                            key.created_at.to_rfc3339()
+                        ),
+                    )?;
+                }
+                Ok(())
+            }
+        }
+        KeysCommand::Revoke { key_id, json } => {
+            let admin = admin(database_url, Default::default()).await?;
+            admin.revoke(&key_id).await?;
+            if json {
+                print(out, json!({"id": key_id.as_str(), "revoked": true}))
+            } else {
+                print(out, format_args!("Revoked key {key_id}."))
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+use std::sync::Arc;
+
+use super::account::AccountName;
+use super::apikey::{ApiKeySecret, KeyId, KeyPrefix};
+use super::clock::Clock;
+use super::slot::KeySlot;
+use crate::store::{KeyInfo, KeyStore, NewKey, StoreError};
+
+/// A key as shown once, right after it was made.
+#[derive(Debug)]
+pub struct FreshKey {
+    pub slot: KeySlot,
+    pub key: ApiKeySecret,
+}
+
+/// Account and key management, as the CLI offers it.
+#[derive(Debug, Clone)]
+pub struct KeyAdmin {
+    store: Arc<dyn KeyStore>,
+    clock: Arc<dyn Clock>,
+    prefix: KeyPrefix,
+}
+
+impl KeyAdmin {
+    pub fn new(store: Arc<dyn KeyStore>, clock: Arc<dyn Clock>, prefix: KeyPrefix) -> Self {
+        Self {
+            store,
+            clock,
+            prefix,
+        }
+    }
+
+    fn fresh(&self, slot: KeySlot) -> (FreshKey, NewKey) {
+        let key = ApiKeySecret::generate(&self.prefix);
+        let stored = NewKey {
+            id: key.id().clone(),
+            slot,
+            hash: key.hash(),
+        };
+        (FreshKey { slot, key }, stored)
+    }
+
+    /// Creates an account with a primary and a secondary key.
+    pub async fn create_account(&self, name: &AccountName) -> Result<Vec<FreshKey>, StoreError> {
+        let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
+            .into_iter()
+            .map(|slot| self.fresh(slot))
+            .unzip();
+        self.store
+            .create_account(name.as_str(), &stored, self.clock.now())
+            .await?;
+        Ok(fresh)
+    }
+
+    /// Replaces the key in `slot`; the old one stops working at once, the other slot is kept.
+    pub async fn rotate(&self, name: &AccountName, slot: KeySlot) -> Result<FreshKey, StoreError> {
+        let (fresh, stored) = self.fresh(slot);
+        self.store
+            .replace_key(name.as_str(), &stored, self.clock.now())
+            .await?;
+        Ok(fresh)
+    }
+
+    pub async fn list(&self, name: &AccountName) -> Result<Vec<KeyInfo>, StoreError> {
+        self.store.list_keys(name.as_str()).await
+    }
+
+    pub async fn revoke(&self, id: &KeyId) -> Result<(), StoreError> {
+        self.store.revoke_key(id, self.clock.now()).await
+    }
+}

@@ -1,0 +1,45 @@
+use std::time::Duration;
+
+use crate::store::StoreError;
+
+/// What can go wrong when a caller asks for a token. Each dialect maps these to its own
+/// documented status and body; the `Display` text is for logs, never for responses.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Missing, malformed, unknown, revoked or wrong key: one answer for all, so a caller learns
+    /// nothing about which.
+    #[error("missing or invalid credentials")]
+    InvalidCredentials,
+    /// The caller presented a valid bearer token: tokens cannot mint tokens.
+    #[error("a bearer token cannot mint another token")]
+    TokenCannotMint,
+    #[error("rate limit exceeded")]
+    RateLimited(RateLimited),
+    #[error("the key store is unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// A refused request's quota: what the limit is and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    pub limit: u32,
+    pub retry_after: Duration,
+}
+
+impl RateLimited {
+    /// Whole seconds to wait, rounded up and never zero (the `Retry-After` value).
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0)
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => CoreError::Unavailable(err),
+            other => CoreError::Internal(other.into()),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The transport-free domain: keys, scopes, lifetimes, claims, signing, rate limits and the clock.
+//! Nothing here knows about HTTP or OpenAPI.
+
+/// Account names.
+pub mod account;
+/// Creating accounts, rotating and revoking keys: what the operator CLI does.
+pub mod admin;
+/// API key strings: generation, parsing, checksum and hashing.
+pub mod apikey;
+/// Time source, injectable so expiry and rate windows are testable without sleeping.
+pub mod clock;
+/// The errors every dialect maps to its own documented body.
+pub mod error;
+/// Token lifetimes and their bounds.
+pub mod lifetime;
+/// Per-account request quotas.
+pub mod ratelimit;
+/// The scope vocabulary tokens are granted from.
+pub mod scope;
+/// Authenticating callers and issuing tokens: the one service every dialect calls.
+pub mod service;
+/// Key slots: each account holds a primary and a secondary key.
+pub mod slot;
+/// JWT claims, signing and verification.
+pub mod token;
+
+pub use error::CoreError;

@@ -1,0 +1,202 @@
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use super::clock::Clock;
+use super::error::RateLimited;
+
+/// `N` requests per `window`, e.g. Volubile's published `100/15s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub requests: NonZeroU32,
+    pub window: Duration,
+}
+
+impl RatePolicy {
+    pub const VOLUBILE: RatePolicy = RatePolicy {
+        requests: NonZeroU32::new(100).unwrap(),
+        window: Duration::from_secs(15),
+    };
+}
+
+impl fmt::Display for RatePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.requests, self.window.as_secs())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a rate limit looks like `100/15s`: a positive count, a slash, a positive number of seconds"
+)]
+pub struct InvalidRatePolicy;
+
+impl FromStr for RatePolicy {
+    type Err = InvalidRatePolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, window) = s.split_once('/').ok_or(InvalidRatePolicy)?;
+        let requests = count.trim().parse().map_err(|_| InvalidRatePolicy)?;
+        let secs: u64 = window
+            .trim()
+            .strip_suffix('s')
+            .unwrap_or(window.trim())
+            .parse()
+            .map_err(|_| InvalidRatePolicy)?;
+        if secs == 0 {
+            return Err(InvalidRatePolicy);
+        }
+        Ok(Self {
+            requests,
+            window: Duration::from_secs(secs),
+        })
+    }
+}
+
+/// What an admitted request leaves of the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub limit: u32,
+    pub remaining: u32,
+}
+
+/// Adapts the injected [`Clock`] to governor, so tests move rate windows without sleeping.
+#[derive(Debug, Clone)]
+struct GovernorClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        let now = self.0.now();
+        Duration::new(
+            u64::try_from(now.timestamp()).unwrap_or(0),
+            now.timestamp_subsec_nanos(),
+        )
+    }
+}
+
+type KeyedLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, GovernorClock, StateInformationMiddleware>;
+
+/// Per-account GCRA limiter: a burst of `requests`, refilled evenly over `window`.
+pub struct AccountLimiter {
+    policy: RatePolicy,
+    limiter: KeyedLimiter,
+}
+
+impl fmt::Debug for AccountLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountLimiter")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountLimiter {
+    pub fn new(policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
+        let period = policy.window / policy.requests.get();
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+            .expect("period is positive")
+            .allow_burst(policy.requests);
+        let limiter = RateLimiter::<String, _, _, NoOpMiddleware<Duration>>::new(
+            quota,
+            DefaultKeyedStateStore::default(),
+            GovernorClock(clock),
+        )
+        .with_middleware::<StateInformationMiddleware>();
+        Self { policy, limiter }
+    }
+
+    pub fn policy(&self) -> RatePolicy {
+        self.policy
+    }
+
+    pub fn check(&self, account: &str) -> Result<Allowance, RateLimited> {
+        let limit = self.policy.requests.get();
+        match self.limiter.check_key(&account.to_owned()) {
+            Ok(snapshot) => Ok(Allowance {
+                limit,
+                remaining: snapshot.remaining_burst_capacity(),
+            }),
+            Err(not_until) => {
+                let now = governor::clock::Clock::now(self.limiter.clock());
+                Err(RateLimited {
+                    limit,
+                    retry_after: not_until.wait_time_from(now),
+                })
+            }
+        }
+    }
+
+    /// Forgets accounts whose quota is full again, bounding memory.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::core::clock::ManualClock;
+
+    fn limiter(policy: &str) -> (AccountLimiter, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        (
+            AccountLimiter::new(policy.parse().unwrap(), clock.clone()),
+            clock,
+        )
+    }
+
+    #[test]
+    fn policies_parse_from_count_and_window() {
+        assert_eq!("100/15s".parse(), Ok(RatePolicy::VOLUBILE));
+        assert_eq!("100/15".parse(), Ok(RatePolicy::VOLUBILE));
+        for bad in ["", "100", "0/15s", "100/0s", "x/15s", "100/xs", "-1/15s"] {
+            assert!(bad.parse::<RatePolicy>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_burst_is_admitted_then_refused_with_a_retry_time() {
+        let (limiter, _) = limiter("3/15s");
+        assert_eq!(limiter.check("acme").unwrap().remaining, 2);
+        assert_eq!(limiter.check("acme").unwrap().remaining, 1);
+        assert_eq!(limiter.check("acme").unwrap().remaining, 0);
+        let refused = limiter.check("acme").unwrap_err();
+        assert_eq!(refused.limit, 3);
+        assert_eq!(refused.retry_after, Duration::from_secs(5));
+        assert_eq!(refused.retry_after_secs(), 5);
+    }
+
+    #[test]
+    fn accounts_have_separate_quotas() {
+        let (limiter, _) = limiter("1/15s");
+        assert!(limiter.check("acme").is_ok());
+        assert!(limiter.check("acme").is_err());
+        assert!(limiter.check("globex").is_ok());
+    }
+
+    #[test]
+    fn the_quota_refills_as_the_clock_moves() {
+        let (limiter, clock) = limiter("3/15s");
+        for _ in 0..3 {
+            limiter.check("acme").unwrap();
+        }
+        assert!(limiter.check("acme").is_err());
+        clock.advance(chrono::Duration::seconds(5));
+        assert!(limiter.check("acme").is_ok());
+        clock.advance(chrono::Duration::seconds(15));
+        assert_eq!(limiter.check("acme").unwrap().remaining, 2);
+    }
+}

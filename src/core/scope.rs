@@ -1,0 +1,173 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, Unexpected};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A permission a bearer token can carry. The list is Volubile's (`001_*` authentication guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    CallsRead,
+    CallsWrite,
+    CampaignsRead,
+    CampaignsWrite,
+    AgentsRead,
+    AgentsWrite,
+    IntegrationsRead,
+    IntegrationsWrite,
+}
+
+impl Scope {
+    /// Every scope, in the order the reference document lists them.
+    pub const ALL: [Scope; 8] = [
+        Scope::CallsRead,
+        Scope::CallsWrite,
+        Scope::CampaignsRead,
+        Scope::CampaignsWrite,
+        Scope::AgentsRead,
+        Scope::AgentsWrite,
+        Scope::IntegrationsRead,
+        Scope::IntegrationsWrite,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::CallsRead => "calls:read",
+            Scope::CallsWrite => "calls:write",
+            Scope::CampaignsRead => "campaigns:read",
+            Scope::CampaignsWrite => "campaigns:write",
+            Scope::AgentsRead => "agents:read",
+            Scope::AgentsWrite => "agents:write",
+            Scope::IntegrationsRead => "integrations:read",
+            Scope::IntegrationsWrite => "integrations:write",
+        }
+    }
+
+    /// The accepted values, as a sentence fragment for error messages.
+    pub fn expected_list() -> String {
+        Scope::ALL.map(Scope::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope")]
+pub struct UnknownScope;
+
+impl FromStr for Scope {
+    type Err = UnknownScope;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or(UnknownScope)
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Scope;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "one of {}", Scope::expected_list())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scope, E> {
+                v.parse()
+                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// The scopes of one token: deduplicated, in canonical order, rendered space-separated
+/// (RFC 8693 `scope` claim).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(Vec<Scope>);
+
+impl ScopeSet {
+    pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Self {
+        let mut scopes: Vec<Scope> = scopes.into_iter().collect();
+        scopes.sort();
+        scopes.dedup();
+        Self(scopes)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    /// Parses the space-separated claim form.
+    pub fn parse_claim(claim: &str) -> Result<Self, UnknownScope> {
+        claim
+            .split(' ')
+            .filter(|part| !part.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::new)
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, scope) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_round_trips_through_its_name() {
+        for scope in Scope::ALL {
+            assert_eq!(scope.as_str().parse::<Scope>(), Ok(scope));
+        }
+    }
+
+    #[test]
+    fn names_are_case_sensitive_and_exact() {
+        for bad in ["Calls:read", "calls:read ", "calls", "", "calls:delete"] {
+            assert_eq!(bad.parse::<Scope>(), Err(UnknownScope), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_scope_set_is_deduplicated_and_space_separated() {
+        let set = ScopeSet::new([Scope::AgentsRead, Scope::CallsRead, Scope::AgentsRead]);
+        assert_eq!(set.to_string(), "calls:read agents:read");
+        assert_eq!(ScopeSet::parse_claim("calls:read agents:read"), Ok(set));
+    }
+
+    #[test]
+    fn deserializing_an_unknown_scope_names_the_accepted_values() {
+        let err = serde_json::from_str::<Scope>("\"calls:delete\"").unwrap_err();
+        assert!(
+            err.to_string().contains("expected one of calls:read"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::apikey::{ApiKeySecret, KeyHash, KeyId};
+use super::clock::Clock;
+use super::error::CoreError;
+use super::lifetime::Lifetime;
+use super::ratelimit::{AccountLimiter, Allowance};
+use super::scope::ScopeSet;
+use super::token::{IssuedToken, TokenSigner};
+use crate::store::KeyStore;
+
+/// Credentials as a transport found them, not yet checked.
+#[derive(Clone)]
+pub enum Credentials {
+    /// No credentials at all.
+    Missing,
+    /// The whole API key (Volubile's `X-Api-Key`).
+    ApiKey(String),
+    /// Key id and key given apart (HTTP Basic, Velt's body); the id must match the key's own.
+    IdAndKey { id: String, key: String },
+    /// A bearer token, which may prove who the caller is but can never mint a token.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::Missing => "Missing",
+            Credentials::ApiKey(_) => "ApiKey([redacted])",
+            Credentials::IdAndKey { .. } => "IdAndKey([redacted])",
+            Credentials::Bearer(_) => "Bearer([redacted])",
+        })
+    }
+}
+
+/// A caller whose API key checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: String,
+    pub key_id: KeyId,
+}
+
+/// What a dialect asks to be put in a token.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub scopes: ScopeSet,
+    pub lifetime: Lifetime,
+    pub extra: Map<String, Value>,
+}
+
+/// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
+static DECOY: LazyLock<KeyHash> =
+    LazyLock::new(|| KeyHash::from_bytes(&[0u8; 32]).expect("32 bytes make a hash"));
+
+/// The one service behind every dialect: checks keys, applies quotas, signs tokens.
+#[derive(Debug)]
+pub struct TokenService {
+    store: Arc<dyn KeyStore>,
+    signer: TokenSigner,
+    limiter: AccountLimiter,
+    clock: Arc<dyn Clock>,
+    usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        signer: TokenSigner,
+        limiter: AccountLimiter,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            signer,
+            limiter,
+            clock,
+            usage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// Decides who is calling. Every failure of an API key, whatever its cause, is the same
+    /// `InvalidCredentials`.
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Principal, CoreError> {
+        match credentials {
+            Credentials::Missing => Err(CoreError::InvalidCredentials),
+            Credentials::ApiKey(key) => self.check_key(key, None).await,
+            Credentials::IdAndKey { id, key } => self.check_key(key, Some(id)).await,
+            Credentials::Bearer(token) => match self.signer.verify(token, self.clock.now()) {
+                Ok(_) => Err(CoreError::TokenCannotMint),
+                Err(err) => {
+                    tracing::debug!(error = %err, "bearer token refused");
+                    Err(CoreError::InvalidCredentials)
+                }
+            },
+        }
+    }
+
+    async fn check_key(
+        &self,
+        raw: &str,
+        expected_id: Option<&str>,
+    ) -> Result<Principal, CoreError> {
+        let key = ApiKeySecret::parse(raw).map_err(|err| {
+            tracing::debug!(error = %err, "api key refused before lookup");
+            CoreError::InvalidCredentials
+        })?;
+        if expected_id.is_some_and(|id| id != key.id().as_str()) {
+            tracing::debug!(key_id = %key.id(), "key id does not match the key");
+            return Err(CoreError::InvalidCredentials);
+        }
+        let presented = key.hash();
+        let Some(stored) = self.store.find_key(key.id()).await? else {
+            let _ = DECOY.matches(&presented);
+            tracing::debug!(key_id = %key.id(), "unknown key id");
+            return Err(CoreError::InvalidCredentials);
+        };
+        if !stored.hash.matches(&presented) || stored.revoked {
+            tracing::debug!(key_id = %key.id(), revoked = stored.revoked, "api key refused");
+            return Err(CoreError::InvalidCredentials);
+        }
+        self.note_usage(&stored.id);
+        Ok(Principal {
+            account: stored.account,
+            key_id: stored.id,
+        })
+    }
+
+    /// Counts the request against the caller's account quota.
+    pub fn admit(&self, principal: &Principal) -> Result<Allowance, CoreError> {
+        self.limiter
+            .check(&principal.account)
+            .map_err(CoreError::RateLimited)
+    }
+
+    pub fn issue(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
+        self.signer
+            .issue(
+                &principal.account,
+                &principal.key_id,
+                &grant.scopes,
+                grant.lifetime,
+                grant.extra,
+                self.clock.now(),
+            )
+            .map_err(|err| CoreError::Internal(err.into()))
+    }
+
+    fn note_usage(&self, id: &KeyId) {
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        usage.insert(id.clone(), self.clock.now());
+    }
+
+    /// Writes the batched last-used times; called periodically, off the request path.
+    pub async fn flush_usage(&self) {
+        let used: Vec<_> = {
+            let mut usage = self
+                .usage
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            usage.drain().collect()
+        };
+        if used.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.record_usage(&used).await {
+            tracing::warn!(error = %err, "could not record key usage");
+        }
+    }
+
+    /// Lets the limiter forget accounts that have been quiet.
+    pub fn housekeeping(&self) {
+        self.limiter.forget_idle();
+    }
+}

@@ -1,0 +1,315 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::apikey::KeyId;
+use super::lifetime::Lifetime;
+use super::scope::ScopeSet;
+
+/// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: i64 = 5;
+/// Shortest accepted HS256 secret (RFC 7518 §3.2: at least the hash output size).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The claims of every token keymint issues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The account the token acts for.
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// Space-separated scopes (RFC 8693 §4.2).
+    #[serde(default)]
+    pub scope: String,
+    /// The API key that minted the token, so rotating that key can be traced to its tokens.
+    pub key_id: String,
+    /// Claims a dialect adds (Velt's user properties, for instance).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The HS256 secret: generated once and kept in the store, or given by the operator.
+#[derive(Clone)]
+pub struct SigningSecret(SecretSlice<u8>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a signing secret must be at least {MIN_SECRET_LEN} bytes")]
+pub struct WeakSecret;
+
+impl SigningSecret {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, WeakSecret> {
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(WeakSecret);
+        }
+        Ok(Self(SecretSlice::from(bytes)))
+    }
+
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        Self(SecretSlice::from(bytes.to_vec()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningSecret([redacted])")
+    }
+}
+
+/// Why a presented token was not accepted. Logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token rejected: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+/// What a freshly issued token looks like to the caller.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub lifetime: Lifetime,
+    pub expires_at: DateTime<Utc>,
+    pub claims: Claims,
+}
+
+/// Who issues and who accepts tokens.
+#[derive(Debug, Clone)]
+pub struct TokenAuthority {
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// Signs and verifies tokens with one algorithm, pinned.
+pub struct TokenSigner {
+    header: Header,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    authority: TokenAuthority,
+}
+
+impl fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("alg", &self.header.alg)
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSigner {
+    pub fn hs256(secret: &SigningSecret, authority: TokenAuthority) -> Self {
+        // The header is exactly `{"alg":"HS256"}`, like Volubile's example token.
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = None;
+
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[&authority.issuer]);
+        validation.set_audience(&[&authority.audience]);
+        // Time claims are checked against the injected clock in `verify`, not the system's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+
+        Self {
+            header,
+            encoding: EncodingKey::from_secret(secret.expose()),
+            decoding: DecodingKey::from_secret(secret.expose()),
+            validation,
+            authority,
+        }
+    }
+
+    pub fn authority(&self) -> &TokenAuthority {
+        &self.authority
+    }
+
+    /// Builds the claims for a token starting `now` and signs them.
+    pub fn issue(
+        &self,
+        subject: &str,
+        key_id: &KeyId,
+        scopes: &ScopeSet,
+        lifetime: Lifetime,
+        extra: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let iat = now.timestamp();
+        let exp = iat + i64::from(lifetime.as_secs());
+        let claims = Claims {
+            iss: self.authority.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: self.authority.audience.clone(),
+            iat,
+            nbf: iat,
+            exp,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scopes.to_string(),
+            key_id: key_id.to_string(),
+            extra,
+        };
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)?;
+        Ok(IssuedToken {
+            token,
+            lifetime,
+            expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
+            claims,
+        })
+    }
+
+    /// Accepts only tokens of the pinned algorithm, our issuer and audience, with the required
+    /// claims, inside their validity window (± [`LEEWAY_SECS`]).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        let now = now.timestamp();
+        if claims.exp < now - LEEWAY_SECS {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now + LEEWAY_SECS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use chrono::Duration;
+
+    use super::*;
+    use crate::core::scope::Scope;
+
+    fn signer() -> TokenSigner {
+        TokenSigner::hs256(
+            &SigningSecret::new(vec![7; 32]).unwrap(),
+            TokenAuthority {
+                issuer: "keymint".into(),
+                audience: "keymint".into(),
+            },
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn issue(signer: &TokenSigner) -> IssuedToken {
+        signer
+            .issue(
+                "acme",
+                &"AAAAAAAAAAA".parse().unwrap(),
+                &ScopeSet::new([Scope::CallsRead]),
+                Lifetime::VOLUBILE,
+                Map::new(),
+                now(),
+            )
+            .unwrap()
+    }
+
+    fn segment(token: &str, i: usize) -> serde_json::Value {
+        let part = token.split('.').nth(i).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn the_header_is_exactly_alg_hs256() {
+        let issued = issue(&signer());
+        assert_eq!(
+            segment(&issued.token, 0),
+            serde_json::json!({"alg": "HS256"})
+        );
+    }
+
+    #[test]
+    fn an_issued_token_verifies_and_carries_its_claims() {
+        let signer = signer();
+        let issued = issue(&signer);
+        let claims = signer.verify(&issued.token, now()).unwrap();
+        assert_eq!(claims, issued.claims);
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.nbf, claims.iat);
+        assert_eq!(claims.scope, "calls:read");
+        assert_eq!(claims.key_id, "AAAAAAAAAAA");
+    }
+
+    #[test]
+    fn expiry_is_enforced_with_a_small_leeway() {
+        let signer = signer();
+        let issued = issue(&signer);
+        let at_edge = now() + Duration::seconds(900 + LEEWAY_SECS);
+        assert!(signer.verify(&issued.token, at_edge).is_ok());
+        let past_edge = at_edge + Duration::seconds(1);
+        assert!(matches!(
+            signer.verify(&issued.token, past_edge),
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn a_token_from_the_future_is_not_yet_valid() {
+        let signer = signer();
+        let issued = issue(&signer);
+        let early = now() - Duration::seconds(LEEWAY_SECS + 1);
+        assert!(matches!(
+            signer.verify(&issued.token, early),
+            Err(TokenError::NotYetValid)
+        ));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused() {
+        let other = TokenSigner::hs256(
+            &SigningSecret::new(vec![8; 32]).unwrap(),
+            signer().authority().clone(),
+        );
+        let issued = issue(&other);
+        assert!(signer().verify(&issued.token, now()).is_err());
+    }
+
+    #[test]
+    fn a_token_for_another_audience_or_issuer_is_refused() {
+        let secret = SigningSecret::new(vec![7; 32]).unwrap();
+        for (issuer, audience) in [("someone-else", "keymint"), ("keymint", "another-api")] {
+            let foreign = TokenSigner::hs256(
+                &secret,
+                TokenAuthority {
+                    issuer: issuer.into(),
+                    audience: audience.into(),
+                },
+            );
+            let issued = issue(&foreign);
+            assert!(
+                signer().verify(&issued.token, now()).is_err(),
+                "{issuer} {audience}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(SigningSecret::new(vec![1; 31]).is_err());
+        assert!(format!("{:?}", SigningSecret::generate()).contains("redacted"));
+    }
+}

@@ -1,0 +1,40 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use keymint::cli::{Cli, Command};
+use keymint::core::clock::SystemClock;
+use keymint::startup::Application;
+use keymint::{commands, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            telemetry::init("info");
+            serve(args, &cli.database_url).await
+        }
+        Command::Accounts(command) => {
+            telemetry::init("warn");
+            commands::accounts(&cli.database_url, command, &mut std::io::stdout()).await
+        }
+        Command::Keys(command) => {
+            telemetry::init("warn");
+            commands::keys(&cli.database_url, command, &mut std::io::stdout()).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: keymint::cli::ServeArgs, database_url: &str) -> anyhow::Result<()> {
+    let app = Application::build(args, database_url, Arc::new(SystemClock)).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::api::docs::Documents;
+use crate::api::{self, AppState, DIALECTS, Routes};
+use crate::cli::ServeArgs;
+use crate::core::clock::Clock;
+use crate::core::ratelimit::AccountLimiter;
+use crate::core::service::TokenService;
+use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
+use crate::store::{self, KeyStore};
+
+/// A built, bound, not yet running server. Binding happens in `build`, so tests can ask for
+/// port 0 and read the port before the first request.
+pub struct Application {
+    port: u16,
+    server: Server,
+    tokens: Arc<TokenService>,
+}
+
+impl Application {
+    pub async fn build(
+        settings: ServeArgs,
+        database_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let store = store::connect(database_url).await?;
+        Self::with_store(settings, store, clock).await
+    }
+
+    pub async fn with_store(
+        settings: ServeArgs,
+        store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let secret = match settings.signing_secret {
+            Some(secret) => secret,
+            None => {
+                let shared = store
+                    .signing_secret(SigningSecret::generate().expose(), clock.now())
+                    .await?;
+                SigningSecret::new(shared)?
+            }
+        };
+        let signer = TokenSigner::hs256(
+            &secret,
+            TokenAuthority {
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+            },
+        );
+        let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
+        let tokens = Arc::new(TokenService::new(store, signer, limiter, clock));
+
+        let documents: Vec<_> = DIALECTS.iter().map(|d| (*d, api::document(d))).collect();
+        let routes = web::Data::new(Routes::new(&documents));
+        let docs = web::Data::new(Documents::new(&documents));
+        let state = web::Data::new(AppState {
+            tokens: tokens.clone(),
+        });
+
+        let listener = TcpListener::bind(&settings.bind)?;
+        let address = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            let app = App::new()
+                .app_data(state.clone())
+                .app_data(routes.clone())
+                .app_data(docs.clone())
+                .configure(api::docs::configure);
+            api::configure(app).default_service(web::to(api::unmatched_request))
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(%address, "keymint listening on http://{address}");
+        Ok(Self {
+            port: address.port(),
+            server: server.run(),
+            tokens,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, letting in-flight requests finish, with background
+    /// bookkeeping (key last-used times, idle quota cleanup) alongside.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let tokens = self.tokens.clone();
+        let bookkeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut ticks: u64 = 0;
+            loop {
+                tick.tick().await;
+                tokens.flush_usage().await;
+                ticks += 1;
+                if ticks % 60 == 0 {
+                    tokens.housekeeping();
+                }
+            }
+        });
+        let result = self.server.await;
+        bookkeeping.abort();
+        self.tokens.flush_usage().await;
+        result
+    }
+}

@@ -1,0 +1,125 @@
+//! Where accounts, keys and the signing secret live. One trait, one implementation per
+//! database, chosen once at startup from the database URL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::slot::KeySlot;
+
+/// SQLite, the embedded default.
+pub mod sqlite;
+
+/// A key to be stored: its id, slot and hash, never the key itself.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: KeyId,
+    pub slot: KeySlot,
+    pub hash: KeyHash,
+}
+
+/// What verification needs to know about a presented key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub id: KeyId,
+    pub account: String,
+    pub slot: KeySlot,
+    pub hash: KeyHash,
+    pub revoked: bool,
+}
+
+/// What an operator may see about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub id: KeyId,
+    pub slot: KeySlot,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no account named {0:?}")]
+    UnknownAccount(String),
+    #[error("an account named {0:?} already exists")]
+    DuplicateAccount(String),
+    #[error("no active key with id {0}")]
+    UnknownKey(String),
+    #[error("the database cannot be reached")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// Connection-level failures mean "try later"; everything else is a bug or bad data.
+    pub fn from_sqlx(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
+    /// Creates an account with its keys, atomically. Fails with `DuplicateAccount` if the name
+    /// is taken.
+    async fn create_account(
+        &self,
+        name: &str,
+        keys: &[NewKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Looks a key up by id, revoked or not.
+    async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError>;
+
+    /// Revokes the account's active key in `key.slot` (if any) and stores `key` in its place,
+    /// atomically.
+    async fn replace_key(
+        &self,
+        account: &str,
+        key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The account's active keys, primary first.
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError>;
+
+    /// Revokes one active key. Fails with `UnknownKey` if there is no such active key.
+    async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records when keys were last used (batched by the caller).
+    async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
+
+    /// Returns the shared signing secret, storing `proposed` first if there is none yet, so
+    /// every instance on one database signs with the same secret.
+    async fn signing_secret(
+        &self,
+        proposed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Cheap reachability check.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store a URL names and brings its schema up to date.
+pub async fn connect(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

@@ -1,0 +1,173 @@
+//! The CLI is a contract: these tests run the real binary against the test's database.
+
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+fn keymint(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(args)
+        .env("KEYMINT_DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the keymint binary runs")
+}
+
+fn json_out(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one JSON object: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("stdout is JSON")
+}
+
+fn one_line_error(output: &Output) -> String {
+    assert!(!output.status.success(), "the command should fail");
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn accounts_create_json_prints_both_keys_once_and_they_work() {
+    let app = spawn_app().await;
+
+    let created = json_out(&keymint(
+        &app.database_url,
+        &["accounts", "create", "acme", "--json"],
+    ));
+
+    assert_eq!(created["account"], "acme");
+    let keys = created["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["slot"], "primary");
+    assert_eq!(keys[1]["slot"], "secondary");
+    for key in keys {
+        assert_eq!(key.as_object().unwrap().len(), 3, "{key}");
+        let secret = key["secret"].as_str().unwrap();
+        assert!(secret.starts_with("km_"));
+        assert!(secret.contains(key["id"].as_str().unwrap()));
+        let response = app
+            .volubile_token(secret, &json!({"scope": ["calls:read"]}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_account_name_is_one_clear_error() {
+    let app = spawn_app().await;
+    app.create_account("acme").await;
+    let stderr = one_line_error(&keymint(&app.database_url, &["accounts", "create", "acme"]));
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[tokio::test]
+async fn rotating_through_the_cli_takes_effect_in_the_running_server_at_once() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+
+    let rotated = json_out(&keymint(
+        &app.database_url,
+        &["keys", "rotate", "acme", "--slot", "primary", "--json"],
+    ));
+
+    assert_eq!(rotated["slot"], "primary");
+    assert_ne!(rotated["id"], acme.primary.id.as_str());
+    assert_eq!(rotated.as_object().unwrap().len(), 3);
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert_eq!(
+        app.volubile_token(new_secret, &body).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.volubile_token(&acme.secondary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn keys_list_shows_ids_slots_and_times_but_never_secrets() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let output = keymint(&app.database_url, &["keys", "list", "acme", "--json"]);
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let listed = json_out(&output);
+
+    assert!(!text.contains(&acme.primary.secret) && !text.contains(&acme.secondary.secret));
+    let keys = listed["keys"].as_array().unwrap();
+    assert_eq!(keys[0]["id"], acme.primary.id.as_str());
+    assert_eq!(keys[0]["slot"], "primary");
+    assert!(
+        keys[0]["last_used_at"].is_string(),
+        "usage is recorded: {listed}"
+    );
+    assert_eq!(keys[1]["id"], acme.secondary.id.as_str());
+    assert!(keys[1]["last_used_at"].is_null());
+    assert!(keys[1]["created_at"].is_string());
+}
+
+#[tokio::test]
+async fn revoking_through_the_cli_stops_that_key_only() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+
+    let output = keymint(&app.database_url, &["keys", "revoke", &acme.secondary.id]);
+    assert!(output.status.success());
+
+    assert_eq!(
+        app.volubile_token(&acme.secondary.secret, &body)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let again = one_line_error(&keymint(
+        &app.database_url,
+        &["keys", "revoke", &acme.secondary.id],
+    ));
+    assert!(again.contains("no active key"), "{again}");
+}
+
+#[tokio::test]
+async fn unknown_accounts_and_bad_urls_are_one_clear_error_each() {
+    let app = spawn_app().await;
+    for args in [
+        vec!["keys", "rotate", "nobody", "--slot", "primary"],
+        vec!["keys", "list", "nobody"],
+    ] {
+        let stderr = one_line_error(&keymint(&app.database_url, &args));
+        assert!(stderr.contains("no account named \"nobody\""), "{stderr}");
+    }
+    let stderr = one_line_error(&keymint("mysql://nowhere", &["keys", "list", "acme"]));
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+}

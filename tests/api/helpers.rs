@@ -1,0 +1,228 @@
+use std::sync::{Arc, LazyLock};
+
+use chrono::Utc;
+use keymint::cli::ServeArgs;
+use keymint::core::account::AccountName;
+use keymint::core::admin::KeyAdmin;
+use keymint::core::apikey::KeyPrefix;
+use keymint::core::clock::ManualClock;
+use keymint::core::slot::KeySlot;
+use keymint::core::token::SigningSecret;
+use keymint::startup::Application;
+use keymint::store::{self, KeyStore};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Logs stay quiet unless `TEST_LOG` is set.
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        keymint::telemetry::init("debug");
+    }
+});
+
+pub const SIGNING_SECRET: &[u8] = b"test-signing-secret-of-32-bytes!!";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub database_url: String,
+    pub store: Arc<dyn KeyStore>,
+    _dir: TempDir,
+}
+
+/// An account's two keys, as `accounts create` shows them.
+#[derive(Debug, Clone)]
+pub struct TestAccount {
+    pub primary: TestKey,
+    pub secondary: TestKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestKey {
+    pub id: String,
+    pub secret: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub fn default_settings() -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".into(),
+        signing_secret: Some(SigningSecret::new(SIGNING_SECRET.to_vec()).unwrap()),
+        workers: Some(1),
+        ..ServeArgs::default()
+    }
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("keymint.db").display());
+    let store = store::connect(&database_url)
+        .await
+        .expect("the test database opens");
+    spawn_on_store(store, database_url, dir, configure).await
+}
+
+pub async fn spawn_on_store(
+    store: Arc<dyn KeyStore>,
+    database_url: String,
+    dir: TempDir,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
+    LazyLock::force(&TRACING);
+    let mut settings = default_settings();
+    configure(&mut settings);
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = Application::with_store(settings, store.clone(), clock.clone())
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        database_url,
+        store,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn admin(&self) -> KeyAdmin {
+        KeyAdmin::new(self.store.clone(), self.clock.clone(), KeyPrefix::default())
+    }
+
+    pub async fn create_account(&self, name: &str) -> TestAccount {
+        let keys = self
+            .admin()
+            .create_account(&name.parse::<AccountName>().unwrap())
+            .await
+            .expect("the account is created");
+        let key = |slot| {
+            let fresh = keys.iter().find(|k| k.slot == slot).unwrap();
+            TestKey {
+                id: fresh.key.id().to_string(),
+                secret: fresh.key.expose().to_owned(),
+            }
+        };
+        TestAccount {
+            primary: key(KeySlot::Primary),
+            secondary: key(KeySlot::Secondary),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `POST /v1/auth/token` with `X-Api-Key` and a JSON body.
+    pub async fn volubile_token(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/token"))
+            .header("X-Api-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+}
+
+/// Decodes a token's payload without checking it, to look at the claims.
+pub fn claims(token: &str) -> Value {
+    segment(token, 1)
+}
+
+pub fn header(token: &str) -> Value {
+    segment(token, 0)
+}
+
+fn segment(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// The parts of an error body that do not vary with time.
+pub fn without_timestamp(mut body: Value) -> Value {
+    let timestamp = body
+        .as_object_mut()
+        .and_then(|o| o.remove("timestamp"))
+        .expect("error bodies carry a timestamp");
+    let timestamp = timestamp.as_str().expect("timestamp is a string");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.3fZ").is_ok()
+            && timestamp.len() == 24,
+        "timestamp {timestamp:?} is yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+    );
+    body
+}
+
+/// A store whose database is gone: every call fails as an unreachable database does.
+#[derive(Debug)]
+pub struct BrokenStore;
+
+fn gone() -> store::StoreError {
+    store::StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+}
+
+#[async_trait::async_trait]
+impl KeyStore for BrokenStore {
+    async fn create_account(
+        &self,
+        _: &str,
+        _: &[store::NewKey],
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn find_key(
+        &self,
+        _: &keymint::core::apikey::KeyId,
+    ) -> Result<Option<store::StoredKey>, store::StoreError> {
+        Err(gone())
+    }
+    async fn replace_key(
+        &self,
+        _: &str,
+        _: &store::NewKey,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn list_keys(&self, _: &str) -> Result<Vec<store::KeyInfo>, store::StoreError> {
+        Err(gone())
+    }
+    async fn revoke_key(
+        &self,
+        _: &keymint::core::apikey::KeyId,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn record_usage(
+        &self,
+        _: &[(keymint::core::apikey::KeyId, chrono::DateTime<Utc>)],
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn signing_secret(
+        &self,
+        _: &[u8],
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Vec<u8>, store::StoreError> {
+        Err(gone())
+    }
+    async fn ping(&self) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+}
