@@ -5,17 +5,13 @@ use serde_json::json;
 
 use crate::cli::{AccountsCommand, KeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
+use crate::core::apikey::KeyPrefix;
 use crate::core::clock::SystemClock;
 use crate::store;
 
-fn admin(
-    database_url: &str,
-    prefix: crate::core::apikey::KeyPrefix,
-) -> impl std::future::Future<Output = anyhow::Result<KeyAdmin>> + '_ {
-    async move {
-        let store = store::connect(database_url).await?;
-        Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
-    }
+async fn admin(database_url: &str, prefix: KeyPrefix) -> anyhow::Result<KeyAdmin> {
+    let store = store::connect(database_url).await?;
+    Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
 }
 
 fn key_json(key: &FreshKey) -> serde_json::Value {

@@ -100,7 +100,7 @@ impl Application {
                 tick.tick().await;
                 tokens.flush_usage().await;
                 ticks += 1;
-                if ticks % 60 == 0 {
+                if ticks.is_multiple_of(60) {
                     tokens.housekeeping();
                 }
             }

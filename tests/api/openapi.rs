@@ -2,7 +2,7 @@
 //! field. Only OpenAPI 3.0 vs 3.1 notation is normalised (the version string, `example` vs
 //! `examples` inside schemas, `nullable` vs a `null` type); nothing else.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
 
@@ -20,10 +20,10 @@ fn normalise_schema(schema: &mut Value) {
     if let Some(example) = object.remove("example") {
         object.insert("examples".into(), json!([example]));
     }
-    if object.remove("nullable") == Some(Value::Bool(true)) {
-        if let Some(Value::String(kind)) = object.get("type").cloned() {
-            object.insert("type".into(), json!([kind, "null"]));
-        }
+    if object.remove("nullable") == Some(Value::Bool(true))
+        && let Some(Value::String(kind)) = object.get("type").cloned()
+    {
+        object.insert("type".into(), json!([kind, "null"]));
     }
     for key in ["items", "additionalProperties", "not"] {
         if let Some(inner) = object.get_mut(key) {
@@ -193,5 +193,4 @@ fn the_comparison_notices_a_changed_description() {
         found,
         vec!["/a/description: expected \"x\", got \"y\"".to_owned()]
     );
-    let _ = Map::<String, Value>::new();
 }

@@ -1,0 +1,45 @@
+# keymint: `make run` to try it, `make test` to check it.
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/debug/keymint
+VENV := .venv
+ST := $(VENV)/bin/st
+BIND ?= 127.0.0.1:8080
+
+.PHONY: run build test unit conformance lint
+
+## Build, create the `demo` account on first run (printing its key), and serve on SQLite.
+run: build
+	@if $(BIN) keys list demo >/dev/null 2>&1; then \
+		echo "Account 'demo' exists; its keys were shown when it was created."; \
+		echo "A new primary key: $(BIN) keys rotate demo --slot primary"; \
+	else \
+		key=$$($(BIN) accounts create demo --json | grep -o '"secret":"[^"]*"' | head -n1 | cut -d'"' -f4); \
+		echo "Created account 'demo'. Its primary API key (shown once, keep it):"; \
+		echo; echo "  $$key"; echo; \
+		echo "Get a token:"; \
+		echo "  curl -H 'X-Api-Key: $$key' -H 'Content-Type: application/json' -d '{\"scope\":[\"calls:read\"]}' http://$(BIND)/v1/auth/token"; \
+	fi
+	@echo "Swagger UI: http://$(BIND)/swagger-ui/"
+	@$(BIN) serve --bind $(BIND)
+
+build:
+	$(CARGO) build
+
+## Everything: unit and integration tests, then schemathesis against the served documents.
+test: unit conformance
+
+unit:
+	$(CARGO) test --all-targets
+
+conformance: build $(ST)
+	ST=$(ST) tests/conformance/run.sh $(BIN)
+
+$(ST): tests/conformance/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
+	touch $(ST)
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
