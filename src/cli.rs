@@ -3,8 +3,10 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::Lifetimes;
 use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
+use crate::core::lifetime::{Lifetime, LifetimePolicy};
 use crate::core::ratelimit::RatePolicy;
 use crate::core::slot::KeySlot;
 use crate::core::token::SigningSecret;
@@ -65,6 +67,64 @@ pub struct ServeArgs {
     /// HTTP worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "KEYMINT_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Dialects to serve, comma-separated (volubile, origoid, velt, memoram); all by default.
+    /// A disabled dialect's paths answer 404 and its document is not served.
+    #[arg(long, env = "KEYMINT_DIALECTS", value_delimiter = ',')]
+    pub dialects: Vec<String>,
+
+    /// OrigoID: lifetime in seconds when `expireAfter` is omitted.
+    #[arg(long, env = "KEYMINT_ORIGOID_DEFAULT_LIFETIME", default_value_t = 3600)]
+    pub origoid_default_lifetime: u32,
+
+    /// OrigoID: largest `expireAfter` accepted, in seconds; larger values are OUT_OF_RANGE.
+    #[arg(long, env = "KEYMINT_ORIGOID_MAX_LIFETIME", default_value_t = 3600)]
+    pub origoid_max_lifetime: u32,
+
+    /// Memoram: lifetime in seconds when `expires_in` is omitted.
+    #[arg(long, env = "KEYMINT_MEMORAM_DEFAULT_LIFETIME", default_value_t = 3600)]
+    pub memoram_default_lifetime: u32,
+
+    /// Memoram: shortest lifetime granted; shorter requests are raised to it.
+    #[arg(long, env = "KEYMINT_MEMORAM_MIN_LIFETIME", default_value_t = 60)]
+    pub memoram_min_lifetime: u32,
+
+    /// Memoram: longest lifetime granted; longer requests are lowered to it.
+    #[arg(long, env = "KEYMINT_MEMORAM_MAX_LIFETIME", default_value_t = 86400)]
+    pub memoram_max_lifetime: u32,
+}
+
+impl ServeArgs {
+    /// The per-dialect lifetime policies, checked for consistency.
+    pub fn lifetimes(&self) -> Result<Lifetimes, String> {
+        let policy = |name: &str, min: u32, default: u32, max: u32| {
+            if min == 0 || min > default || default > max {
+                Err(format!(
+                    "{name} lifetimes must satisfy 1 <= min ({min}) <= default ({default}) <= max ({max})"
+                ))
+            } else {
+                Ok(LifetimePolicy {
+                    min: Lifetime::from_secs(min),
+                    max: Lifetime::from_secs(max),
+                    default: Lifetime::from_secs(default),
+                })
+            }
+        };
+        Ok(Lifetimes {
+            origoid: policy(
+                "OrigoID",
+                1,
+                self.origoid_default_lifetime,
+                self.origoid_max_lifetime,
+            )?,
+            memoram: policy(
+                "Memoram",
+                self.memoram_min_lifetime,
+                self.memoram_default_lifetime,
+                self.memoram_max_lifetime,
+            )?,
+        })
+    }
 }
 
 impl Default for ServeArgs {
@@ -76,6 +136,12 @@ impl Default for ServeArgs {
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit: RatePolicy::VOLUBILE,
             workers: None,
+            dialects: Vec::new(),
+            origoid_default_lifetime: 3600,
+            origoid_max_lifetime: 3600,
+            memoram_default_lifetime: 3600,
+            memoram_min_lifetime: 60,
+            memoram_max_lifetime: 86400,
         }
     }
 }
@@ -151,6 +217,28 @@ mod tests {
         };
         assert_eq!(args.bind, DEFAULT_BIND);
         assert_eq!(args.rate_limit, RatePolicy::VOLUBILE);
+    }
+
+    #[test]
+    fn the_default_lifetimes_are_the_documented_ones() {
+        let lifetimes = ServeArgs::default().lifetimes().unwrap();
+        assert_eq!(lifetimes.origoid.default.as_secs(), 3600);
+        assert_eq!(lifetimes.origoid.min.as_secs(), 1);
+        assert_eq!(lifetimes.origoid.max.as_secs(), 3600);
+        let inconsistent = ServeArgs {
+            origoid_max_lifetime: 60,
+            ..ServeArgs::default()
+        };
+        assert!(inconsistent.lifetimes().is_err());
+    }
+
+    #[test]
+    fn dialects_are_a_comma_separated_list() {
+        let cli = Cli::try_parse_from(["keymint", "serve", "--dialects", "volubile,velt"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(args.dialects, ["volubile", "velt"]);
     }
 
     #[test]

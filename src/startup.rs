@@ -6,7 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::api::docs::Documents;
-use crate::api::{self, AppState, DIALECTS, Routes};
+use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
 use crate::core::ratelimit::AccountLimiter;
@@ -37,7 +37,7 @@ impl Application {
         store: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let secret = match settings.signing_secret {
+        let secret = match settings.signing_secret.clone() {
             Some(secret) => secret,
             None => {
                 let shared = store
@@ -56,11 +56,17 @@ impl Application {
         let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
         let tokens = Arc::new(TokenService::new(store, signer, limiter, clock));
 
-        let documents: Vec<_> = DIALECTS.iter().map(|d| (*d, api::document(d))).collect();
+        let lifetimes = settings.lifetimes().map_err(anyhow::Error::msg)?;
+        let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
+        let documents: Vec<_> = dialects
+            .iter()
+            .map(|d| (*d, api::document(d, &lifetimes)))
+            .collect();
         let routes = web::Data::new(Routes::new(&documents));
         let docs = web::Data::new(Documents::new(&documents));
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
+            lifetimes,
         });
 
         let listener = TcpListener::bind(&settings.bind)?;
@@ -70,8 +76,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(routes.clone())
                 .app_data(docs.clone())
-                .configure(api::docs::configure);
-            api::configure(app).default_service(web::to(api::unmatched_request))
+                .configure(|cfg| api::docs::configure(cfg, &dialects));
+            api::configure(app, &dialects)
+                .default_service(web::to(api::unmatched_request))
+                .wrap(actix_web::middleware::from_fn(api::request_id::middleware))
         })
         .listen(listener)?;
         if let Some(workers) = settings.workers {

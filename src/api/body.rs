@@ -245,6 +245,37 @@ fn collect(
     }
 }
 
+/// An optional JSON integer: may be omitted, must not be `null`. Any integral number is taken,
+/// however large (JSON Schema's `integer` has no width), saturating at the `i64` range; bounds
+/// are the lifetime policy's business. `1.5`, `"60"` and `null` are refused.
+pub fn optional_integer<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Integer;
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            Ok(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            if v.is_finite() && v.fract() == 0.0 {
+                // `as` saturates at the i64 range, which is what "however large" needs.
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    serde::Deserializer::deserialize_any(deserializer, Integer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -279,6 +310,28 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[derive(Debug, Deserialize, Validate)]
+    struct Lifetime {
+        #[serde(default, deserialize_with = "optional_integer")]
+        seconds: Option<i64>,
+    }
+
+    #[test]
+    fn integers_of_any_size_are_taken_and_fractions_are_not() {
+        let decode = |v: Value| decode::<Lifetime>(v, FieldNaming::SnakeCase).map(|l| l.seconds);
+        assert_eq!(decode(json!({})), Ok(None));
+        assert_eq!(decode(json!({"seconds": 60})), Ok(Some(60)));
+        assert_eq!(decode(json!({"seconds": 60.0})), Ok(Some(60)));
+        assert_eq!(
+            decode(json!({"seconds": -24032211529423491072.0})),
+            Ok(Some(i64::MIN))
+        );
+        assert_eq!(decode(json!({"seconds": u64::MAX})), Ok(Some(i64::MAX)));
+        for bad in [json!(1.5), json!("60"), Value::Null, json!(true)] {
+            assert!(decode(json!({ "seconds": bad })).is_err(), "{bad}");
+        }
     }
 
     #[test]

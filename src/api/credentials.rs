@@ -1,5 +1,15 @@
-//! Finding credentials in request headers. Which headers a dialect reads is its own business;
-//! the parsing rules (one value only, visible ASCII, `Bearer` scheme) are shared.
+//! Finding credentials in requests. Where each dialect takes them from is this one table:
+//!
+//! | dialect  | credentials                                            | keymint's key as |
+//! |----------|--------------------------------------------------------|------------------|
+//! | Volubile | `X-Api-Key: <secret>` header                           | secret           |
+//! | OrigoID  | `x-api-key: <secret>` header, or `Authorization: Basic base64(<id>:<secret>)` | secret, or id and secret |
+//! | Velt     | body `data.apiKey = <id>`, `data.authToken = <secret>` | id and secret    |
+//! | Memoram  | body `api_key = <secret>`                              | secret           |
+//!
+//! `<id>` and `<secret>` are what `keymint accounts create --json` prints. In every dialect, a
+//! valid `Authorization: Bearer` token is refused: tokens cannot mint tokens. The parsing rules
+//! (one value only, visible ASCII, scheme names case-insensitive) are shared.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
@@ -30,17 +40,57 @@ pub fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
     })
 }
 
-/// Credentials carried by an API-key header, with a bearer token taking precedence so that a
-/// token can never slip through to minting.
+/// A presented bearer token (or an unreadable `Authorization` header), which takes precedence
+/// over any other credential so that a token can never slip through to minting.
+pub fn presented_bearer(req: &HttpRequest) -> Option<Credentials> {
+    match bearer(req)? {
+        Ok(token) => Some(Credentials::Bearer(token.to_owned())),
+        Err(()) => Some(Credentials::Missing),
+    }
+}
+
+/// Credentials carried by an API-key header, unless a bearer token is presented.
 pub fn from_api_key_header(req: &HttpRequest, header: &str) -> Credentials {
-    match bearer(req) {
-        Some(Ok(token)) => return Credentials::Bearer(token.to_owned()),
-        Some(Err(())) => return Credentials::Missing,
-        None => {}
+    if let Some(bearer) = presented_bearer(req) {
+        return bearer;
     }
     match single_header(req, header) {
         Some(Ok(key)) => Credentials::ApiKey(key.to_owned()),
         Some(Err(())) | None => Credentials::Missing,
+    }
+}
+
+/// `Authorization: Basic base64(<id>:<key>)`, if that is the scheme used. Anything malformed
+/// (bad base64, no colon, an empty part) counts as no credentials.
+fn basic(req: &HttpRequest) -> Option<Credentials> {
+    use base64::Engine as _;
+    let value = single_header(req, AUTHORIZATION.as_str())?.ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let malformed = Some(Credentials::Missing);
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return malformed;
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return malformed;
+    };
+    match decoded.split_once(':') {
+        Some((id, key)) if !id.is_empty() && !key.is_empty() => Some(Credentials::IdAndKey {
+            id: id.to_owned(),
+            key: key.to_owned(),
+        }),
+        _ => malformed,
+    }
+}
+
+/// OrigoID: an API-key header or HTTP Basic, but not both (conflicting credentials are refused).
+pub fn from_api_key_or_basic(req: &HttpRequest, header: &str) -> Credentials {
+    match (from_api_key_header(req, header), basic(req)) {
+        (Credentials::Missing, Some(basic)) => basic,
+        (_, Some(_)) => Credentials::Missing,
+        (from_header, None) => from_header,
     }
 }
 
@@ -77,6 +127,41 @@ mod tests {
             .append_header(("X-Api-Key", "km_abc"))
             .append_header(("X-Api-Key", "km_def"));
         assert_eq!(credentials(req), "Missing");
+    }
+
+    fn origoid(req: TestRequest) -> String {
+        format!(
+            "{:?}",
+            from_api_key_or_basic(&req.to_http_request(), "x-api-key")
+        )
+    }
+
+    #[test]
+    fn basic_credentials_carry_id_and_key() {
+        let req = TestRequest::default().insert_header(("Authorization", "Basic aWQ6a2V5"));
+        assert_eq!(origoid(req), "IdAndKey([redacted])");
+    }
+
+    #[test]
+    fn malformed_basic_credentials_count_as_none() {
+        // no colon, bad base64, empty key, empty id
+        for value in [
+            "Basic aWRrZXk=",
+            "Basic !!!",
+            "Basic aWQ6",
+            "Basic OmtleQ==",
+        ] {
+            let req = TestRequest::default().insert_header(("Authorization", value));
+            assert_eq!(origoid(req), "Missing", "{value}");
+        }
+    }
+
+    #[test]
+    fn an_api_key_together_with_basic_is_refused() {
+        let req = TestRequest::default()
+            .insert_header(("x-api-key", "km_abc"))
+            .insert_header(("Authorization", "Basic aWQ6a2V5"));
+        assert_eq!(origoid(req), "Missing");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 use actix_web::dev::ConnectionInfo;
-use actix_web::{HttpResponse, guard, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use serde_json::Value;
 use utoipa_swagger_ui::{Config, SwaggerUi, Url};
 
-use super::{DIALECTS, Dialect};
+use super::{Dialect, Routes};
 
 /// Where the primary (Volubile) document is served: springdoc's default path.
 pub const PRIMARY_DOC_PATH: &str = "/v3/api-docs";
@@ -19,10 +19,8 @@ impl Documents {
         let docs = documents
             .iter()
             .map(|(dialect, doc)| {
-                (
-                    *dialect,
-                    serde_json::to_value(doc).expect("an OpenAPI document serializes"),
-                )
+                let doc = serde_json::to_value(doc).expect("an OpenAPI document serializes");
+                (*dialect, doc)
             })
             .collect();
         Self { docs }
@@ -36,32 +34,35 @@ impl Documents {
     }
 }
 
+/// Serves a document with `servers` pointing at the origin it was requested from (as springdoc
+/// does), so Swagger UI's "Try it out" calls this instance.
 async fn serve(
+    req: HttpRequest,
     conn: ConnectionInfo,
     documents: web::Data<Documents>,
+    routes: web::Data<Routes>,
     name: web::Path<String>,
 ) -> HttpResponse {
     let origin = format!("{}://{}", conn.scheme(), conn.host());
     match documents.render(&name, &origin) {
         Some(doc) => HttpResponse::Ok().json(doc),
-        None => {
-            super::volubile::error::error_page(actix_web::http::StatusCode::NOT_FOUND, "Not Found")
-        }
+        None => routes.fallback(&req),
     }
 }
 
-async fn serve_primary(conn: ConnectionInfo, documents: web::Data<Documents>) -> HttpResponse {
-    serve(
-        conn,
-        documents,
-        web::Path::from(super::volubile::DIALECT.name.to_owned()),
-    )
-    .await
+async fn serve_primary(
+    req: HttpRequest,
+    conn: ConnectionInfo,
+    documents: web::Data<Documents>,
+    routes: web::Data<Routes>,
+) -> HttpResponse {
+    let name = web::Path::from(super::volubile::DIALECT.name.to_owned());
+    serve(req, conn, documents, routes, name).await
 }
 
-/// `/v3/api-docs[/<dialect>]` and Swagger UI at `/swagger-ui/`, listing every document.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let urls: Vec<Url<'static>> = DIALECTS
+/// `/v3/api-docs[/<dialect>]` and Swagger UI at `/swagger-ui/`, listing every served document.
+pub fn configure(cfg: &mut web::ServiceConfig, dialects: &[&'static Dialect]) {
+    let urls: Vec<Url<'static>> = dialects
         .iter()
         .map(|dialect| Url::new(dialect.title, dialect.doc_path))
         .collect();
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn every_dialect_document_lives_under_the_primary_path() {
-        for dialect in DIALECTS {
+        for dialect in crate::api::DIALECTS {
             assert_eq!(
                 dialect.doc_path,
                 format!("{PRIMARY_DOC_PATH}/{}", dialect.name)

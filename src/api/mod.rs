@@ -7,9 +7,17 @@ pub mod body;
 pub mod credentials;
 /// Serving each dialect's OpenAPI document and Swagger UI.
 pub mod docs;
+/// The Memoram dialect.
+pub mod memoram;
+/// The OrigoID gateway dialect.
+pub mod origoid;
+/// Request ids: generated per request, logged, returned in `X-Request-Id`.
+pub mod request_id;
 /// A JSON deserializer that accepts structs only from objects.
 pub mod strict;
-/// The Volubile dialect.
+/// The Velt dialect.
+pub mod velt;
+/// The Volubile dialect (primary).
 pub mod volubile;
 
 use std::collections::BTreeMap;
@@ -17,12 +25,13 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheDirective, HeaderName};
-use actix_web::{App, HttpResponse, HttpResponseBuilder};
+use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder};
 use utoipa::openapi::{OpenApi, Server};
 use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::core::CoreError;
+use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
 use crate::core::service::TokenService;
 
@@ -33,6 +42,14 @@ pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
 #[derive(Debug)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    pub lifetimes: Lifetimes,
+}
+
+/// The lifetime policies that deployments may tune, per dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub origoid: LifetimePolicy,
+    pub memoram: LifetimePolicy,
 }
 
 /// One public token API keymint speaks. Adding a dialect is a new module exposing one of these
@@ -48,30 +65,78 @@ pub struct Dialect {
     /// Unknown paths under this prefix are answered in this dialect's error shape (longest
     /// prefix wins).
     pub path_prefix: &'static str,
+    /// A prefix every route has that the document keeps in its server URL rather than in its
+    /// paths (Memoram documents `/auth/token` on server `.../api/v1`).
+    pub base_path: &'static str,
     /// The document's parts that are not collected from handlers (info, security schemes).
     pub openapi: fn() -> OpenApi,
+    /// Final touches that depend on configuration (documented bounds, for instance).
+    pub customize: fn(&mut OpenApi, &Lifetimes),
     /// The document's `servers`, given the origin the document was requested from.
     pub servers: fn(&str) -> Vec<Server>,
     /// Registers the dialect's handlers.
     pub configure: fn(&mut ServiceConfig),
     /// Renders an error of the given status in the dialect's documented shape.
-    pub error_page: fn(StatusCode, &str) -> HttpResponse,
+    pub error_page: fn(StatusCode, &str, &HttpRequest) -> HttpResponse,
 }
 
-pub const DIALECTS: &[&Dialect] = &[&volubile::DIALECT];
+/// Every dialect keymint speaks, the primary one first.
+pub const DIALECTS: &[&Dialect] = &[
+    &volubile::DIALECT,
+    &origoid::DIALECT,
+    &velt::DIALECT,
+    &memoram::DIALECT,
+];
+
+/// The dialects named in `names` (all of them when `names` is empty), in [`DIALECTS`] order.
+pub fn select(names: &[String]) -> Result<Vec<&'static Dialect>, String> {
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !DIALECTS.iter().any(|d| d.name == name.as_str()))
+    {
+        let known: Vec<_> = DIALECTS.iter().map(|d| d.name).collect();
+        return Err(format!(
+            "unknown dialect {unknown:?}; known: {}",
+            known.join(", ")
+        ));
+    }
+    Ok(DIALECTS
+        .iter()
+        .filter(|d| names.is_empty() || names.iter().any(|n| n == d.name))
+        .copied()
+        .collect())
+}
+
+/// No configuration-dependent touches.
+pub fn as_collected(_: &mut OpenApi, _: &Lifetimes) {}
 
 /// The complete document of one dialect: its base plus everything its handlers declare.
-pub fn document(dialect: &Dialect) -> OpenApi {
-    App::new()
+pub fn document(dialect: &Dialect, lifetimes: &Lifetimes) -> OpenApi {
+    let mut doc = App::new()
         .into_utoipa_app()
         .openapi((dialect.openapi)())
         .configure(dialect.configure)
         .split_for_parts()
-        .1
+        .1;
+    if !dialect.base_path.is_empty() {
+        let paths = std::mem::take(&mut doc.paths.paths);
+        doc.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| {
+                let relative = path
+                    .strip_prefix(dialect.base_path)
+                    .unwrap_or(&path)
+                    .to_owned();
+                (relative, item)
+            })
+            .collect();
+    }
+    (dialect.customize)(&mut doc, lifetimes);
+    doc
 }
 
-/// Registers every dialect's handlers on the app.
-pub fn configure<T>(app: App<T>) -> App<T>
+/// Registers the given dialects' handlers on the app.
+pub fn configure<T>(app: App<T>, dialects: &[&'static Dialect]) -> App<T>
 where
     T: actix_web::dev::ServiceFactory<
             actix_web::dev::ServiceRequest,
@@ -80,7 +145,7 @@ where
             InitError = (),
         >,
 {
-    DIALECTS.iter().fold(app, |app, dialect| {
+    dialects.iter().fold(app, |app, dialect| {
         app.into_utoipa_app()
             .configure(dialect.configure)
             .into_app()
@@ -88,8 +153,9 @@ where
 }
 
 /// Documented operations, path → (dialect, allowed methods), for answering 405 with `Allow`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Routes {
+    dialects: Vec<&'static Dialect>,
     operations: BTreeMap<String, (&'static Dialect, Vec<actix_web::http::Method>)>,
 }
 
@@ -108,17 +174,21 @@ impl Routes {
                 .into_iter()
                 .filter_map(|(present, method)| present.then_some(method))
                 .collect();
-                operations.insert(path.clone(), (*dialect, methods));
+                operations.insert(format!("{}{path}", dialect.base_path), (*dialect, methods));
             }
         }
-        Self { operations }
+        Self {
+            dialects: documents.iter().map(|(dialect, _)| *dialect).collect(),
+            operations,
+        }
     }
 
     fn owner(&self, path: &str) -> &'static Dialect {
-        DIALECTS
+        self.dialects
             .iter()
             .filter(|dialect| path.starts_with(dialect.path_prefix))
             .max_by_key(|dialect| dialect.path_prefix.len())
+            .or(self.dialects.first())
             .copied()
             .unwrap_or(&volubile::DIALECT)
     }
@@ -128,13 +198,13 @@ impl Routes {
         match self.operations.get(req.path()) {
             Some((dialect, methods)) => {
                 let mut response =
-                    (dialect.error_page)(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                    (dialect.error_page)(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", req);
                 response
                     .headers_mut()
                     .insert(header::ALLOW, allow_value(methods));
                 response
             }
-            None => (self.owner(req.path()).error_page)(StatusCode::NOT_FOUND, "Not Found"),
+            None => (self.owner(req.path()).error_page)(StatusCode::NOT_FOUND, "Not Found", req),
         }
     }
 }

@@ -97,13 +97,19 @@ impl TokenService {
             Credentials::Missing => Err(CoreError::InvalidCredentials),
             Credentials::ApiKey(key) => self.check_key(key, None).await,
             Credentials::IdAndKey { id, key } => self.check_key(key, Some(id)).await,
-            Credentials::Bearer(token) => match self.signer.verify(token, self.clock.now()) {
-                Ok(_) => Err(CoreError::TokenCannotMint),
-                Err(err) => {
-                    tracing::debug!(error = %err, "bearer token refused");
-                    Err(CoreError::InvalidCredentials)
-                }
-            },
+            Credentials::Bearer(token) => Err(self.refuse_token(token)),
+        }
+    }
+
+    /// Why a bearer token offered as a credential is refused: a valid one because tokens cannot
+    /// mint tokens, anything else because it proves nothing.
+    pub fn refuse_token(&self, token: &str) -> CoreError {
+        match self.signer.verify(token, self.clock.now()) {
+            Ok(_) => CoreError::TokenCannotMint,
+            Err(err) => {
+                tracing::debug!(error = %err, "bearer token refused");
+                CoreError::InvalidCredentials
+            }
         }
     }
 

@@ -226,3 +226,59 @@ impl KeyStore for BrokenStore {
         Err(gone())
     }
 }
+
+impl TestApp {
+    /// `POST /auth/token` (OrigoID) with the given headers and optional raw JSON body.
+    pub async fn origoid_token(
+        &self,
+        headers: &[(&str, String)],
+        body: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/auth/token"));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
+        }
+        request.send().await.expect("the request is sent")
+    }
+
+    /// `POST /v1/auth/token/get` (Velt) with a JSON body.
+    pub async fn velt_token(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/token/get"))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// `POST /api/v1/auth/token` (Memoram) with a JSON body.
+    pub async fn memoram_token(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .json(body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+}
+
+/// Velt's minimal body for a key.
+pub fn velt_body(key: &TestKey) -> Value {
+    serde_json::json!({"data": {
+        "apiKey": key.id, "authToken": key.secret, "userId": "user-1",
+        "userProperties": {"organizationId": "org-1"}
+    }})
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}

@@ -1,6 +1,10 @@
 //! One integration test binary: each test spawns keymint on port 0 with a fresh database.
 
 mod cli;
+mod dialects;
 mod helpers;
+mod memoram;
 mod openapi;
+mod origoid;
+mod velt;
 mod volubile;

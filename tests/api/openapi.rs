@@ -194,3 +194,18 @@ fn the_comparison_notices_a_changed_description() {
         vec!["/a/description: expected \"x\", got \"y\"".to_owned()]
     );
 }
+
+#[tokio::test]
+async fn the_origoid_document_equals_the_reference() {
+    assert_served_document_matches("/v3/api-docs/origoid", "origoid", "api.origoid.example").await;
+}
+
+#[tokio::test]
+async fn the_velt_document_equals_the_reference() {
+    assert_served_document_matches("/v3/api-docs/velt", "velt", "api.velt.dev").await;
+}
+
+#[tokio::test]
+async fn the_memoram_document_equals_the_reference() {
+    assert_served_document_matches("/v3/api-docs/memoram", "memoram", "api.memoram.app").await;
+}

@@ -1,6 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::types::{ErrorResponse, ValidationError};
 use crate::api::body::{BodyError, FieldError};
@@ -83,6 +83,6 @@ fn render(status: StatusCode, message: &str, errors: Vec<FieldError>) -> HttpRes
 }
 
 /// Router-level answers (unknown path, wrong method) in the same shape.
-pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {
     render(status, message, Vec::new())
 }

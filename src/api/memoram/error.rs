@@ -1,0 +1,93 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+use super::types::ErrorResponse;
+use crate::api::body::BodyError;
+use crate::api::{self, RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING};
+use crate::core::CoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemoramError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+}
+
+fn describe(err: &MemoramError) -> (StatusCode, String) {
+    match err {
+        MemoramError::Body(BodyError::Invalid(errors)) => {
+            let detail = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                StatusCode::BAD_REQUEST,
+                format!("Invalid parameters: {detail}."),
+            )
+        }
+        MemoramError::Body(other) => (StatusCode::BAD_REQUEST, format!("{other}.")),
+        MemoramError::Core(err) => {
+            api::log_core_error(err);
+            match err {
+                CoreError::InvalidCredentials => {
+                    (StatusCode::UNAUTHORIZED, "Invalid API key.".into())
+                }
+                CoreError::TokenCannotMint => (
+                    StatusCode::FORBIDDEN,
+                    "A bearer token cannot be used to create another token.".into(),
+                ),
+                CoreError::RateLimited(_) => {
+                    (StatusCode::TOO_MANY_REQUESTS, "Too many requests.".into())
+                }
+                CoreError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable.".into(),
+                ),
+                CoreError::Internal(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.".into())
+                }
+            }
+        }
+    }
+}
+
+fn render(status: StatusCode, detail: String) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorResponse { detail })
+}
+
+impl ResponseError for MemoramError {
+    fn status_code(&self) -> StatusCode {
+        describe(self).0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, detail) = describe(self);
+        let mut response = render(status, detail);
+        let headers = response.headers_mut();
+        match self {
+            MemoramError::Core(CoreError::InvalidCredentials) => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    "Bearer realm=\"keymint\"".parse().expect("static"),
+                );
+            }
+            MemoramError::Core(CoreError::RateLimited(limited)) => {
+                headers.insert(RETRY_AFTER, limited.retry_after_secs().into());
+                headers.insert(
+                    HeaderName::from_static(RATE_LIMIT_LIMIT),
+                    limited.limit.into(),
+                );
+                headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {
+    render(status, format!("{message}."))
+}

@@ -1,0 +1,71 @@
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::SecondsFormat;
+use serde_json::Map;
+
+use super::error::MemoramError;
+use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
+use crate::api::body::{self, BodyRules, FieldNaming};
+use crate::api::{AppState, credentials, token_response};
+use crate::core::CoreError;
+use crate::core::scope::{Scope, ScopeSet};
+use crate::core::service::{Credentials, Grant};
+
+const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::SnakeCase,
+    optional: false,
+};
+
+#[utoipa::path(
+    tag = "Access Management",
+    summary = "Create JWT Token",
+    description = "Exchange a developer API key for a short-lived JWT bearer token required for subsequent API calls.",
+    request_body(
+        content = AuthTokenRequest,
+        content_type = "application/json",
+        example = json!({"api_key": "mem_71c8d4fd816f195801803cd4c801735dfbafaaba72a88eea", "expires_in": 3600}),
+    ),
+    responses(
+        (status = 200, description = "Successfully created JWT token.", body = AuthTokenResponse, content_type = "application/json"),
+        (status = 400, description = "Bad Request - Invalid API key or parameters.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "Unauthorized - Invalid API key.", body = ErrorResponse, content_type = "application/json"),
+        (status = 403, description = "Forbidden - A bearer token cannot create another token.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "Too Many Requests - Retry after the Retry-After header's seconds.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "Service Unavailable - Retry shortly.", body = ErrorResponse, content_type = "application/json"),
+    ),
+)]
+#[post("/api/v1/auth/token")]
+pub async fn create_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, MemoramError> {
+    if let Some(presented) = credentials::presented_bearer(&req) {
+        return Err(match presented {
+            Credentials::Bearer(token) => state.tokens.refuse_token(&token),
+            _ => CoreError::InvalidCredentials,
+        }
+        .into());
+    }
+    let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let principal = state
+        .tokens
+        .authenticate(&Credentials::ApiKey(request.api_key))
+        .await?;
+    let allowance = state.tokens.admit(&principal)?;
+    // "Server may override": the request is a wish, brought within the configured bounds.
+    let lifetime = state.lifetimes.memoram.clamp(request.expires_in);
+    let issued = state.tokens.issue(
+        &principal,
+        Grant {
+            // The token stands in for the key, so it carries the key's full authority.
+            scopes: ScopeSet::new(Scope::ALL),
+            lifetime,
+            extra: Map::new(),
+        },
+    )?;
+    Ok(token_response(allowance).json(AuthTokenResponse {
+        token: issued.token,
+        expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        token_type: "Bearer",
+    }))
+}

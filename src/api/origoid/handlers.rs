@@ -1,0 +1,85 @@
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde_json::Map;
+
+use super::error::{Failure, OrigoError, mexico_city_now};
+use super::types::{
+    ErrorResponse, GenerateTokenRequest, ResultCode, ResultType, TokenData, TokenResponse,
+};
+use crate::api::body::{self, BodyRules, FieldNaming};
+use crate::api::request_id::RequestId;
+use crate::api::{AppState, credentials, token_response};
+use crate::core::scope::{Scope, ScopeSet};
+use crate::core::service::Grant;
+
+const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::CamelCase,
+    optional: true,
+};
+
+#[utoipa::path(
+    tag = "Authentication",
+    summary = "Generate Bearer Token",
+    description = "Credits: Free — authentication endpoint.\n\nIssues a short-lived Bearer JWT from valid API Key or Basic credentials. The token can then be sent as `Authorization: Bearer <access_token>` on subsequent requests instead of resending your long-lived API Key.\n\nBearer tokens cannot issue new tokens (no token chaining). Tokens are stateless and self-expiring; to revoke them, rotate the underlying API Key.",
+    operation_id = "generateBearerToken",
+    request_body(
+        content = GenerateTokenRequest,
+        content_type = "application/json",
+        description = "Entirely optional. Send {} (or nothing) to get a token with the default lifetime.",
+    ),
+    responses(
+        (status = 200, description = "Token generated successfully.", body = TokenResponse, content_type = "application/json"),
+        (status = 400, description = "INVALID_REQUEST (malformed body) or OUT_OF_RANGE (expireAfter outside its bounds).", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "UNAUTHORIZED: missing or invalid API Key or Basic credentials.", body = ErrorResponse, content_type = "application/json"),
+        (status = 403, description = "TOKEN_CHAINING_NOT_ALLOWED: a Bearer token cannot issue a new token.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "RATE_LIMIT_EXCEEDED: see Retry-After.", body = ErrorResponse, content_type = "application/json"),
+        (status = 500, description = "INTERNAL_ERROR.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: retry shortly.", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security(("ApiKeyAuth" = []), ("BasicAuth" = [])),
+)]
+#[post("/auth/token")]
+pub async fn generate_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OrigoError> {
+    let request_id = RequestId::of(&req);
+    generate(&req, payload, &state, &request_id)
+        .await
+        .map_err(|failure| failure.for_request(request_id))
+}
+
+async fn generate(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    request_id: &RequestId,
+) -> Result<HttpResponse, Failure> {
+    let credentials = credentials::from_api_key_or_basic(req, super::API_KEY_HEADER);
+    let principal = state.tokens.authenticate(&credentials).await?;
+    let allowance = state.tokens.admit(&principal)?;
+    let request: GenerateTokenRequest = body::read_json(req, payload, BODY).await?;
+    let lifetime = state.lifetimes.origoid.check(request.expire_after)?;
+    let issued = state.tokens.issue(
+        &principal,
+        Grant {
+            // The token stands in for the key, so it carries the key's full authority.
+            scopes: ScopeSet::new(Scope::ALL),
+            lifetime,
+            extra: Map::new(),
+        },
+    )?;
+    Ok(token_response(allowance).json(TokenResponse {
+        result: ResultType::Ok,
+        code: ResultCode::Success,
+        message: "Token generated successfully.",
+        request_id: request_id.to_string(),
+        timestamp: mexico_city_now(),
+        billable: false,
+        data: TokenData {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: i64::from(issued.lifetime.as_secs()),
+        },
+    }))
+}

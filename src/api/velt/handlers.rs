@@ -1,0 +1,105 @@
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde_json::{Map, Value};
+
+use super::LIFETIME;
+use super::error::VeltError;
+use super::types::{
+    ErrorResponse, GenerateTokenRequest, GenerateTokenResponse, SuccessStatus, TokenData,
+    TokenResult,
+};
+use crate::api::body::{self, BodyRules, FieldNaming};
+use crate::api::{AppState, credentials, token_response};
+use crate::core::CoreError;
+use crate::core::scope::ScopeSet;
+use crate::core::service::{Credentials, Grant};
+
+const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::CamelCase,
+    optional: false,
+};
+
+#[utoipa::path(
+    tag = "Authentication",
+    summary = "Generate Token",
+    description = "Generate a JWT token used by your client to authenticate with Velt. The token encodes user information and optional properties such as organization and admin status.\n\nThe JWT token expires in 48 hours. `apiKey` and `authToken` are provided in the request body (not headers). Generate the token on your server, not your client, to keep your secrets secure.",
+    operation_id = "generateToken",
+    request_body(
+        content = GenerateTokenRequest,
+        content_type = "application/json",
+        examples(
+            ("withOrganizationAndAdmin" = (
+                summary = "Generate token with organization and admin",
+                value = json!({"data": {"apiKey": "YOUR_API_KEY", "authToken": "YOUR_AUTH_TOKEN", "userId": "yourUserId", "userProperties": {"isAdmin": true, "organizationId": "YOUR_ORGANIZATION_ID", "email": "user@example.com"}}})
+            )),
+            ("minimal" = (
+                summary = "Minimal token request",
+                value = json!({"data": {"apiKey": "YOUR_API_KEY", "authToken": "YOUR_AUTH_TOKEN", "userId": "yourUserId", "userProperties": {"organizationId": "YOUR_ORGANIZATION_ID"}}})
+            )),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Token generated successfully.", body = GenerateTokenResponse, content_type = "application/json",
+            example = json!({"result": {"status": "success", "message": "Token generated successfully.", "data": {"token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."}}})),
+        (status = 400, description = "INVALID_ARGUMENT: a field is missing or invalid (e.g. \"Auth token not found.\").", body = ErrorResponse, content_type = "application/json",
+            example = json!({"error": {"message": "Auth token not found.", "status": "INVALID_ARGUMENT"}})),
+        (status = 401, description = "UNAUTHENTICATED: the API key and auth token do not match a valid key.", body = ErrorResponse, content_type = "application/json"),
+        (status = 403, description = "PERMISSION_DENIED: a bearer token cannot generate another token.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "RESOURCE_EXHAUSTED: too many requests; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
+        (status = 500, description = "INTERNAL.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "UNAVAILABLE: retry shortly.", body = ErrorResponse, content_type = "application/json"),
+    ),
+)]
+#[post("/v1/auth/token/get")]
+pub async fn generate_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, VeltError> {
+    // A presented bearer token is refused before the body is even read.
+    if let Some(presented) = credentials::presented_bearer(&req) {
+        return Err(match presented {
+            Credentials::Bearer(token) => state.tokens.refuse_token(&token),
+            _ => CoreError::InvalidCredentials,
+        }
+        .into());
+    }
+    let request: GenerateTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let data = request.data;
+    let principal = state
+        .tokens
+        .authenticate(&Credentials::IdAndKey {
+            id: data.api_key,
+            key: data.auth_token,
+        })
+        .await?;
+    let allowance = state.tokens.admit(&principal)?;
+
+    let mut claims = Map::new();
+    claims.insert("userId".into(), Value::String(data.user_id));
+    if let Some(user) = data.user_properties {
+        claims.insert("organizationId".into(), Value::String(user.organization_id));
+        if let Some(is_admin) = user.is_admin {
+            claims.insert("isAdmin".into(), Value::Bool(is_admin));
+        }
+        if let Some(email) = user.email {
+            claims.insert("email".into(), Value::String(email));
+        }
+    }
+    let issued = state.tokens.issue(
+        &principal,
+        Grant {
+            scopes: ScopeSet::default(),
+            lifetime: LIFETIME,
+            extra: claims,
+        },
+    )?;
+    Ok(token_response(allowance).json(GenerateTokenResponse {
+        result: TokenResult {
+            status: SuccessStatus::Success,
+            message: "Token generated successfully.",
+            data: TokenData {
+                token: issued.token,
+            },
+        },
+    }))
+}
