@@ -17,6 +17,10 @@ trap cleanup EXIT
 export KEYMINT_DATABASE_URL="sqlite://$work/keymint.db"
 created=$("$bin" accounts create conformance --json)
 key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["secret"])' "$created")
+key_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["id"])' "$created")
+# Body-credential dialects (Velt, Memoram) get the real key on schema-valid requests.
+export KEYMINT_CONFORMANCE_KEY_ID="$key_id" KEYMINT_CONFORMANCE_KEY="$key"
+export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$(dirname "$0")${PYTHONPATH:+:$PYTHONPATH}"
 
 # The quota is lifted: the run sends thousands of valid requests, and a 429 there would be
 # the rate limiter working, not a finding. Quotas have their own tests.
