@@ -15,6 +15,8 @@ pub mod error;
 pub mod lifetime;
 /// Per-account request quotas.
 pub mod ratelimit;
+/// The route → scope table and request-path normalisation.
+pub mod routes;
 /// The scope vocabulary tokens are granted from.
 pub mod scope;
 /// Authenticating callers and issuing tokens: the one service every dialect calls.

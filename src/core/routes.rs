@@ -1,0 +1,254 @@
+//! Which scope a route needs: the route → scope table (data, `openapi/volubile-routes.toml` by
+//! default) and request-path normalisation, so a path is matched the way the upstream router
+//! will see it and no `..`, `%2e`, `//` or case trick reaches a route it should not.
+
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+
+use super::scope::Scope;
+
+/// The table keymint ships: Volubile's published one.
+pub const VOLUBILE_ROUTES: &str = include_str!("../../openapi/volubile-routes.toml");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// Compared case-insensitively.
+    Literal(String),
+    /// `{name}`: any one segment.
+    Param,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    pub template: String,
+    pub scope: Scope,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableFile {
+    route: Vec<RouteRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteRow {
+    method: String,
+    path: String,
+    scope: Scope,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteTableError {
+    #[error("route table: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("route table: path {0:?} must start with '/' and hold no '..', '.' or empty segments")]
+    BadTemplate(String),
+}
+
+impl RouteTable {
+    pub fn parse(text: &str) -> Result<Self, RouteTableError> {
+        let file: TableFile = toml::from_str(text)?;
+        let routes = file
+            .route
+            .into_iter()
+            .map(|row| {
+                let segments = template_segments(&row.path)
+                    .ok_or_else(|| RouteTableError::BadTemplate(row.path.clone()))?;
+                Ok(Route {
+                    method: row.method.to_ascii_uppercase(),
+                    template: row.path,
+                    scope: row.scope,
+                    segments,
+                })
+            })
+            .collect::<Result<_, RouteTableError>>()?;
+        Ok(Self { routes })
+    }
+
+    pub fn volubile() -> Self {
+        Self::parse(VOLUBILE_ROUTES).expect("the shipped route table parses")
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The route a request falls under, if any. `path` must be normalised.
+    pub fn lookup(&self, method: &str, path: &NormalPath) -> Option<&Route> {
+        self.routes.iter().find(|route| {
+            route.method.eq_ignore_ascii_case(method)
+                && route.segments.len() == path.0.len()
+                && route
+                    .segments
+                    .iter()
+                    .zip(&path.0)
+                    .all(|(segment, actual)| match segment {
+                        Segment::Param => true,
+                        Segment::Literal(literal) => literal.eq_ignore_ascii_case(actual),
+                    })
+        })
+    }
+}
+
+fn template_segments(template: &str) -> Option<Vec<Segment>> {
+    let rest = template.strip_prefix('/')?;
+    rest.split('/')
+        .map(|part| match part {
+            "" | "." | ".." => None,
+            p if p.starts_with('{') && p.ends_with('}') => Some(Segment::Param),
+            p => Some(Segment::Literal(p.to_owned())),
+        })
+        .collect()
+}
+
+/// A request path after decoding, dot-segment removal and slash merging, as segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalPath(Vec<String>);
+
+impl fmt::Display for NormalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("/");
+        }
+        for segment in &self.0 {
+            write!(f, "/{segment}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request path cannot be matched safely")]
+pub struct UnsafePath;
+
+/// Normalises a request target (`/v1/calls/%2e%2e/agents?x=1`) the way upstream routers do:
+/// query and fragment dropped, percent-decoding, `//` merged, `.` and `..` resolved, a trailing
+/// slash ignored. Anything a router could read two ways (an encoded `/` or `\`, a NUL, a `..`
+/// above the root, invalid UTF-8) is refused rather than guessed.
+pub fn normalize(target: &str) -> Result<NormalPath, UnsafePath> {
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    if !path.starts_with('/') || path.contains('\\') {
+        return Err(UnsafePath);
+    }
+    let mut segments: Vec<String> = Vec::new();
+    for raw in path.split('/') {
+        let decoded = percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| UnsafePath)?;
+        if decoded.contains(['/', '\\', '\0']) || decoded.contains('%') {
+            // An encoded separator, or double encoding (`%252e`): ambiguous by construction.
+            return Err(UnsafePath);
+        }
+        match decoded.as_ref() {
+            "" | "." => {}
+            ".." => {
+                segments.pop().ok_or(UnsafePath)?;
+            }
+            segment => segments.push(segment.to_owned()),
+        }
+    }
+    Ok(NormalPath(segments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope_of(method: &str, target: &str) -> Option<Scope> {
+        let table = RouteTable::volubile();
+        let path = normalize(target).ok()?;
+        table.lookup(method, &path).map(|route| route.scope)
+    }
+
+    #[test]
+    fn the_shipped_table_holds_volubiles_twelve_routes() {
+        assert_eq!(RouteTable::volubile().routes().len(), 12);
+    }
+
+    #[test]
+    fn routes_map_to_their_documented_scopes() {
+        let cases = [
+            ("GET", "/v1/agents", Scope::AgentsRead),
+            ("GET", "/v1/agents/42", Scope::AgentsRead),
+            ("PATCH", "/v1/agents/42", Scope::AgentsWrite),
+            ("POST", "/v1/calls", Scope::CallsWrite),
+            ("GET", "/v1/calls/7/recording", Scope::CallsRead),
+            ("GET", "/v1/calls/7/transcript", Scope::CallsRead),
+            ("POST", "/v1/campaigns/9/status", Scope::CampaignsWrite),
+            ("POST", "/v1/bulk/calls", Scope::CallsWrite),
+        ];
+        for (method, path, scope) in cases {
+            assert_eq!(scope_of(method, path), Some(scope), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn unlisted_routes_and_methods_match_nothing() {
+        for (method, path) in [
+            ("DELETE", "/v1/agents/42"),
+            ("GET", "/v1/campaigns"),
+            ("GET", "/v1/calls/7/recording/extra"),
+            ("GET", "/v2/agents"),
+            ("GET", "/"),
+        ] {
+            assert_eq!(scope_of(method, path), None, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn paths_are_normalised_before_matching() {
+        let cases = [
+            ("/v1/calls/../agents", "/v1/agents"),
+            ("/v1/calls/%2e%2e/agents", "/v1/agents"),
+            ("/v1/calls/%2E%2E/agents/", "/v1/agents"),
+            ("//v1///agents//", "/v1/agents"),
+            ("/v1/./agents?limit=5#top", "/v1/agents"),
+            ("/v1/%61gents", "/v1/agents"),
+        ];
+        for (raw, normal) in cases {
+            assert_eq!(normalize(raw).unwrap().to_string(), normal, "{raw}");
+        }
+    }
+
+    #[test]
+    fn literal_segments_match_whatever_their_case() {
+        assert_eq!(scope_of("get", "/V1/AGENTS"), Some(Scope::AgentsRead));
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for raw in [
+            "/v1/calls%2F7",
+            "/v1/calls%5c7",
+            "/v1\\agents",
+            "/../v1/agents",
+            "/v1/%2e%2e/%2e%2e/agents",
+            "/v1/agents%00",
+            "/v1/%252e%252e/agents",
+            "/v1/%ff",
+            "v1/agents",
+            "",
+        ] {
+            assert_eq!(normalize(raw), Err(UnsafePath), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_with_a_bad_template_or_scope_is_refused() {
+        let bad_path = "[[route]]\nmethod = \"GET\"\npath = \"/v1/../x\"\nscope = \"calls:read\"\n";
+        assert!(RouteTable::parse(bad_path).is_err());
+        let bad_scope = "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls:delete\"\n";
+        assert!(RouteTable::parse(bad_scope).is_err());
+    }
+}
