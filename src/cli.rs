@@ -8,6 +8,7 @@ use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::lifetime::{Lifetime, LifetimePolicy};
 use crate::core::ratelimit::RatePolicy;
+use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 use crate::core::token::SigningSecret;
 
@@ -163,6 +164,9 @@ pub enum AccountsCommand {
     /// Create an account with a primary and a secondary key, and print both keys once.
     Create {
         name: AccountName,
+        /// Limit both keys to these scopes (comma-separated); by default a key may grant all.
+        #[arg(long)]
+        scopes: Option<ScopeSet>,
         /// Print one JSON object: {"account", "keys": [{"id", "slot", "secret"}, ...]}.
         #[arg(long)]
         json: bool,

@@ -29,9 +29,14 @@ pub async fn accounts(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     match command {
-        AccountsCommand::Create { name, json, format } => {
+        AccountsCommand::Create {
+            name,
+            scopes,
+            json,
+            format,
+        } => {
             let admin = admin(database_url, format.key_prefix).await?;
-            let keys = admin.create_account(&name).await?;
+            let keys = admin.create_account(&name, scopes).await?;
             if json {
                 let keys: Vec<_> = keys.iter().map(key_json).collect();
                 print(out, json!({"account": name.as_str(), "keys": keys}))
@@ -97,6 +102,7 @@ pub async fn keys(
                             "slot": key.slot.as_str(),
                             "created_at": key.created_at.to_rfc3339(),
                             "last_used_at": key.last_used_at.map(|at| at.to_rfc3339()),
+                            "scopes": key.scopes.as_ref().map(ToString::to_string),
                         })
                     })
                     .collect();

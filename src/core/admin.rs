@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::account::AccountName;
 use super::apikey::{ApiKeySecret, KeyId, KeyPrefix};
 use super::clock::Clock;
+use super::scope::ScopeSet;
 use super::slot::KeySlot;
 use crate::store::{KeyInfo, KeyStore, NewKey, StoreError};
 
@@ -30,21 +31,27 @@ impl KeyAdmin {
         }
     }
 
-    fn fresh(&self, slot: KeySlot) -> (FreshKey, NewKey) {
+    fn fresh(&self, slot: KeySlot, scopes: Option<ScopeSet>) -> (FreshKey, NewKey) {
         let key = ApiKeySecret::generate(&self.prefix);
         let stored = NewKey {
             id: key.id().clone(),
             slot,
             hash: key.hash(),
+            scopes,
         };
         (FreshKey { slot, key }, stored)
     }
 
-    /// Creates an account with a primary and a secondary key.
-    pub async fn create_account(&self, name: &AccountName) -> Result<Vec<FreshKey>, StoreError> {
+    /// Creates an account with a primary and a secondary key, both limited to `scopes` if
+    /// given (else allowed every scope).
+    pub async fn create_account(
+        &self,
+        name: &AccountName,
+        scopes: Option<ScopeSet>,
+    ) -> Result<Vec<FreshKey>, StoreError> {
         let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
             .into_iter()
-            .map(|slot| self.fresh(slot))
+            .map(|slot| self.fresh(slot, scopes.clone()))
             .unzip();
         self.store
             .create_account(name.as_str(), &stored, self.clock.now())
@@ -53,8 +60,14 @@ impl KeyAdmin {
     }
 
     /// Replaces the key in `slot`; the old one stops working at once, the other slot is kept.
+    /// The new key may grant what the old one could.
     pub async fn rotate(&self, name: &AccountName, slot: KeySlot) -> Result<FreshKey, StoreError> {
-        let (fresh, stored) = self.fresh(slot);
+        let current = self.store.list_keys(name.as_str()).await?;
+        let scopes = current
+            .into_iter()
+            .find(|key| key.slot == slot)
+            .and_then(|key| key.scopes);
+        let (fresh, stored) = self.fresh(slot, scopes);
         self.store
             .replace_key(name.as_str(), &stored, self.clock.now())
             .await?;

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::scope::ScopeSet;
 use crate::store::StoreError;
 
 /// What can go wrong when a caller asks for a token. Each dialect maps these to its own
@@ -15,6 +16,9 @@ pub enum CoreError {
     TokenCannotMint,
     #[error("rate limit exceeded")]
     RateLimited(RateLimited),
+    /// The key may not grant these scopes.
+    #[error("scopes not granted to this key: {0}")]
+    ScopeNotAllowed(ScopeSet),
     #[error("the key store is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]

@@ -56,7 +56,7 @@ impl fmt::Display for Scope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope")]
+#[error("unknown scope; the scopes are: {}", Scope::expected_list())]
 pub struct UnknownScope;
 
 impl FromStr for Scope {
@@ -104,6 +104,14 @@ impl ScopeSet {
         scopes.sort();
         scopes.dedup();
         Self(scopes)
+    }
+
+    pub fn all() -> Self {
+        Self::new(Scope::ALL)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
@@ -169,5 +177,14 @@ mod tests {
             err.to_string().contains("expected one of calls:read"),
             "{err}"
         );
+    }
+}
+
+impl FromStr for ScopeSet {
+    type Err = UnknownScope;
+
+    /// A comma- or space-separated list, as the CLI takes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_claim(&s.replace(',', " "))
     }
 }

@@ -42,6 +42,8 @@ impl std::fmt::Debug for Credentials {
 pub struct Principal {
     pub account: String,
     pub key_id: KeyId,
+    /// What the key may grant.
+    pub scopes: ScopeSet,
 }
 
 /// What a dialect asks to be put in a token.
@@ -140,6 +142,7 @@ impl TokenService {
         Ok(Principal {
             account: stored.account,
             key_id: stored.id,
+            scopes: stored.scopes.unwrap_or_else(ScopeSet::all),
         })
     }
 
@@ -150,7 +153,17 @@ impl TokenService {
             .map_err(CoreError::RateLimited)
     }
 
+    /// Signs a token; every requested scope must be one the key may grant.
     pub fn issue(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
+        let refused = ScopeSet::new(
+            grant
+                .scopes
+                .iter()
+                .filter(|s| !principal.scopes.contains(*s)),
+        );
+        if !refused.is_empty() {
+            return Err(CoreError::ScopeNotAllowed(refused));
+        }
         self.signer
             .issue(
                 &principal.account,

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
 /// SQLite, the embedded default.
@@ -18,6 +19,8 @@ pub struct NewKey {
     pub id: KeyId,
     pub slot: KeySlot,
     pub hash: KeyHash,
+    /// The scopes the key may grant; `None` means every scope.
+    pub scopes: Option<ScopeSet>,
 }
 
 /// What verification needs to know about a presented key.
@@ -28,6 +31,7 @@ pub struct StoredKey {
     pub slot: KeySlot,
     pub hash: KeyHash,
     pub revoked: bool,
+    pub scopes: Option<ScopeSet>,
 }
 
 /// What an operator may see about a key.
@@ -37,6 +41,7 @@ pub struct KeyInfo {
     pub slot: KeySlot,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub scopes: Option<ScopeSet>,
 }
 
 #[derive(Debug, thiserror::Error)]

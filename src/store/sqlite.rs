@@ -8,6 +8,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
 #[derive(Debug, Clone)]
@@ -52,6 +53,13 @@ fn parse_id(raw: &str) -> Result<KeyId, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
 }
 
+fn parse_scopes(raw: Option<String>) -> Result<Option<ScopeSet>, StoreError> {
+    raw.map(|raw| {
+        ScopeSet::parse_claim(&raw).map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
+    })
+    .transpose()
+}
+
 fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
     let hash: Vec<u8> = row.get("hash");
     Ok(StoredKey {
@@ -60,6 +68,7 @@ fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
+        scopes: parse_scopes(row.get("scopes"))?,
     })
 }
 
@@ -88,13 +97,14 @@ impl KeyStore for SqliteStore {
         })?;
         for key in keys {
             sqlx::query(
-                "INSERT INTO api_keys (id, account_id, slot, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(key.id.as_str())
             .bind(account_id)
             .bind(key.slot.as_str())
             .bind(key.hash.as_bytes())
             .bind(now)
+            .bind(key.scopes.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
@@ -104,7 +114,7 @@ impl KeyStore for SqliteStore {
 
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at
+            "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at, k.scopes
              FROM api_keys k JOIN accounts a ON a.id = k.account_id
              WHERE k.id = ?",
         )
@@ -139,13 +149,14 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(StoreError::from_sqlx)?;
         sqlx::query(
-            "INSERT INTO api_keys (id, account_id, slot, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(key.id.as_str())
         .bind(account_id)
         .bind(key.slot.as_str())
         .bind(key.hash.as_bytes())
         .bind(now)
+        .bind(key.scopes.as_ref().map(ToString::to_string))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -160,7 +171,7 @@ impl KeyStore for SqliteStore {
             .map_err(StoreError::from_sqlx)?
             .ok_or_else(|| StoreError::UnknownAccount(account.to_owned()))?;
         let rows = sqlx::query(
-            "SELECT id, slot, created_at, last_used_at FROM api_keys
+            "SELECT id, slot, created_at, last_used_at, scopes FROM api_keys
              WHERE account_id = ? AND revoked_at IS NULL ORDER BY slot",
         )
         .bind(account_id)
@@ -174,6 +185,7 @@ impl KeyStore for SqliteStore {
                     slot: parse_slot(row.get("slot"))?,
                     created_at: row.get("created_at"),
                     last_used_at: row.get("last_used_at"),
+                    scopes: parse_scopes(row.get("scopes"))?,
                 })
             })
             .collect()

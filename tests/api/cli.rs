@@ -171,3 +171,52 @@ async fn unknown_accounts_and_bad_urls_are_one_clear_error_each() {
     let stderr = one_line_error(&keymint("mysql://nowhere", &["keys", "list", "acme"]));
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn scopes_given_at_creation_limit_both_keys_and_survive_rotation() {
+    let app = spawn_app().await;
+    json_out(&keymint(
+        &app.database_url,
+        &[
+            "accounts",
+            "create",
+            "limited",
+            "--scopes",
+            "calls:read,agents:read",
+            "--json",
+        ],
+    ));
+    let rotated = json_out(&keymint(
+        &app.database_url,
+        &["keys", "rotate", "limited", "--slot", "primary", "--json"],
+    ));
+
+    let listed = json_out(&keymint(
+        &app.database_url,
+        &["keys", "list", "limited", "--json"],
+    ));
+    for key in listed["keys"].as_array().unwrap() {
+        assert_eq!(key["scopes"], "calls:read agents:read", "{key}");
+    }
+    let secret = rotated["secret"].as_str().unwrap();
+    let refused = app
+        .volubile_token(secret, &json!({"scope": ["calls:write"]}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    // A usage error: clap's message, naming the accepted scopes, and exit code 2.
+    let output = keymint(
+        &app.database_url,
+        &["accounts", "create", "bad", "--scopes", "calls:delete"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .next()
+            .unwrap()
+            .contains("unknown scope; the scopes are: calls:read"),
+        "{stderr}"
+    );
+}

@@ -100,9 +100,20 @@ impl TestApp {
     }
 
     pub async fn create_account(&self, name: &str) -> TestAccount {
+        self.create_account_with_scopes(name, None).await
+    }
+
+    pub async fn create_account_with_scopes(
+        &self,
+        name: &str,
+        scopes: Option<&str>,
+    ) -> TestAccount {
         let keys = self
             .admin()
-            .create_account(&name.parse::<AccountName>().unwrap())
+            .create_account(
+                &name.parse::<AccountName>().unwrap(),
+                scopes.map(|s| s.parse().unwrap()),
+            )
             .await
             .expect("the account is created");
         let key = |slot| {

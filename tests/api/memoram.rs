@@ -72,6 +72,7 @@ async fn a_key_made_with_another_prefix_is_accepted() {
                 id: key.id().clone(),
                 slot: keymint::core::slot::KeySlot::Primary,
                 hash: key.hash(),
+                scopes: None,
             }],
             Utc::now(),
         )

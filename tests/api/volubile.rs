@@ -623,3 +623,34 @@ impl TestApp {
             .to_owned()
     }
 }
+
+#[tokio::test]
+async fn a_scope_the_key_does_not_hold_is_refused_as_unsupported() {
+    let app = spawn_app().await;
+    let limited = app
+        .create_account_with_scopes("limited", Some("calls:read,agents:read"))
+        .await;
+
+    let allowed = app
+        .volubile_token(
+            &limited.primary.secret,
+            &json!({"scope": ["calls:read", "agents:read"]}),
+        )
+        .await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+
+    let refused = app
+        .volubile_token(
+            &limited.primary.secret,
+            &json!({"scope": ["calls:read", "calls:write", "agents:write"]}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_body(refused).await,
+        json!({"status": 400, "message": "Unsupported scope", "errors": [
+            {"field": "scope", "rejectedValue": "calls:write", "message": "is not granted to this API key"},
+            {"field": "scope", "rejectedValue": "agents:write", "message": "is not granted to this API key"},
+        ]})
+    );
+}

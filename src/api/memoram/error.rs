@@ -39,6 +39,10 @@ fn describe(err: &MemoramError) -> (StatusCode, String) {
                     StatusCode::FORBIDDEN,
                     "A bearer token cannot be used to create another token.".into(),
                 ),
+                CoreError::ScopeNotAllowed(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "The key may not grant the requested scopes.".into(),
+                ),
                 CoreError::RateLimited(_) => {
                     (StatusCode::TOO_MANY_REQUESTS, "Too many requests.".into())
                 }

@@ -7,7 +7,6 @@ use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
 use crate::core::CoreError;
-use crate::core::scope::{Scope, ScopeSet};
 use crate::core::service::{Credentials, Grant};
 
 const BODY: BodyRules = BodyRules {
@@ -58,7 +57,7 @@ pub async fn create_token(
         &principal,
         Grant {
             // The token stands in for the key, so it carries the key's full authority.
-            scopes: ScopeSet::new(Scope::ALL),
+            scopes: principal.scopes.clone(),
             lifetime,
             extra: Map::new(),
         },

@@ -85,6 +85,11 @@ fn describe(failure: &Failure) -> (StatusCode, ResultCode, String, Option<Vec<Fi
                     ResultCode::TokenChainingNotAllowed,
                     "Bearer tokens cannot issue new tokens (no token chaining).",
                 ),
+                CoreError::ScopeNotAllowed(_) => (
+                    StatusCode::BAD_REQUEST,
+                    ResultCode::InvalidRequest,
+                    "The key may not grant the requested scopes.",
+                ),
                 CoreError::RateLimited(_) => (
                     StatusCode::TOO_MANY_REQUESTS,
                     ResultCode::RateLimitExceeded,

@@ -8,7 +8,6 @@ use super::types::{
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::request_id::RequestId;
 use crate::api::{AppState, credentials, token_response};
-use crate::core::scope::{Scope, ScopeSet};
 use crate::core::service::Grant;
 
 const BODY: BodyRules = BodyRules {
@@ -64,7 +63,7 @@ async fn generate(
         &principal,
         Grant {
             // The token stands in for the key, so it carries the key's full authority.
-            scopes: ScopeSet::new(Scope::ALL),
+            scopes: principal.scopes.clone(),
             lifetime,
             extra: Map::new(),
         },

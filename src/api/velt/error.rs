@@ -75,6 +75,10 @@ fn describe(err: &VeltError) -> (ErrorStatus, String) {
                     ErrorStatus::PermissionDenied,
                     "A token cannot be used to generate another token.".to_owned(),
                 ),
+                CoreError::ScopeNotAllowed(_) => (
+                    ErrorStatus::PermissionDenied,
+                    "The key may not grant the requested scopes.".to_owned(),
+                ),
                 CoreError::RateLimited(_) => (
                     ErrorStatus::ResourceExhausted,
                     "Too many requests.".to_owned(),

@@ -23,6 +23,7 @@ impl ResponseError for VolubileError {
             VolubileError::Core(err) => match err {
                 CoreError::InvalidCredentials => StatusCode::UNAUTHORIZED,
                 CoreError::TokenCannotMint => StatusCode::FORBIDDEN,
+                CoreError::ScopeNotAllowed(_) => StatusCode::BAD_REQUEST,
                 CoreError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -34,6 +35,17 @@ impl ResponseError for VolubileError {
         let status = self.status_code();
         let (message, errors) = match self {
             VolubileError::Body(err) => (err.to_string(), err.field_errors()),
+            VolubileError::Core(CoreError::ScopeNotAllowed(refused)) => (
+                "Unsupported scope".to_owned(),
+                refused
+                    .iter()
+                    .map(|scope| FieldError {
+                        field: "scope".to_owned(),
+                        rejected_value: Some(scope.as_str().into()),
+                        message: "is not granted to this API key".to_owned(),
+                    })
+                    .collect(),
+            ),
             VolubileError::Core(err) => {
                 api::log_core_error(err);
                 (core_message(err).to_owned(), Vec::new())
@@ -66,6 +78,7 @@ fn core_message(err: &CoreError) -> &'static str {
     match err {
         CoreError::InvalidCredentials => "Missing or invalid API key",
         CoreError::TokenCannotMint => "Bearer tokens cannot be used to mint another token",
+        CoreError::ScopeNotAllowed(_) => "Unsupported scope",
         CoreError::RateLimited(_) => "Too Many Requests",
         CoreError::Unavailable(_) => "Service temporarily unavailable, retry shortly",
         CoreError::Internal(_) => "Internal Server Error",
