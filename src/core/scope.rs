@@ -145,6 +145,15 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+impl FromStr for ScopeSet {
+    type Err = UnknownScope;
+
+    /// A comma- or space-separated list, as the CLI takes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_claim(&s.replace(',', " "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +186,5 @@ mod tests {
             err.to_string().contains("expected one of calls:read"),
             "{err}"
         );
-    }
-}
-
-impl FromStr for ScopeSet {
-    type Err = UnknownScope;
-
-    /// A comma- or space-separated list, as the CLI takes it.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_claim(&s.replace(',', " "))
     }
 }
