@@ -74,6 +74,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_DIALECTS", value_delimiter = ',')]
     pub dialects: Vec<String>,
 
+    /// Route → scope table for forward-auth (TOML, like `openapi/volubile-routes.toml`, which
+    /// is the default).
+    #[arg(long, env = "KEYMINT_ROUTES")]
+    pub routes: Option<std::path::PathBuf>,
+
     /// OrigoID: lifetime in seconds when `expireAfter` is omitted.
     #[arg(long, env = "KEYMINT_ORIGOID_DEFAULT_LIFETIME", default_value_t = 3600)]
     pub origoid_default_lifetime: u32,
@@ -138,6 +143,7 @@ impl Default for ServeArgs {
             rate_limit: RatePolicy::VOLUBILE,
             workers: None,
             dialects: Vec::new(),
+            routes: None,
             origoid_default_lifetime: 3600,
             origoid_max_lifetime: 3600,
             memoram_default_lifetime: 3600,

@@ -10,6 +10,7 @@ use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
 use crate::core::ratelimit::AccountLimiter;
+use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
 use crate::store::{self, KeyStore};
@@ -64,9 +65,18 @@ impl Application {
             .collect();
         let routes = web::Data::new(Routes::new(&documents));
         let docs = web::Data::new(Documents::new(&documents));
+        let routes_table = match &settings.routes {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
+                RouteTable::parse(&text)?
+            }
+            None => RouteTable::volubile(),
+        };
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
             lifetimes,
+            routes: routes_table,
         });
 
         let listener = TcpListener::bind(&settings.bind)?;

@@ -103,15 +103,11 @@ fn is_json(req: &HttpRequest) -> bool {
         && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
 }
 
-/// Reads, decodes and validates a JSON body.
-pub async fn read_json<T>(
+/// Reads a body within [`BODY_LIMIT`], refusing compressed ones.
+async fn read_bytes(
     req: &HttpRequest,
     mut payload: web::Payload,
-    rules: BodyRules,
-) -> Result<T, BodyError>
-where
-    T: DeserializeOwned + Validate,
-{
+) -> Result<web::BytesMut, BodyError> {
     if req
         .headers()
         .get(CONTENT_ENCODING)
@@ -127,7 +123,6 @@ where
     if declared.is_some_and(|len| len > BODY_LIMIT) {
         return Err(BodyError::TooLarge(BODY_LIMIT));
     }
-
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
@@ -136,7 +131,19 @@ where
         }
         bytes.extend_from_slice(&chunk);
     }
+    Ok(bytes)
+}
 
+/// Reads, decodes and validates a JSON body.
+pub async fn read_json<T>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    rules: BodyRules,
+) -> Result<T, BodyError>
+where
+    T: DeserializeOwned + Validate,
+{
+    let bytes = read_bytes(req, payload).await?;
     let value = if rules.optional && bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else if !is_json(req) {
@@ -146,6 +153,30 @@ where
             .map_err(|err| BodyError::Malformed(err.to_string()))?
     };
     decode(value, rules.naming)
+}
+
+/// Reads an `application/x-www-form-urlencoded` body (RFC 7662 requests).
+pub async fn read_form<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, BodyError> {
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str());
+    if !is_form {
+        return Err(BodyError::UnsupportedMediaType);
+    }
+    let bytes = read_bytes(req, payload).await?;
+    serde_urlencoded::from_bytes(&bytes).map_err(|err| {
+        BodyError::Invalid(vec![FieldError {
+            field: ROOT.to_owned(),
+            rejected_value: None,
+            message: err.to_string(),
+        }])
+    })
 }
 
 /// Decodes an already-parsed JSON value into `T` and validates it.

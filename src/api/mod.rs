@@ -7,6 +7,8 @@ pub mod body;
 pub mod credentials;
 /// Serving each dialect's OpenAPI document and Swagger UI.
 pub mod docs;
+/// keymint's own endpoints: forward-auth and introspection.
+pub mod keymint;
 /// The Memoram dialect.
 pub mod memoram;
 /// The OrigoID gateway dialect.
@@ -33,6 +35,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::core::CoreError;
 use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
+use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 
 pub const RATE_LIMIT_LIMIT: &str = "x-ratelimit-limit";
@@ -43,6 +46,8 @@ pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
 pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub lifetimes: Lifetimes,
+    /// Which scope each protected route needs (forward-auth).
+    pub routes: RouteTable,
 }
 
 /// The lifetime policies that deployments may tune, per dialect.
@@ -86,6 +91,7 @@ pub const DIALECTS: &[&Dialect] = &[
     &origoid::DIALECT,
     &velt::DIALECT,
     &memoram::DIALECT,
+    &keymint::DIALECT,
 ];
 
 /// The dialects named in `names` (all of them when `names` is empty), in [`DIALECTS`] order.

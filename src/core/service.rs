@@ -9,8 +9,9 @@ use super::clock::Clock;
 use super::error::CoreError;
 use super::lifetime::Lifetime;
 use super::ratelimit::{AccountLimiter, Allowance};
-use super::scope::ScopeSet;
-use super::token::{IssuedToken, TokenSigner};
+use super::routes::{RouteTable, normalize};
+use super::scope::{Scope, ScopeSet};
+use super::token::{Claims, IssuedToken, TokenSigner};
 use crate::store::KeyStore;
 
 /// Credentials as a transport found them, not yet checked.
@@ -52,6 +53,28 @@ pub struct Grant {
     pub scopes: ScopeSet,
     pub lifetime: Lifetime,
     pub extra: Map<String, Value>,
+}
+
+/// A caller let through to an upstream route: who, with which key, holding which scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub subject: String,
+    pub key_id: KeyId,
+    pub scopes: ScopeSet,
+}
+
+/// Why forward-auth refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// No credentials, or none that hold (bad, expired, or minted by a key since rotated).
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// Authenticated, but the route needs a scope the caller does not hold.
+    #[error("the route needs scope {0}")]
+    InsufficientScope(Scope),
+    /// The route is not in the table, or its path cannot be matched safely.
+    #[error("the route is not allowed")]
+    NotAllowed,
 }
 
 /// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
@@ -144,6 +167,70 @@ impl TokenService {
             key_id: stored.id,
             scopes: stored.scopes.unwrap_or_else(ScopeSet::all),
         })
+    }
+
+    /// Checks a bearer token fully: signature, issuer, audience and time claims, and that the
+    /// key which minted it is still active (rotating a key kills its tokens).
+    pub async fn verify_token(&self, token: &str) -> Result<(Claims, Access), CoreError> {
+        let claims = self.signer.verify(token, self.clock.now()).map_err(|err| {
+            tracing::debug!(error = %err, "bearer token refused");
+            CoreError::InvalidCredentials
+        })?;
+        let key_id: KeyId = claims
+            .key_id
+            .parse()
+            .map_err(|_| CoreError::InvalidCredentials)?;
+        match self.store.find_key(&key_id).await? {
+            Some(key) if !key.revoked && key.account == claims.sub => {}
+            _ => {
+                tracing::debug!(%key_id, "token of a rotated or revoked key refused");
+                return Err(CoreError::InvalidCredentials);
+            }
+        }
+        let scopes =
+            ScopeSet::parse_claim(&claims.scope).map_err(|_| CoreError::InvalidCredentials)?;
+        let access = Access {
+            subject: claims.sub.clone(),
+            key_id,
+            scopes,
+        };
+        Ok((claims, access))
+    }
+
+    /// Who a caller of a protected route is: a bearer token's holder, or an API key's account.
+    pub async fn access(&self, credentials: &Credentials) -> Result<Access, CoreError> {
+        match credentials {
+            Credentials::Bearer(token) => self.verify_token(token).await.map(|(_, access)| access),
+            other => self.authenticate(other).await.map(|principal| Access {
+                subject: principal.account,
+                key_id: principal.key_id,
+                scopes: principal.scopes,
+            }),
+        }
+    }
+
+    /// Forward-auth: may these credentials call `method target` upstream? Unlisted routes and
+    /// paths that cannot be matched safely are denied; a store outage denies too (fail closed).
+    pub async fn authorize(
+        &self,
+        credentials: &Credentials,
+        method: &str,
+        target: &str,
+        routes: &RouteTable,
+    ) -> Result<Access, Denial> {
+        let access = self.access(credentials).await.map_err(|err| {
+            if let CoreError::Unavailable(_) | CoreError::Internal(_) = err {
+                tracing::error!(error = %err, "forward-auth could not check credentials");
+            }
+            Denial::Unauthenticated
+        })?;
+        let path = normalize(target).map_err(|_| Denial::NotAllowed)?;
+        let route = routes.lookup(method, &path).ok_or(Denial::NotAllowed)?;
+        if access.scopes.contains(route.scope) {
+            Ok(access)
+        } else {
+            Err(Denial::InsufficientScope(route.scope))
+        }
     }
 
     /// Counts the request against the caller's account quota.

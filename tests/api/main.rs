@@ -2,6 +2,7 @@
 
 mod cli;
 mod dialects;
+mod forward_auth;
 mod helpers;
 mod memoram;
 mod openapi;

@@ -209,3 +209,8 @@ async fn the_velt_document_equals_the_reference() {
 async fn the_memoram_document_equals_the_reference() {
     assert_served_document_matches("/v3/api-docs/memoram", "memoram", "api.memoram.app").await;
 }
+
+#[tokio::test]
+async fn the_keymint_document_equals_the_reference() {
+    assert_served_document_matches("/v3/api-docs/keymint", "keymint", "keymint.example").await;
+}

@@ -1,0 +1,176 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+use super::error::{KeymintError, render};
+use super::types::{
+    ErrorResponse, ForwardAuthGranted, IntrospectionRequest, IntrospectionResponse,
+};
+use crate::api::AppState;
+use crate::api::body;
+use crate::api::credentials::{self, single_header};
+use crate::core::service::{Credentials, Denial};
+
+pub const SUBJECT_HEADER: &str = "x-auth-subject";
+pub const SCOPES_HEADER: &str = "x-auth-scopes";
+pub const KEY_ID_HEADER: &str = "x-auth-key-id";
+
+/// The original request's method and target, from nginx's or Traefik's conventional headers.
+fn original_request(req: &HttpRequest) -> (String, String) {
+    let first = |names: [&str; 2]| {
+        names
+            .into_iter()
+            .find_map(|name| single_header(req, name).and_then(Result::ok))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (
+        first(["x-original-method", "x-forwarded-method"]),
+        first(["x-original-uri", "x-forwarded-uri"]),
+    )
+}
+
+#[utoipa::path(
+    tag = "Forward auth",
+    summary = "Decide whether a gateway may pass a request upstream",
+    description = "For nginx `auth_request` and Traefik ForwardAuth. The original method and URI come from `X-Original-Method`/`X-Original-URI` (nginx) or `X-Forwarded-Method`/`X-Forwarded-Uri` (Traefik); the caller's credentials from `Authorization: Bearer` or `X-Api-Key`. The path is normalised as upstream routers see it, then looked up in the route → scope table; routes not in the table are denied. A bearer token passes if it carries the route's scope and the key that minted it is still active; an API key passes every listed route its key may grant. Answers only 200, 401 or 403.",
+    operation_id = "forwardAuth",
+    params(
+        ("X-Original-Method" = Option<String>, Header, description = "nginx: the original request method.", example = "GET"),
+        ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request URI, query included.", example = "/v1/agents/42"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "Traefik: the original request method."),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "Traefik: the original request URI."),
+    ),
+    responses(
+        (status = 200, description = "Allowed. `X-Auth-Subject`, `X-Auth-Scopes` and `X-Auth-Key-Id` identify the caller for the upstream.", body = ForwardAuthGranted, content_type = "application/json",
+            headers(
+                ("X-Auth-Subject" = String, description = "The account."),
+                ("X-Auth-Scopes" = String, description = "Space-separated scopes the caller holds."),
+                ("X-Auth-Key-Id" = String, description = "The API key behind the caller."),
+            )),
+        (status = 401, description = "No valid credentials (`WWW-Authenticate: Bearer`).", body = ErrorResponse, content_type = "application/json"),
+        (status = 403, description = "The route is not listed, or needs a scope the caller lacks (`error=\"insufficient_scope\"`).", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security((), ("Bearer" = []), ("ApiKey" = [])),
+)]
+#[get("/forward-auth")]
+pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (method, target) = original_request(&req);
+    let credentials = credentials::from_api_key_header(&req, super::API_KEY_HEADER);
+    match state
+        .tokens
+        .authorize(&credentials, &method, &target, &state.routes)
+        .await
+    {
+        Ok(access) => {
+            let scope = access.scopes.to_string();
+            let mut response = HttpResponse::Ok();
+            for (name, value) in [
+                (SUBJECT_HEADER, access.subject.as_str()),
+                (SCOPES_HEADER, scope.as_str()),
+                (KEY_ID_HEADER, access.key_id.as_str()),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    response.insert_header((name, value));
+                }
+            }
+            response.json(ForwardAuthGranted {
+                sub: access.subject,
+                scope,
+                key_id: access.key_id.to_string(),
+            })
+        }
+        Err(denial) => {
+            let (status, error, challenge) = match &denial {
+                Denial::Unauthenticated => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "Bearer realm=\"keymint\"".to_owned(),
+                ),
+                Denial::InsufficientScope(scope) => (
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!(
+                        "Bearer realm=\"keymint\", error=\"insufficient_scope\", scope=\"{scope}\""
+                    ),
+                ),
+                Denial::NotAllowed => (
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "Bearer realm=\"keymint\", error=\"insufficient_scope\"".to_owned(),
+                ),
+            };
+            tracing::debug!(%method, %target, reason = %denial, "forward-auth denied");
+            let mut response = render(
+                status,
+                error,
+                format!("{}.", capitalised(&denial.to_string())),
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[utoipa::path(
+    tag = "Introspection",
+    summary = "Introspect a token (RFC 7662)",
+    description = "For services that cannot verify tokens locally. Authenticate with an API key; the answer is `{\"active\": false}` for any token that is invalid, expired, of another account, or minted by a key since rotated or revoked.",
+    operation_id = "introspectToken",
+    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state.", body = IntrospectionResponse, content_type = "application/json"),
+        (status = 400, description = "`invalid_request`: not a form, or no `token`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`: missing or invalid API key.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security(("ApiKey" = [])),
+)]
+#[post("/v1/auth/introspect")]
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, KeymintError> {
+    let caller = match credentials::from_api_key_header(&req, super::API_KEY_HEADER) {
+        key @ Credentials::ApiKey(_) => state.tokens.authenticate(&key).await?,
+        _ => return Err(crate::core::CoreError::InvalidCredentials.into()),
+    };
+    let request: IntrospectionRequest = body::read_form(&req, payload).await?;
+    let answer = match state.tokens.verify_token(&request.token).await {
+        Ok((claims, access)) if access.subject == caller.account => IntrospectionResponse {
+            active: true,
+            scope: Some(claims.scope),
+            client_id: Some(claims.key_id),
+            token_type: Some("Bearer"),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iss: Some(claims.iss),
+            jti: Some(claims.jti),
+        },
+        Err(
+            err @ (crate::core::CoreError::Unavailable(_) | crate::core::CoreError::Internal(_)),
+        ) => {
+            return Err(err.into());
+        }
+        _ => IntrospectionResponse::default(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(actix_web::http::header::CacheControl(vec![
+            actix_web::http::header::CacheDirective::NoStore,
+        ]))
+        .json(answer))
+}

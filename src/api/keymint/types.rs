@@ -1,0 +1,74 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Who the gateway let through (the same facts are sent as `X-Auth-*` headers).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForwardAuthGranted {
+    /// The account (`X-Auth-Subject`).
+    #[schema(example = "acme")]
+    pub sub: String,
+    /// Space-separated scopes the caller holds (`X-Auth-Scopes`).
+    #[schema(example = "calls:read agents:read")]
+    pub scope: String,
+    /// The API key behind the caller (`X-Auth-Key-Id`).
+    #[schema(example = "3hR9xk2LmQ0")]
+    pub key_id: String,
+}
+
+/// RFC 7662 introspection request, form-encoded.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IntrospectionRequest {
+    /// The token to look at.
+    pub token: String,
+    /// Ignored: keymint only issues access tokens.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub token_type_hint: Option<String>,
+}
+
+/// RFC 7662 §2.2. An inactive, unknown, expired, foreign or key-rotated token is only
+/// `{"active": false}`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "calls:read agents:read")]
+    pub scope: Option<String>,
+    /// The key that minted the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "Bearer")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub jti: Option<String>,
+}
+
+/// RFC 6749 §5.2 / RFC 6750 §3 error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    #[schema(example = "invalid_token")]
+    pub error: &'static str,
+    #[schema(example = "Missing, invalid or expired credentials.")]
+    pub error_description: String,
+}
