@@ -39,7 +39,9 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let secret = match settings.signing_secret.clone() {
-            Some(secret) => secret,
+            Some(secret) => secret.checked().map_err(|err| {
+                anyhow::anyhow!("KEYMINT_SIGNING_SECRET / --signing-secret: {err}")
+            })?,
             None => {
                 let shared = store
                     .signing_secret(SigningSecret::generate().expose(), clock.now())

@@ -11,6 +11,8 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 /// Largest body any token endpoint accepts; the biggest documented request is well under 1 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024;
+/// How long a client may take to send a body: a slow or truncated one is answered, not waited on.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One thing wrong with a request body, named by its JSON path (`scope[1]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +30,7 @@ pub enum BodyError {
     UnsupportedEncoding,
     #[error("Request body is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("Request body could not be read")]
+    #[error("Request body could not be read in full within 5 seconds")]
     Unreadable,
     #[error("Malformed JSON: {0}")]
     Malformed(String),
@@ -123,15 +125,20 @@ async fn read_bytes(
     if declared.is_some_and(|len| len > BODY_LIMIT) {
         return Err(BodyError::TooLarge(BODY_LIMIT));
     }
-    let mut bytes = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-        if bytes.len() + chunk.len() > BODY_LIMIT {
-            return Err(BodyError::TooLarge(BODY_LIMIT));
+    let read = async {
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+            if bytes.len() + chunk.len() > BODY_LIMIT {
+                return Err(BodyError::TooLarge(BODY_LIMIT));
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+        Ok(bytes)
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .unwrap_or(Err(BodyError::Unreadable))
 }
 
 /// Reads, decodes and validates a JSON body.

@@ -96,6 +96,8 @@ pub const DIALECTS: &[&Dialect] = &[
 
 /// The dialects named in `names` (all of them when `names` is empty), in [`DIALECTS`] order.
 pub fn select(names: &[String]) -> Result<Vec<&'static Dialect>, String> {
+    // `KEYMINT_DIALECTS=` (empty) means the default, as if unset.
+    let names: Vec<&String> = names.iter().filter(|n| !n.trim().is_empty()).collect();
     if let Some(unknown) = names
         .iter()
         .find(|name| !DIALECTS.iter().any(|d| d.name == name.as_str()))
@@ -108,7 +110,7 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Dialect>, String> {
     }
     Ok(DIALECTS
         .iter()
-        .filter(|d| names.is_empty() || names.iter().any(|n| n == d.name))
+        .filter(|d| names.is_empty() || names.iter().any(|n| n.trim() == d.name))
         .copied()
         .collect())
 }

@@ -52,6 +52,19 @@ impl SigningSecret {
         Ok(Self(SecretSlice::from(bytes)))
     }
 
+    /// Takes an operator-supplied secret without judging it yet, so that a parse error can
+    /// never echo it; [`SigningSecret::checked`] judges it.
+    pub fn unchecked(bytes: Vec<u8>) -> Self {
+        Self(SecretSlice::from(bytes))
+    }
+
+    pub fn checked(self) -> Result<Self, WeakSecret> {
+        if self.expose().len() < MIN_SECRET_LEN {
+            return Err(WeakSecret);
+        }
+        Ok(self)
+    }
+
     pub fn generate() -> Self {
         let bytes: [u8; 32] = rand::random();
         Self(SecretSlice::from(bytes.to_vec()))
@@ -77,6 +90,8 @@ pub enum TokenError {
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
+    #[error("token header refused: {0}")]
+    Header(String),
 }
 
 /// What a freshly issued token looks like to the caller.
@@ -177,6 +192,7 @@ impl TokenSigner {
     /// Accepts only tokens of the pinned algorithm, our issuer and audience, with the required
     /// claims, inside their validity window (± [`LEEWAY_SECS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        check_header(token)?;
         let claims =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
         let now = now.timestamp();
@@ -187,6 +203,34 @@ impl TokenSigner {
             return Err(TokenError::NotYetValid);
         }
         Ok(claims)
+    }
+}
+
+/// Header parameters that ask a verifier to trust something the token itself names (a key, a
+/// URL to fetch one from, extensions it must understand). keymint trusts none of them: such a
+/// token is refused outright, whatever its signature.
+const REFUSED_HEADER_PARAMS: [&str; 7] = ["crit", "jku", "jwk", "x5u", "x5c", "x5t", "kid"];
+
+fn check_header(token: &str) -> Result<(), TokenError> {
+    use base64::Engine as _;
+    let refused = |why: &str| TokenError::Header(why.to_owned());
+    let encoded = token.split('.').next().unwrap_or_default();
+    if encoded.len() > 1024 {
+        return Err(refused("header too long"));
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| refused("header is not base64url"))?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| refused("header is not a JSON object"))?;
+    match REFUSED_HEADER_PARAMS
+        .iter()
+        .find(|p| header.contains_key(**p))
+    {
+        Some(param) => Err(refused(&format!(
+            "header parameter {param:?} is not accepted"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -304,6 +348,122 @@ mod tests {
                 signer().verify(&issued.token, now()).is_err(),
                 "{issuer} {audience}"
             );
+        }
+    }
+
+    /// Signs `header.payload` with the test secret, as an attacker who knew it could.
+    fn forge(header: serde_json::Value, payload: serde_json::Value, secret: &[u8]) -> String {
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+        };
+        let message = format!("{}.{}", b64(&header), b64(&payload));
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(secret),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    fn valid_payload() -> serde_json::Value {
+        serde_json::to_value(issue(&signer()).claims).unwrap()
+    }
+
+    #[test]
+    fn a_correctly_forged_control_token_is_accepted() {
+        let token = forge(
+            serde_json::json!({"alg": "HS256"}),
+            valid_payload(),
+            &[7; 32],
+        );
+        assert!(
+            signer().verify(&token, now()).is_ok(),
+            "the forge helper itself works"
+        );
+    }
+
+    #[test]
+    fn alg_none_in_any_spelling_is_refused() {
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let token = forge(serde_json::json!({"alg": alg}), valid_payload(), &[7; 32]);
+            let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
+            assert!(signer().verify(&token, now()).is_err(), "{alg}");
+            assert!(signer().verify(&unsigned, now()).is_err(), "{alg} unsigned");
+        }
+    }
+
+    #[test]
+    fn stripped_or_empty_signatures_are_refused() {
+        let token = issue(&signer()).token;
+        let (message, _) = token.rsplit_once('.').unwrap();
+        for bad in [
+            message.to_owned(),
+            format!("{message}."),
+            format!("{message}.AAAA"),
+        ] {
+            assert!(signer().verify(&bad, now()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn another_algorithm_is_refused_even_with_a_valid_signature_for_it() {
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let mut header = Header::new(alg);
+            header.typ = None;
+            let token = jsonwebtoken::encode(
+                &header,
+                &valid_payload(),
+                &EncodingKey::from_secret(&[7; 32]),
+            )
+            .unwrap();
+            assert!(signer().verify(&token, now()).is_err(), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn headers_naming_keys_urls_or_critical_extensions_are_refused() {
+        let cases = [
+            serde_json::json!({"alg": "HS256", "crit": ["exp"]}),
+            serde_json::json!({"alg": "HS256", "jku": "https://attacker.example/jwks.json"}),
+            serde_json::json!({"alg": "HS256", "x5u": "https://attacker.example/cert.pem"}),
+            serde_json::json!({"alg": "HS256", "jwk": {"kty": "oct", "k": "AAAA"}}),
+            serde_json::json!({"alg": "HS256", "x5c": ["MIIB"]}),
+            serde_json::json!({"alg": "HS256", "kid": "../../../../dev/null"}),
+            serde_json::json!({"alg": "HS256", "kid": "' OR 1=1 --"}),
+        ];
+        for header in cases {
+            let token = forge(header.clone(), valid_payload(), &[7; 32]);
+            let result = signer().verify(&token, now());
+            assert!(
+                matches!(result, Err(TokenError::Header(_))),
+                "{header}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrongly_typed_time_claims_are_refused() {
+        for (claim, value) in [
+            ("exp", serde_json::json!("1900000000")),
+            ("nbf", serde_json::json!("0")),
+            ("exp", serde_json::json!(null)),
+            ("iat", serde_json::json!(1.5)),
+        ] {
+            let mut payload = valid_payload();
+            payload[claim] = value.clone();
+            let token = forge(serde_json::json!({"alg": "HS256"}), payload, &[7; 32]);
+            assert!(signer().verify(&token, now()).is_err(), "{claim}={value}");
+        }
+    }
+
+    #[test]
+    fn missing_required_claims_are_refused() {
+        for claim in ["exp", "iss", "aud", "sub"] {
+            let mut payload = valid_payload();
+            payload.as_object_mut().unwrap().remove(claim);
+            let token = forge(serde_json::json!({"alg": "HS256"}), payload, &[7; 32]);
+            assert!(signer().verify(&token, now()).is_err(), "{claim}");
         }
     }
 

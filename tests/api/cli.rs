@@ -220,3 +220,18 @@ async fn scopes_given_at_creation_limit_both_keys_and_survive_rotation() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn usage_errors_are_one_line_too() {
+    let app = spawn_app().await;
+    for args in [
+        vec!["accounts", "create", "bad name"],
+        vec!["keys", "rotate", "acme", "--slot", "tertiary"],
+        vec!["keys", "revoke", "short"],
+    ] {
+        let output = keymint(&app.database_url, &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

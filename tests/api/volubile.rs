@@ -654,3 +654,46 @@ async fn a_scope_the_key_does_not_hold_is_refused_as_unsupported() {
         ]})
     );
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_in_full_is_answered_not_waited_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nX-Api-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"sco",
+        acme.primary.secret
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(15), stream.read(&mut answer))
+        .await
+        .expect("an answer comes before the client gives up")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"status\":400"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_weak_signing_secret_is_refused_without_being_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keymint::store::connect(&format!("sqlite://{}", dir.path().join("k.db").display()))
+        .await
+        .unwrap();
+    let mut settings = crate::helpers::default_settings();
+    settings.signing_secret = Some(keymint::core::token::SigningSecret::unchecked(
+        b"hunter2-weak".to_vec(),
+    ));
+    let clock = Arc::new(keymint::core::clock::SystemClock);
+    let err = keymint::startup::Application::with_store(settings, store, clock)
+        .await
+        .err()
+        .expect("startup fails");
+    let message = format!("{err:#}");
+    assert!(message.contains("at least 32 bytes"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}

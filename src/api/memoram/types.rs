@@ -4,7 +4,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use validator::Validate;
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+// No `Debug`: it carries a key.
+#[derive(Deserialize, Validate, ToSchema)]
 pub struct AuthTokenRequest {
     /// Your developer secret API key (mem_...).
     pub api_key: String,

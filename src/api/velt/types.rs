@@ -3,13 +3,15 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 /// The callable-function request: everything sits under `data`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+// No `Debug`: it carries a key.
+#[derive(Deserialize, Validate, ToSchema)]
 pub struct GenerateTokenRequest {
     #[validate(nested)]
     pub data: TokenRequestData,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+// No `Debug`: it carries a key.
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRequestData {
     /// Your Velt API Key (keymint: the key id).
