@@ -33,6 +33,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::core::CoreError;
+use crate::core::error::RateLimited;
 use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
 use crate::core::routes::RouteTable;
@@ -246,6 +247,16 @@ pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
             allowance.remaining,
         ));
     builder
+}
+
+/// What every dialect's 429 carries: when to retry, and the quota spent.
+pub fn rate_limited_headers(headers: &mut header::HeaderMap, limited: &RateLimited) {
+    headers.insert(header::RETRY_AFTER, limited.retry_after_secs().into());
+    headers.insert(
+        HeaderName::from_static(RATE_LIMIT_LIMIT),
+        limited.limit.into(),
+    );
+    headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
 }
 
 /// Logs server-side failures with their cause chain, where they are turned into responses.

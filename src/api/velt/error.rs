@@ -1,10 +1,9 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::types::{ErrorDetail, ErrorResponse, ErrorStatus};
+use crate::api;
 use crate::api::body::{BodyError, FieldError};
-use crate::api::{self, RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING};
 use crate::core::CoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,12 +108,7 @@ impl ResponseError for VeltError {
         let mut response = render(status, status.http(), message);
         if let VeltError::Core(CoreError::RateLimited(limited)) = self {
             let headers = response.headers_mut();
-            headers.insert(RETRY_AFTER, limited.retry_after_secs().into());
-            headers.insert(
-                HeaderName::from_static(RATE_LIMIT_LIMIT),
-                limited.limit.into(),
-            );
-            headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
+            api::rate_limited_headers(headers, limited);
         }
         response
     }

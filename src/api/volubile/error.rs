@@ -1,10 +1,10 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::types::{ErrorResponse, ValidationError};
+use crate::api;
 use crate::api::body::{BodyError, FieldError};
-use crate::api::{self, RATE_LIMIT_LIMIT, RATE_LIMIT_REMAINING};
 use crate::core::CoreError;
 
 /// Everything the Volubile endpoint can answer besides a token, as `ErrorResponse`.
@@ -61,12 +61,7 @@ impl ResponseError for VolubileError {
                 );
             }
             VolubileError::Core(CoreError::RateLimited(limited)) => {
-                headers.insert(RETRY_AFTER, limited.retry_after_secs().into());
-                headers.insert(
-                    HeaderName::from_static(RATE_LIMIT_LIMIT),
-                    limited.limit.into(),
-                );
-                headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
+                api::rate_limited_headers(headers, limited);
             }
             _ => {}
         }
