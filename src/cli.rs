@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::api::Lifetimes;
 use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
+use crate::core::keyring::SigningAlg;
 use crate::core::lifetime::{Lifetime, LifetimePolicy};
 use crate::core::ratelimit::RatePolicy;
 use crate::core::scope::ScopeSet;
@@ -40,6 +41,35 @@ pub enum Command {
     /// Manage an account's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the ES256/EdDSA signing keys.
+    #[command(subcommand)]
+    SigningKeys(SigningKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// Make the next signing key: published at once, signing only after the activation delay,
+    /// so verifiers that refresh the JWKS never meet an unknown `kid`. Old keys stay published
+    /// until every token they signed has expired.
+    Rotate {
+        /// The algorithm whose keys to rotate (as `serve --signing-alg`).
+        #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
+        alg: SigningAlg,
+        /// Seconds between publishing the new key and signing with it; keep it above the JWKS
+        /// cache lifetime (60 s) plus the instances' key reload interval (5 s).
+        #[arg(long, env = "KEYMINT_KEY_ACTIVATION_DELAY", default_value_t = 300)]
+        activation_delay: u32,
+        /// Print one JSON object: {"kid", "alg", "activates_at"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the stored signing keys (public facts only).
+    List {
+        #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
+        alg: SigningAlg,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -52,6 +82,11 @@ pub struct ServeArgs {
     /// start and kept in the database, shared by every instance using that database.
     #[arg(long, env = "KEYMINT_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub signing_secret: Option<SigningSecret>,
+
+    /// How tokens are signed: HS256 (shared secret), ES256 or EdDSA (key pairs kept in the
+    /// database, published at `/.well-known/jwks.json`, rotated with `keymint signing-keys rotate`).
+    #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
+    pub signing_alg: SigningAlg,
 
     /// `iss` claim of issued tokens, and the only issuer accepted.
     #[arg(long, env = "KEYMINT_ISSUER", default_value = DEFAULT_ISSUER)]
@@ -138,6 +173,7 @@ impl Default for ServeArgs {
         Self {
             bind: DEFAULT_BIND.to_owned(),
             signing_secret: None,
+            signing_alg: SigningAlg::Hs256,
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit: RatePolicy::VOLUBILE,

@@ -3,10 +3,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::{AccountsCommand, KeysCommand};
+use crate::cli::{AccountsCommand, KeysCommand, SigningKeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::apikey::KeyPrefix;
 use crate::core::clock::SystemClock;
+use crate::core::keyring::KeyringError;
 use crate::store;
 
 async fn admin(database_url: &str, prefix: KeyPrefix) -> anyhow::Result<KeyAdmin> {
@@ -136,6 +137,65 @@ pub async fn keys(
                 print(out, json!({"id": key_id.as_str(), "revoked": true}))
             } else {
                 print(out, format_args!("Revoked key {key_id}."))
+            }
+        }
+    }
+}
+
+pub async fn signing_keys(
+    database_url: &str,
+    command: SigningKeysCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let admin = admin(database_url, KeyPrefix::default()).await?;
+    match command {
+        SigningKeysCommand::Rotate {
+            alg,
+            activation_delay,
+            json,
+        } => {
+            if !alg.is_asymmetric() {
+                anyhow::bail!(KeyringError::NotAsymmetric);
+            }
+            let key = admin
+                .rotate_signing_key(alg, chrono::Duration::seconds(activation_delay.into()))
+                .await?;
+            let activates_at = key.activates_at.to_rfc3339();
+            if json {
+                print(
+                    out,
+                    json!({"kid": key.kid, "alg": alg.as_str(), "activates_at": activates_at}),
+                )
+            } else {
+                print(
+                    out,
+                    format_args!(
+                        "New {alg} key {} published; it signs from {activates_at}.",
+                        key.kid
+                    ),
+                )
+            }
+        }
+        SigningKeysCommand::List { alg, json } => {
+            let keys = admin.signing_keys(alg).await?;
+            if json {
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"kid": k.kid, "alg": alg.as_str(), "created_at": k.created_at.to_rfc3339(), "activates_at": k.activates_at.to_rfc3339()}))
+                    .collect();
+                print(out, json!({ "keys": keys }))
+            } else {
+                for key in keys {
+                    print(
+                        out,
+                        format_args!(
+                            "{}  {alg}  activates {}",
+                            key.kid,
+                            key.activates_at.to_rfc3339()
+                        ),
+                    )?;
+                }
+                Ok(())
             }
         }
     }

@@ -35,6 +35,10 @@ async fn main() -> ExitCode {
             telemetry::init("warn");
             commands::keys(&cli.database_url, command, &mut std::io::stdout()).await
         }
+        Command::SigningKeys(command) => {
+            telemetry::init("warn");
+            commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use crate::api::docs::Documents;
 use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
+use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
 use crate::core::ratelimit::AccountLimiter;
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
@@ -21,7 +22,12 @@ pub struct Application {
     port: u16,
     server: Server,
     tokens: Arc<TokenService>,
+    max_token_lifetime: chrono::Duration,
 }
+
+/// How often signing keys are reloaded from the store: well inside the smallest sensible
+/// activation delay, so every instance publishes a new key long before it signs with it.
+pub const KEY_RELOAD_INTERVAL_TICKS: u64 = 5;
 
 impl Application {
     pub async fn build(
@@ -49,17 +55,29 @@ impl Application {
                 SigningSecret::new(shared)?
             }
         };
-        let signer = TokenSigner::hs256(
-            &secret,
-            TokenAuthority {
-                issuer: settings.issuer.clone(),
-                audience: settings.audience.clone(),
-            },
-        );
+        let lifetimes = settings.lifetimes().map_err(anyhow::Error::msg)?;
+        let max_token_lifetime = lifetimes.longest();
+        let authority = TokenAuthority {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        };
+        let signer = match settings.signing_alg {
+            SigningAlg::Hs256 => TokenSigner::hs256(&secret, authority),
+            alg => {
+                let mut records = store.signing_keys(alg).await?;
+                if records.is_empty() {
+                    let first = KeyPairRecord::generate(alg, clock.now(), clock.now())?;
+                    store.add_signing_key(&first).await?;
+                    tracing::info!(kid = %first.kid, %alg, "generated the first signing key");
+                    // Another instance may have raced us; whatever is stored is what counts.
+                    records = store.signing_keys(alg).await?;
+                }
+                TokenSigner::asymmetric(Keyring::new(alg, records, max_token_lifetime)?, authority)
+            }
+        };
         let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
         let tokens = Arc::new(TokenService::new(store, signer, limiter, clock));
 
-        let lifetimes = settings.lifetimes().map_err(anyhow::Error::msg)?;
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
         let documents: Vec<_> = dialects
             .iter()
@@ -102,6 +120,7 @@ impl Application {
             port: address.port(),
             server: server.run(),
             tokens,
+            max_token_lifetime,
         })
     }
 
@@ -109,10 +128,16 @@ impl Application {
         self.port
     }
 
+    /// The running service, for tests that drive bookkeeping directly.
+    pub fn tokens(&self) -> Arc<TokenService> {
+        self.tokens.clone()
+    }
+
     /// Serves until SIGINT/SIGTERM, letting in-flight requests finish, with background
     /// bookkeeping (key last-used times, idle quota cleanup) alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let tokens = self.tokens.clone();
+        let max_token_lifetime = self.max_token_lifetime;
         let bookkeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut ticks: u64 = 0;
@@ -120,6 +145,9 @@ impl Application {
                 tick.tick().await;
                 tokens.flush_usage().await;
                 ticks += 1;
+                if ticks.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
+                    tokens.reload_signing_keys(max_token_lifetime).await;
+                }
                 if ticks.is_multiple_of(60) {
                     tokens.housekeeping();
                 }

@@ -58,6 +58,24 @@ pub struct Lifetimes {
     pub memoram: LifetimePolicy,
 }
 
+impl Lifetimes {
+    /// The longest lifetime any dialect can give a token: how long a retired signing key must
+    /// stay published.
+    pub fn longest(&self) -> chrono::Duration {
+        let secs = [
+            volubile::LIFETIME,
+            velt::LIFETIME,
+            self.origoid.max,
+            self.memoram.max,
+        ]
+        .into_iter()
+        .map(|l| l.as_secs())
+        .max()
+        .unwrap_or_default();
+        chrono::Duration::seconds(i64::from(secs))
+    }
+}
+
 /// One public token API keymint speaks. Adding a dialect is a new module exposing one of these
 /// and a line in [`DIALECTS`].
 #[derive(Debug)]

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::account::AccountName;
 use super::apikey::{ApiKeySecret, KeyId, KeyPrefix};
 use super::clock::Clock;
+use super::keyring::{KeyPairRecord, SigningAlg};
 use super::scope::ScopeSet;
 use super::slot::KeySlot;
 use crate::store::{KeyInfo, KeyStore, NewKey, StoreError};
@@ -80,5 +81,22 @@ impl KeyAdmin {
 
     pub async fn revoke(&self, id: &KeyId) -> Result<(), StoreError> {
         self.store.revoke_key(id, self.clock.now()).await
+    }
+
+    /// Makes the next signing key of `alg`: published now, signing after `delay`, so verifiers
+    /// that refresh the JWKS meanwhile never meet an unknown `kid`.
+    pub async fn rotate_signing_key(
+        &self,
+        alg: SigningAlg,
+        delay: chrono::Duration,
+    ) -> anyhow::Result<KeyPairRecord> {
+        let now = self.clock.now();
+        let key = KeyPairRecord::generate(alg, now, now + delay)?;
+        self.store.add_signing_key(&key).await?;
+        Ok(key)
+    }
+
+    pub async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
+        self.store.signing_keys(alg).await
     }
 }

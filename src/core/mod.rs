@@ -11,6 +11,8 @@ pub mod apikey;
 pub mod clock;
 /// The errors every dialect maps to its own documented body.
 pub mod error;
+/// Asymmetric signing keys: generation, rotation schedule, JWKS.
+pub mod keyring;
 /// Token lifetimes and their bounds.
 pub mod lifetime;
 /// Per-account request quotas.

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::apikey::{ApiKeySecret, KeyHash, KeyId};
 use super::clock::Clock;
 use super::error::CoreError;
+use super::keyring::Keyring;
 use super::lifetime::Lifetime;
 use super::ratelimit::{AccountLimiter, Allowance};
 use super::routes::{RouteTable, normalize};
@@ -285,6 +286,29 @@ impl TokenService {
         }
         if let Err(err) = self.store.record_usage(&used).await {
             tracing::warn!(error = %err, "could not record key usage");
+        }
+    }
+
+    /// Reloads the key pairs (ES256/EdDSA), so a rotation made by the CLI, or by another
+    /// instance, is published and used here too. A no-op for HS256.
+    pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) {
+        let alg = self.signer.alg();
+        if !alg.is_asymmetric() {
+            return;
+        }
+        let loaded = match self.store.signing_keys(alg).await {
+            Ok(records) => Keyring::new(alg, records, max_token_lifetime),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not reload signing keys");
+                return;
+            }
+        };
+        match loaded {
+            Ok(ring) if !ring.is_empty() => self.signer.replace_keyring(ring),
+            Ok(_) => tracing::warn!("no signing keys stored; keeping the loaded ones"),
+            Err(err) => {
+                tracing::error!(error = %err, "stored signing keys unusable; keeping the loaded ones")
+            }
         }
     }
 

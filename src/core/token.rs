@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::apikey::KeyId;
+use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
 use super::scope::ScopeSet;
 
@@ -92,6 +94,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("token header refused: {0}")]
     Header(String),
+    #[error("no signing key is active yet")]
+    NoSigningKey,
 }
 
 /// What a freshly issued token looks like to the caller.
@@ -110,11 +114,22 @@ pub struct TokenAuthority {
     pub audience: String,
 }
 
+/// Where signing keys come from.
+enum Keys {
+    /// HS256: one shared secret.
+    Hmac {
+        header: Box<Header>,
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+    },
+    /// ES256 or EdDSA: a keyring, reloaded when keys are rotated.
+    Ring(RwLock<Arc<Keyring>>),
+}
+
 /// Signs and verifies tokens with one algorithm, pinned.
 pub struct TokenSigner {
-    header: Header,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    alg: SigningAlg,
+    keys: Keys,
     validation: Validation,
     authority: TokenAuthority,
 }
@@ -122,10 +137,22 @@ pub struct TokenSigner {
 impl fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSigner")
-            .field("alg", &self.header.alg)
+            .field("alg", &self.alg)
             .field("authority", &self.authority)
             .finish_non_exhaustive()
     }
+}
+
+fn validation(alg: SigningAlg, authority: &TokenAuthority) -> Validation {
+    let mut validation = Validation::new(alg.algorithm());
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.set_issuer(&[&authority.issuer]);
+    validation.set_audience(&[&authority.audience]);
+    // Time claims are checked against the injected clock in `verify`, not the system's.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    validation
 }
 
 impl TokenSigner {
@@ -133,27 +160,56 @@ impl TokenSigner {
         // The header is exactly `{"alg":"HS256"}`, like Volubile's example token.
         let mut header = Header::new(Algorithm::HS256);
         header.typ = None;
-
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&authority.issuer]);
-        validation.set_audience(&[&authority.audience]);
-        // Time claims are checked against the injected clock in `verify`, not the system's.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-
         Self {
-            header,
-            encoding: EncodingKey::from_secret(secret.expose()),
-            decoding: DecodingKey::from_secret(secret.expose()),
-            validation,
+            alg: SigningAlg::Hs256,
+            keys: Keys::Hmac {
+                header: Box::new(header),
+                encoding: EncodingKey::from_secret(secret.expose()),
+                decoding: DecodingKey::from_secret(secret.expose()),
+            },
+            validation: validation(SigningAlg::Hs256, &authority),
             authority,
         }
     }
 
+    /// ES256 or EdDSA with the given keyring.
+    pub fn asymmetric(keyring: Keyring, authority: TokenAuthority) -> Self {
+        let alg = keyring.alg();
+        Self {
+            alg,
+            keys: Keys::Ring(RwLock::new(Arc::new(keyring))),
+            validation: validation(alg, &authority),
+            authority,
+        }
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
     pub fn authority(&self) -> &TokenAuthority {
         &self.authority
+    }
+
+    fn ring(&self) -> Option<Arc<Keyring>> {
+        match &self.keys {
+            Keys::Ring(ring) => Some(ring.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            Keys::Hmac { .. } => None,
+        }
+    }
+
+    /// Swaps in a freshly loaded keyring (after a rotation); HS256 has none.
+    pub fn replace_keyring(&self, keyring: Keyring) {
+        if let Keys::Ring(ring) = &self.keys {
+            *ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keyring);
+        }
+    }
+
+    /// The public keys verifiers may use; empty for HS256, whose secret is never published.
+    pub fn jwks(&self, now: DateTime<Utc>) -> Value {
+        self.ring()
+            .map(|ring| ring.jwks(now))
+            .unwrap_or_else(|| serde_json::json!({"keys": []}))
     }
 
     /// Builds the claims for a token starting `now` and signs them.
@@ -165,7 +221,7 @@ impl TokenSigner {
         lifetime: Lifetime,
         extra: Map<String, Value>,
         now: DateTime<Utc>,
-    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    ) -> Result<IssuedToken, TokenError> {
         let iat = now.timestamp();
         let exp = iat + i64::from(lifetime.as_secs());
         let claims = Claims {
@@ -180,7 +236,19 @@ impl TokenSigner {
             key_id: key_id.to_string(),
             extra,
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)?;
+        let token = match &self.keys {
+            Keys::Hmac {
+                header, encoding, ..
+            } => jsonwebtoken::encode(header, &claims, encoding)?,
+            Keys::Ring(_) => {
+                let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
+                let key = ring.signing_key(now).ok_or(TokenError::NoSigningKey)?;
+                let mut header = Header::new(self.alg.algorithm());
+                header.typ = None;
+                header.kid = Some(key.kid.clone());
+                jsonwebtoken::encode(&header, &claims, &key.encoding)?
+            }
+        };
         Ok(IssuedToken {
             token,
             lifetime,
@@ -189,12 +257,24 @@ impl TokenSigner {
         })
     }
 
-    /// Accepts only tokens of the pinned algorithm, our issuer and audience, with the required
-    /// claims, inside their validity window (± [`LEEWAY_SECS`]).
+    /// Accepts only tokens of the pinned algorithm (and, for key pairs, of a published `kid`),
+    /// our issuer and audience, with the required claims, inside their validity window
+    /// (± [`LEEWAY_SECS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
-        check_header(token)?;
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        let kid = check_header(token, self.alg.is_asymmetric())?;
+        let claims = match (&self.keys, kid) {
+            (Keys::Hmac { decoding, .. }, None) => {
+                jsonwebtoken::decode::<Claims>(token, decoding, &self.validation)?.claims
+            }
+            (Keys::Ring(_), Some(kid)) => {
+                let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
+                let key = ring
+                    .verifying_key(&kid, now)
+                    .ok_or_else(|| TokenError::Header("unknown kid".to_owned()))?;
+                jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?.claims
+            }
+            _ => return Err(TokenError::Header("kid missing".to_owned())),
+        };
         let now = now.timestamp();
         if claims.exp < now - LEEWAY_SECS {
             return Err(TokenError::Expired);
@@ -209,9 +289,11 @@ impl TokenSigner {
 /// Header parameters that ask a verifier to trust something the token itself names (a key, a
 /// URL to fetch one from, extensions it must understand). keymint trusts none of them: such a
 /// token is refused outright, whatever its signature.
-const REFUSED_HEADER_PARAMS: [&str; 7] = ["crit", "jku", "jwk", "x5u", "x5c", "x5t", "kid"];
+const REFUSED_HEADER_PARAMS: [&str; 7] = ["crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"];
 
-fn check_header(token: &str) -> Result<(), TokenError> {
+/// Checks the header before any key is chosen; returns its `kid` (a key pair's id: required with
+/// key pairs, refused with HS256, and only ever compared with published ids).
+fn check_header(token: &str, with_kid: bool) -> Result<Option<String>, TokenError> {
     use base64::Engine as _;
     let refused = |why: &str| TokenError::Header(why.to_owned());
     let encoded = token.split('.').next().unwrap_or_default();
@@ -223,14 +305,18 @@ fn check_header(token: &str) -> Result<(), TokenError> {
         .map_err(|_| refused("header is not base64url"))?;
     let header: Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(|_| refused("header is not a JSON object"))?;
-    match REFUSED_HEADER_PARAMS
+    if let Some(param) = REFUSED_HEADER_PARAMS
         .iter()
         .find(|p| header.contains_key(**p))
     {
-        Some(param) => Err(refused(&format!(
+        return Err(refused(&format!(
             "header parameter {param:?} is not accepted"
-        ))),
-        None => Ok(()),
+        )));
+    }
+    match (header.get("kid"), with_kid) {
+        (None, false) => Ok(None),
+        (Some(Value::String(kid)), true) if kid.len() <= 64 => Ok(Some(kid.clone())),
+        _ => Err(refused("kid missing, unexpected or malformed")),
     }
 }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
@@ -115,6 +116,12 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         proposed: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, StoreError>;
+
+    /// Every stored key pair of `alg`.
+    async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError>;
+
+    /// Stores a new key pair (published at once, signing from its `activates_at`).
+    async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
 
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -3,11 +3,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretSlice};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use super::{KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
@@ -237,6 +239,43 @@ impl KeyStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)
+    }
+
+    async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key, created_at, activates_at FROM signing_keys
+             WHERE alg = ? ORDER BY activates_at, created_at",
+        )
+        .bind(alg.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .iter()
+            .map(|row| KeyPairRecord {
+                kid: row.get("kid"),
+                alg,
+                private_der: SecretSlice::from(row.get::<Vec<u8>, _>("private_key")),
+                created_at: row.get("created_at"),
+                activates_at: row.get("activates_at"),
+            })
+            .collect())
+    }
+
+    async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(key.private_der.expose_secret())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from_sqlx)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

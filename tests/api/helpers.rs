@@ -24,6 +24,7 @@ pub const SIGNING_SECRET: &[u8] = b"test-signing-secret-of-32-bytes!!";
 
 pub struct TestApp {
     pub address: String,
+    pub tokens: Arc<keymint::core::service::TokenService>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
@@ -80,9 +81,11 @@ pub async fn spawn_on_store(
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let tokens = app.tokens();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        tokens,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -231,6 +234,18 @@ impl KeyStore for BrokenStore {
         _: &[u8],
         _: chrono::DateTime<Utc>,
     ) -> Result<Vec<u8>, store::StoreError> {
+        Err(gone())
+    }
+    async fn signing_keys(
+        &self,
+        _: keymint::core::keyring::SigningAlg,
+    ) -> Result<Vec<keymint::core::keyring::KeyPairRecord>, store::StoreError> {
+        Err(gone())
+    }
+    async fn add_signing_key(
+        &self,
+        _: &keymint::core::keyring::KeyPairRecord,
+    ) -> Result<(), store::StoreError> {
         Err(gone())
     }
     async fn ping(&self) -> Result<(), store::StoreError> {

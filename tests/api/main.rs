@@ -7,5 +7,6 @@ mod helpers;
 mod memoram;
 mod openapi;
 mod origoid;
+mod signing;
 mod velt;
 mod volubile;

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::error::{KeymintError, render};
 use super::types::{
-    ErrorResponse, ForwardAuthGranted, IntrospectionRequest, IntrospectionResponse,
+    ErrorResponse, ForwardAuthGranted, IntrospectionRequest, IntrospectionResponse, Jwks,
 };
 use crate::api::AppState;
 use crate::api::body;
@@ -173,4 +173,28 @@ pub async fn introspect(
             actix_web::http::header::CacheDirective::NoStore,
         ]))
         .json(answer))
+}
+
+/// How long verifiers may cache the JWKS: well below the signing-key activation delay, so a new
+/// key is fetched before any token names it.
+pub const JWKS_MAX_AGE_SECS: u32 = 60;
+
+#[utoipa::path(
+    tag = "Keys",
+    summary = "Public keys for verifying tokens (JWKS)",
+    description = "With `--signing-alg ES256` or `EdDSA`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.",
+    operation_id = "jwks",
+    responses(
+        (status = 200, description = "The JWK Set.", body = Jwks, content_type = "application/json"),
+    ),
+)]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    let now = state.tokens.clock().now();
+    HttpResponse::Ok()
+        .insert_header(actix_web::http::header::CacheControl(vec![
+            actix_web::http::header::CacheDirective::Public,
+            actix_web::http::header::CacheDirective::MaxAge(JWKS_MAX_AGE_SECS),
+        ]))
+        .json(state.tokens.signer().jwks(now))
 }

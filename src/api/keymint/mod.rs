@@ -1,10 +1,10 @@
 //! keymint's own endpoints, for the services it protects: forward-auth for gateways (nginx
-//! `auth_request`, Traefik ForwardAuth) and RFC 7662 token introspection. Errors are RFC 6749 /
+//! `auth_request`, Traefik ForwardAuth), RFC 7662 token introspection, and the JWKS. Errors are RFC 6749 /
 //! RFC 6750 style: `{"error", "error_description"}`.
 
 /// `{"error", "error_description"}` answers.
 pub mod error;
-/// Forward-auth and introspection.
+/// Forward-auth, introspection and the JWKS.
 pub mod handlers;
 /// Response bodies.
 pub mod types;
@@ -34,7 +34,8 @@ pub const API_KEY_HEADER: &str = "X-Api-Key";
 
 fn configure(cfg: &mut ServiceConfig) {
     cfg.service(handlers::forward_auth)
-        .service(handlers::introspect);
+        .service(handlers::introspect)
+        .service(handlers::jwks);
 }
 
 fn openapi() -> OpenApi {

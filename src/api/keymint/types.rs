@@ -72,3 +72,33 @@ pub struct ErrorResponse {
     #[schema(example = "Missing, invalid or expired credentials.")]
     pub error_description: String,
 }
+
+/// RFC 7517 JWK Set: the public keys tokens are signed with (empty for HS256).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// One public key (RFC 7517, RFC 8037 for Ed25519). Never a private part.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    /// `EC` (ES256) or `OKP` (EdDSA).
+    #[schema(example = "EC")]
+    pub kty: String,
+    /// `P-256` or `Ed25519`.
+    #[schema(example = "P-256")]
+    pub crv: String,
+    /// Base64url public coordinate.
+    pub x: String,
+    /// Base64url second coordinate (EC only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub y: Option<String>,
+    /// RFC 7638 thumbprint; tokens name it in their header.
+    pub kid: String,
+    #[schema(example = "ES256")]
+    pub alg: String,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub use_: String,
+}

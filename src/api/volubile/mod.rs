@@ -28,6 +28,9 @@ pub const DIALECT: Dialect = Dialect {
     error_page: error::error_page,
 };
 
+/// `expiresIn: 900`, as the reference document's example says.
+pub const LIFETIME: crate::core::lifetime::Lifetime = crate::core::lifetime::Lifetime::VOLUBILE;
+
 /// The name the reference document gives the security scheme.
 pub const SECURITY_SCHEME: &str = "Api key";
 pub const API_KEY_HEADER: &str = "X-Api-Key";

@@ -1,0 +1,353 @@
+//! Asymmetric signing keys (ES256, EdDSA): generating them, choosing the one that signs now, and
+//! which public keys to publish (JWKS).
+//!
+//! Rotation never surprises a verifier: a new key is published first and only signs from its
+//! `activates_at`, after verifiers that refresh the JWKS have seen it; a key stays published until
+//! every token it signed has expired.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// How tokens are signed: HS256 with a shared secret, or an asymmetric key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    Hs256,
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Hs256 => "HS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub const fn algorithm(self) -> Algorithm {
+        match self {
+            SigningAlg::Hs256 => Algorithm::HS256,
+            SigningAlg::Es256 => Algorithm::ES256,
+            SigningAlg::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    pub const fn is_asymmetric(self) -> bool {
+        !matches!(self, SigningAlg::Hs256)
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a signing algorithm is HS256, ES256 or EdDSA")]
+pub struct UnknownAlg;
+
+impl FromStr for SigningAlg {
+    type Err = UnknownAlg;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "HS256" => Ok(SigningAlg::Hs256),
+            "ES256" => Ok(SigningAlg::Es256),
+            "EdDSA" => Ok(SigningAlg::EdDsa),
+            _ => Err(UnknownAlg),
+        }
+    }
+}
+
+/// A key pair as the store keeps it: PKCS#8 DER of the private key.
+#[derive(Clone)]
+pub struct KeyPairRecord {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub private_der: SecretSlice<u8>,
+    pub created_at: DateTime<Utc>,
+    pub activates_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for KeyPairRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPairRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("activates_at", &self.activates_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("HS256 signs with one shared secret; key pairs are for ES256 and EdDSA")]
+    NotAsymmetric,
+    #[error("stored signing key {0} is unreadable")]
+    Corrupt(String),
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The public JWK members that define the key (RFC 7638 §3.2), in lexicographic order.
+fn public_members(alg: SigningAlg, private_der: &[u8]) -> Result<Value, KeyringError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    match alg {
+        SigningAlg::Es256 => {
+            let key = p256::ecdsa::SigningKey::from_pkcs8_der(private_der)
+                .map_err(|_| KeyringError::Corrupt("ES256".into()))?;
+            let point = key.verifying_key().to_encoded_point(false);
+            let (x, y) = point
+                .x()
+                .zip(point.y())
+                .ok_or_else(|| KeyringError::Corrupt("ES256 point".into()))?;
+            Ok(json!({"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)}))
+        }
+        SigningAlg::EdDsa => {
+            let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_der)
+                .map_err(|_| KeyringError::Corrupt("EdDSA".into()))?;
+            Ok(json!({"crv": "Ed25519", "kty": "OKP", "x": b64(key.verifying_key().as_bytes())}))
+        }
+        SigningAlg::Hs256 => Err(KeyringError::NotAsymmetric),
+    }
+}
+
+/// RFC 7638 thumbprint: the `kid` is derived from the public key itself.
+fn thumbprint(members: &Value) -> String {
+    // serde_json writes object members in key order, which is what RFC 7638 asks for.
+    b64(&Sha256::digest(members.to_string().as_bytes()))
+}
+
+impl KeyPairRecord {
+    /// A fresh key pair of `alg` that signs from `activates_at`.
+    pub fn generate(
+        alg: SigningAlg,
+        now: DateTime<Utc>,
+        activates_at: DateTime<Utc>,
+    ) -> Result<Self, KeyringError> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let der = match alg {
+            SigningAlg::Es256 => loop {
+                // A random 32-byte string is a valid P-256 scalar except with negligible odds.
+                let bytes: [u8; 32] = rand::random();
+                if let Ok(key) = p256::ecdsa::SigningKey::from_bytes(&bytes.into()) {
+                    break key
+                        .to_pkcs8_der()
+                        .map_err(|_| KeyringError::Corrupt("ES256".into()))?;
+                }
+            },
+            SigningAlg::EdDsa => ed25519_dalek::SigningKey::from_bytes(&rand::random())
+                .to_pkcs8_der()
+                .map_err(|_| KeyringError::Corrupt("EdDSA".into()))?,
+            SigningAlg::Hs256 => return Err(KeyringError::NotAsymmetric),
+        };
+        let der = der.as_bytes().to_vec();
+        let kid = thumbprint(&public_members(alg, &der)?);
+        Ok(Self {
+            kid,
+            alg,
+            private_der: SecretSlice::from(der),
+            created_at: now,
+            activates_at,
+        })
+    }
+}
+
+/// One usable key.
+pub struct RingKey {
+    pub kid: String,
+    pub activates_at: DateTime<Utc>,
+    /// When the next key took over; `None` while this one is the newest.
+    pub superseded_at: Option<DateTime<Utc>>,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub jwk: Value,
+}
+
+/// Every stored key of one algorithm, oldest first.
+pub struct Keyring {
+    alg: SigningAlg,
+    keys: Vec<RingKey>,
+    /// The longest lifetime any token can have: how long a superseded key stays published.
+    max_token_lifetime: Duration,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<_> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("Keyring")
+            .field("alg", &self.alg)
+            .field("kids", &kids)
+            .finish()
+    }
+}
+
+impl Keyring {
+    pub fn new(
+        alg: SigningAlg,
+        mut records: Vec<KeyPairRecord>,
+        max_token_lifetime: Duration,
+    ) -> Result<Self, KeyringError> {
+        records.retain(|r| r.alg == alg);
+        records.sort_by_key(|r| (r.activates_at, r.created_at));
+        let activations: Vec<_> = records.iter().map(|r| r.activates_at).collect();
+        let keys = records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let der = record.private_der.expose_secret();
+                let members = public_members(alg, der)?;
+                let decoding = match alg {
+                    SigningAlg::Es256 => DecodingKey::from_ec_components(
+                        members["x"].as_str().unwrap_or_default(),
+                        members["y"].as_str().unwrap_or_default(),
+                    ),
+                    _ => DecodingKey::from_ed_components(members["x"].as_str().unwrap_or_default()),
+                }
+                .map_err(|_| KeyringError::Corrupt(record.kid.clone()))?;
+                let encoding = match alg {
+                    SigningAlg::Es256 => EncodingKey::from_ec_der(der),
+                    _ => EncodingKey::from_ed_der(der),
+                };
+                let mut jwk = members;
+                jwk["kid"] = json!(record.kid);
+                jwk["alg"] = json!(alg.as_str());
+                jwk["use"] = json!("sig");
+                Ok(RingKey {
+                    kid: record.kid.clone(),
+                    activates_at: record.activates_at,
+                    superseded_at: activations.get(i + 1).copied(),
+                    encoding,
+                    decoding,
+                    jwk,
+                })
+            })
+            .collect::<Result<_, KeyringError>>()?;
+        Ok(Self {
+            alg,
+            keys,
+            max_token_lifetime,
+        })
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key that signs at `now`: the newest one already active.
+    pub fn signing_key(&self, now: DateTime<Utc>) -> Option<&RingKey> {
+        self.keys.iter().rev().find(|k| k.activates_at <= now)
+    }
+
+    /// Published keys: everything not yet retired, including keys waiting to activate.
+    fn published(&self, now: DateTime<Utc>) -> impl Iterator<Item = &RingKey> {
+        let keep = self.max_token_lifetime + Duration::seconds(super::token::LEEWAY_SECS);
+        self.keys
+            .iter()
+            .filter(move |k| k.superseded_at.is_none_or(|at| at + keep > now))
+    }
+
+    /// The key a token names by `kid`, if it is still published.
+    pub fn verifying_key(&self, kid: &str, now: DateTime<Utc>) -> Option<&RingKey> {
+        self.published(now).find(|k| k.kid == kid)
+    }
+
+    /// The JWKS document (RFC 7517 §5): public parts only.
+    pub fn jwks(&self, now: DateTime<Utc>) -> Value {
+        let keys: Vec<_> = self.published(now).map(|k| k.jwk.clone()).collect();
+        json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn ring(alg: SigningAlg, activations: &[i64]) -> Keyring {
+        let records = activations
+            .iter()
+            .map(|&a| KeyPairRecord::generate(alg, at(0), at(a)).unwrap())
+            .collect();
+        Keyring::new(alg, records, Duration::seconds(900)).unwrap()
+    }
+
+    #[test]
+    fn algorithms_parse_from_their_jose_names() {
+        assert_eq!("EdDSA".parse(), Ok(SigningAlg::EdDsa));
+        assert_eq!("ES256".parse(), Ok(SigningAlg::Es256));
+        assert!("es256".parse::<SigningAlg>().is_err());
+        assert!("none".parse::<SigningAlg>().is_err());
+    }
+
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint_of_the_public_key() {
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let record = KeyPairRecord::generate(alg, at(0), at(0)).unwrap();
+            let members = public_members(alg, record.private_der.expose_secret()).unwrap();
+            assert_eq!(record.kid, thumbprint(&members));
+            assert_eq!(record.kid.len(), 43);
+        }
+    }
+
+    #[test]
+    fn the_jwks_holds_public_parts_only() {
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let jwks = ring(alg, &[0]).jwks(at(1));
+            let key = &jwks["keys"][0];
+            assert!(key.get("d").is_none(), "{key}");
+            assert_eq!(key["alg"], alg.as_str());
+            assert_eq!(key["use"], "sig");
+            assert!(key["kid"].is_string());
+        }
+    }
+
+    #[test]
+    fn a_new_key_is_published_before_it_signs() {
+        let ring = ring(SigningAlg::Es256, &[0, 300]);
+        let (old, new) = (&ring.keys[0].kid, &ring.keys[1].kid);
+        assert_eq!(&ring.signing_key(at(299)).unwrap().kid, old);
+        assert_eq!(ring.jwks(at(1))["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(&ring.signing_key(at(300)).unwrap().kid, new);
+    }
+
+    #[test]
+    fn an_old_key_stays_published_until_its_tokens_expired() {
+        let ring = ring(SigningAlg::EdDsa, &[0, 300]);
+        let old = ring.keys[0].kid.clone();
+        // Superseded at 300; its last tokens live 900 s, plus leeway.
+        assert!(ring.verifying_key(&old, at(300 + 900)).is_some());
+        assert!(ring.verifying_key(&old, at(300 + 900 + 6)).is_none());
+        assert_eq!(ring.jwks(at(2000))["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn no_key_signs_before_the_first_activates() {
+        assert!(ring(SigningAlg::Es256, &[10]).signing_key(at(5)).is_none());
+    }
+
+    #[test]
+    fn debug_output_never_shows_private_keys() {
+        let record = KeyPairRecord::generate(SigningAlg::Es256, at(0), at(0)).unwrap();
+        let shown = format!("{record:?} {:?}", ring(SigningAlg::Es256, &[0]));
+        assert!(!shown.contains("private_der"), "{shown}");
+    }
+}

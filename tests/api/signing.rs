@@ -1,0 +1,212 @@
+//! ES256 and EdDSA: tokens name their key, the JWKS publishes it, rotation never strands a
+//! verifier.
+
+use chrono::Duration;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use keymint::core::keyring::SigningAlg;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, header, spawn_app, spawn_app_with};
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    let response = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    response.json().await.unwrap()
+}
+
+/// What a downstream service does: find the token's `kid` in the JWKS and verify locally.
+fn verify_with_jwks(token: &str, set: &JwkSet, alg: Algorithm) -> Value {
+    let kid = jsonwebtoken::decode_header(token)
+        .unwrap()
+        .kid
+        .expect("tokens name their key");
+    let jwk = set.find(&kid).expect("the JWKS publishes the token's key");
+    let mut validation = Validation::new(alg);
+    validation.set_audience(&["keymint"]);
+    validation.set_issuer(&["keymint"]);
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .expect("the token verifies with the published key")
+        .claims
+}
+
+#[tokio::test]
+async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
+    for (alg, jose) in [
+        (SigningAlg::Es256, Algorithm::ES256),
+        (SigningAlg::EdDsa, Algorithm::EdDSA),
+    ] {
+        let app = spawn_app_with(|s| s.signing_alg = alg).await;
+        let acme = app.create_account("acme").await;
+        let token = app.token_for(&acme.primary.secret).await;
+
+        assert_eq!(header(&token)["alg"], alg.as_str());
+        let set = jwks(&app).await;
+        assert_eq!(set.keys.len(), 1);
+        let claims = verify_with_jwks(&token, &set, jose);
+        assert_eq!(claims["sub"], "acme");
+        let published = serde_json::to_value(&set.keys[0]).unwrap();
+        for private in ["d", "p", "q", "k"] {
+            assert!(published.get(private).is_none(), "{alg}: {published}");
+        }
+        assert_eq!(
+            app.forward_auth(
+                "GET",
+                "/v1/calls",
+                Some(("Authorization", format!("Bearer {token}")))
+            )
+            .await
+            .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn hs256_publishes_no_keys() {
+    let app = spawn_app().await;
+    assert!(jwks(&app).await.keys.is_empty());
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_first_signs_later_and_retires_after_its_tokens() {
+    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
+    let acme = app.create_account("acme").await;
+    let old_token = app.token_for(&acme.primary.secret).await;
+    let old_kid = header(&old_token)["kid"].as_str().unwrap().to_owned();
+    let longest = Duration::hours(48);
+
+    let next = app
+        .admin()
+        .rotate_signing_key(SigningAlg::Es256, Duration::seconds(300))
+        .await
+        .unwrap();
+    app.tokens.reload_signing_keys(longest).await;
+
+    // Published at once, not yet signing.
+    let set = jwks(&app).await;
+    assert!(set.find(&next.kid).is_some() && set.find(&old_kid).is_some());
+    assert_eq!(
+        header(&app.token_for(&acme.primary.secret).await)["kid"],
+        old_kid.as_str()
+    );
+
+    app.clock.advance(Duration::seconds(300));
+    let new_token = app.token_for(&acme.primary.secret).await;
+    assert_eq!(header(&new_token)["kid"], next.kid.as_str());
+    verify_with_jwks(&new_token, &jwks(&app).await, Algorithm::ES256);
+
+    // The old key's last token could live 48 h: the key stays published that long.
+    app.clock.advance(longest);
+    assert!(jwks(&app).await.find(&old_kid).is_some());
+    app.clock.advance(Duration::seconds(10));
+    let set = jwks(&app).await;
+    assert!(set.find(&old_kid).is_none());
+    assert_eq!(set.keys.len(), 1);
+}
+
+#[tokio::test]
+async fn the_public_key_used_as_an_hmac_secret_is_refused() {
+    use base64::Engine as _;
+    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
+    let acme = app.create_account("acme").await;
+    let genuine = app.token_for(&acme.primary.secret).await;
+    let kid = header(&genuine)["kid"].as_str().unwrap().to_owned();
+    let jwk = serde_json::to_value(&jwks(&app).await.keys[0]).unwrap();
+    let payload = genuine.split('.').nth(1).unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+
+    // Classic key confusion: sign HS256 with the public key (as JWK JSON, or as raw x) as secret.
+    for secret in [
+        jwk.to_string().into_bytes(),
+        jwk["x"].as_str().unwrap().as_bytes().to_vec(),
+    ] {
+        let head = b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes());
+        let message = format!("{head}.{payload}");
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        let forged = format!("{message}.{signature}");
+        let response = app
+            .forward_auth(
+                "GET",
+                "/v1/calls",
+                Some(("Authorization", format!("Bearer {forged}"))),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn a_token_naming_an_unknown_kid_is_refused() {
+    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::EdDsa).await;
+    let acme = app.create_account("acme").await;
+    let genuine = app.token_for(&acme.primary.secret).await;
+    let mut parts: Vec<String> = genuine.split('.').map(str::to_owned).collect();
+    use base64::Engine as _;
+    parts[0] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"alg": "EdDSA", "kid": "../../etc/passwd"}).to_string());
+    let forged = parts.join(".");
+    let response = app
+        .forward_auth(
+            "GET",
+            "/v1/calls",
+            Some(("Authorization", format!("Bearer {forged}"))),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_through_the_cli() {
+    let app = spawn_app().await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+            .args(args)
+            .env("KEYMINT_DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "signing-keys",
+        "rotate",
+        "--alg",
+        "EdDSA",
+        "--activation-delay",
+        "120",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rotated["alg"], "EdDSA");
+    assert_eq!(rotated["kid"].as_str().unwrap().len(), 43);
+
+    let listed: Value =
+        serde_json::from_slice(&run(&["signing-keys", "list", "--alg", "EdDSA", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(listed["keys"][0]["kid"], rotated["kid"]);
+
+    let refused = run(&["signing-keys", "rotate", "--alg", "HS256"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("HS256 signs with one shared secret"),
+        "{stderr}"
+    );
+}
