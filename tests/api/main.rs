@@ -5,6 +5,7 @@ mod dialects;
 mod forward_auth;
 mod helpers;
 mod memoram;
+mod nginx;
 mod openapi;
 mod origoid;
 mod signing;
