@@ -80,7 +80,7 @@ async fn spawn_nginx(keymint: &str, upstream: &str) -> Nginx {
         .replace("{{UPSTREAM}}", upstream);
     let config_path = dir.path().join("nginx.conf");
     std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(nginx_binary())
+    let mut child = Command::new(nginx_binary())
         .arg("-p")
         .arg(dir.path())
         .arg("-c")
@@ -101,6 +101,8 @@ async fn spawn_nginx(keymint: &str, upstream: &str) -> Nginx {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
     panic!("nginx did not start listening on {listen}: {log}");
 }
