@@ -156,10 +156,78 @@ where
     } else if !is_json(req) {
         return Err(BodyError::UnsupportedMediaType);
     } else {
-        serde_json::from_slice::<Value>(&bytes)
-            .map_err(|err| BodyError::Malformed(err.to_string()))?
+        parse_unique(&bytes).map_err(|err| BodyError::Malformed(err.to_string()))?
     };
     decode(value, rules.naming)
+}
+
+/// Parses JSON like `serde_json::from_slice::<Value>`, but refuses an object that names a
+/// member twice: parsers disagree on which one wins, and that disagreement is a smuggling route.
+pub fn parse_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = UniqueValue.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+struct UniqueValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueValue {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueValue)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate member `{key}`"
+                )));
+            }
+            let value = map.next_value_seed(UniqueValue)?;
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
 }
 
 /// Reads an `application/x-www-form-urlencoded` body (RFC 7662 requests).
@@ -370,6 +438,17 @@ mod tests {
         for bad in [json!(1.5), json!("60"), Value::Null, json!(true)] {
             assert!(decode(json!({ "seconds": bad })).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn json_naming_a_member_twice_is_refused_at_any_depth() {
+        assert!(
+            parse_unique(br#"{"scope": ["calls:read"], "scope": ["integrations:write"]}"#).is_err()
+        );
+        assert!(parse_unique(br#"{"data": {"apiKey": "a", "apiKey": "b"}}"#).is_err());
+        let value = parse_unique(br#"{"a": [1, {"b": null}], "c": 1.5, "d": true}"#).unwrap();
+        assert_eq!(value, json!({"a": [1, {"b": null}], "c": 1.5, "d": true}));
+        assert!(parse_unique(b"{} x").is_err());
     }
 
     #[test]

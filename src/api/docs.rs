@@ -68,12 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, dialects: &[&'static Dialect]) {
         .collect();
     cfg.service(
         web::resource(PRIMARY_DOC_PATH)
-            .guard(guard::Get())
+            .guard(guard::Any(guard::Get()).or(guard::Head()))
             .to(serve_primary),
     )
     .service(
         web::resource(format!("{PRIMARY_DOC_PATH}/{{name}}"))
-            .guard(guard::Get())
+            .guard(guard::Any(guard::Get()).or(guard::Head()))
             .to(serve),
     )
     .service(

@@ -222,7 +222,9 @@ impl Routes {
 
     /// Answers a request no handler took: 405 with `Allow` on a documented path, else 404.
     pub fn fallback(&self, req: &actix_web::HttpRequest) -> HttpResponse {
-        match self.operations.get(req.path()) {
+        // The router matched on the decoded path (`/v1/auth/%74oken` is `/v1/auth/token`).
+        let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+        match self.operations.get(path.as_ref()) {
             Some((dialect, methods)) => {
                 let mut response =
                     (dialect.error_page)(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", req);

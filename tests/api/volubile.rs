@@ -363,6 +363,13 @@ fn bad_bodies() -> Vec<BadBody> {
             errors: json!([{"field": "body", "message": "recursion limit exceeded at line 1 column 128"}]),
         },
         BadBody {
+            case: "a member named twice",
+            content_type: Some("application/json"),
+            body: br#"{"scope": ["calls:read"], "scope": ["integrations:write"]}"#.to_vec(),
+            message: "Malformed JSON: duplicate member `scope` at line 1 column 34",
+            errors: json!([{"field": "body", "message": "duplicate member `scope` at line 1 column 34"}]),
+        },
+        BadBody {
             case: "wrong content type",
             content_type: Some("text/plain"),
             body: br#"{"scope": []}"#.to_vec(),
@@ -480,6 +487,19 @@ async fn a_wrong_method_gets_405_with_allow_and_an_error_response() {
             json!({"status": 405, "message": "Method Not Allowed", "errors": []})
         );
     }
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_a_percent_encoded_path_is_still_405() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/auth/%74oken"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
 }
 
 #[tokio::test]
