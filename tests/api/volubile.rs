@@ -366,8 +366,8 @@ fn bad_bodies() -> Vec<BadBody> {
             case: "a member named twice",
             content_type: Some("application/json"),
             body: br#"{"scope": ["calls:read"], "scope": ["integrations:write"]}"#.to_vec(),
-            message: "Malformed JSON: duplicate member `scope` at line 1 column 34",
-            errors: json!([{"field": "body", "message": "duplicate member `scope` at line 1 column 34"}]),
+            message: "Malformed JSON: duplicate member `scope` at line 1 column 33",
+            errors: json!([{"field": "body", "message": "duplicate member `scope` at line 1 column 33"}]),
         },
         BadBody {
             case: "wrong content type",
