@@ -26,11 +26,16 @@ run: build
 build:
 	$(CARGO) build
 
-## Everything: unit and integration tests, then schemathesis against the served documents.
+## Everything: unit and integration tests (again on PostgreSQL when KEYMINT_TEST_POSTGRES_URL
+## names a database), then schemathesis against the served documents.
 test: unit conformance
 
 unit:
 	$(CARGO) test --all-targets
+	@if [ -n "$$KEYMINT_TEST_POSTGRES_URL" ]; then \
+		echo "== the integration suite again, on PostgreSQL ($$KEYMINT_TEST_POSTGRES_URL)"; \
+		KEYMINT_TEST_STORE=postgres $(CARGO) test --test api; \
+	fi
 
 conformance: build $(ST)
 	ST=$(ST) tests/conformance/run.sh $(BIN)

@@ -11,6 +11,8 @@ use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
+/// PostgreSQL, for several instances on one database.
+pub mod postgres;
 /// SQLite, the embedded default.
 pub mod sqlite;
 
@@ -59,7 +61,7 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
 }
 
@@ -131,6 +133,8 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 pub async fn connect(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

@@ -58,9 +58,29 @@ pub fn default_settings() -> ServeArgs {
     }
 }
 
+/// A fresh, empty database for one test: a SQLite file, or (with `KEYMINT_TEST_STORE=postgres`)
+/// a schema of its own in the run's database `KEYMINT_TEST_POSTGRES_URL`.
+pub async fn fresh_database_url(dir: &TempDir) -> String {
+    if std::env::var("KEYMINT_TEST_STORE").as_deref() != Ok("postgres") {
+        return format!("sqlite://{}", dir.path().join("keymint.db").display());
+    }
+    let base = std::env::var("KEYMINT_TEST_POSTGRES_URL")
+        .expect("KEYMINT_TEST_STORE=postgres needs KEYMINT_TEST_POSTGRES_URL");
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("the test PostgreSQL server is reachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("a test schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let database_url = format!("sqlite://{}", dir.path().join("keymint.db").display());
+    let database_url = fresh_database_url(&dir).await;
     let store = store::connect(&database_url)
         .await
         .expect("the test database opens");

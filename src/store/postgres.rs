@@ -1,0 +1,285 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretSlice};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use super::{KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::keyring::{KeyPairRecord, SigningAlg};
+use crate::core::scope::ScopeSet;
+use crate::core::slot::KeySlot;
+
+/// PostgreSQL, for several instances sharing one database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        sqlx::migrate!("src/store/migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|err| StoreError::Database(err.into()))?;
+        Ok(Self { pool })
+    }
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+fn parse_slot(raw: &str) -> Result<KeySlot, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("slot {raw:?}")))
+}
+
+fn parse_id(raw: &str) -> Result<KeyId, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
+}
+
+fn parse_scopes(raw: Option<String>) -> Result<Option<ScopeSet>, StoreError> {
+    raw.map(|raw| {
+        ScopeSet::parse_claim(&raw).map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
+    })
+    .transpose()
+}
+
+fn stored_key(row: &PgRow) -> Result<StoredKey, StoreError> {
+    let hash: Vec<u8> = row.get("hash");
+    Ok(StoredKey {
+        id: parse_id(row.get("id"))?,
+        account: row.get("account"),
+        slot: parse_slot(row.get("slot"))?,
+        hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
+        revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
+        scopes: parse_scopes(row.get("scopes"))?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for PostgresStore {
+    async fn create_account(
+        &self,
+        name: &str,
+        keys: &[NewKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let account_id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                StoreError::DuplicateAccount(name.to_owned())
+            } else {
+                StoreError::from_sqlx(err)
+            }
+        })?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(key.id.as_str())
+            .bind(account_id)
+            .bind(key.slot.as_str())
+            .bind(key.hash.as_bytes())
+            .bind(now)
+            .bind(key.scopes.as_ref().map(ToString::to_string))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at, k.scopes
+             FROM api_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE k.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.as_ref().map(stored_key).transpose()
+    }
+
+    async fn replace_key(
+        &self,
+        account: &str,
+        key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let account_id: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE name = $1")
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .ok_or_else(|| StoreError::UnknownAccount(account.to_owned()))?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1
+             WHERE account_id = $2 AND slot = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .bind(key.slot.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id.as_str())
+        .bind(account_id)
+        .bind(key.slot.as_str())
+        .bind(key.hash.as_bytes())
+        .bind(now)
+        .bind(key.scopes.as_ref().map(ToString::to_string))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        let account_id: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE name = $1")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?
+            .ok_or_else(|| StoreError::UnknownAccount(account.to_owned()))?;
+        let rows = sqlx::query(
+            "SELECT id, slot, created_at, last_used_at, scopes FROM api_keys
+             WHERE account_id = $1 AND revoked_at IS NULL ORDER BY slot",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                Ok(KeyInfo {
+                    id: parse_id(row.get("id"))?,
+                    slot: parse_slot(row.get("slot"))?,
+                    created_at: row.get("created_at"),
+                    last_used_at: row.get("last_used_at"),
+                    scopes: parse_scopes(row.get("scopes"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownKey(id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(at)
+            .bind(id.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn signing_secret(
+        &self,
+        proposed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT INTO signing_secrets (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(proposed)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        sqlx::query_scalar("SELECT secret FROM signing_secrets WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)
+    }
+
+    async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key, created_at, activates_at FROM signing_keys
+             WHERE alg = $1 ORDER BY activates_at, created_at",
+        )
+        .bind(alg.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .iter()
+            .map(|row| KeyPairRecord {
+                kid: row.get("kid"),
+                alg,
+                private_der: SecretSlice::from(row.get::<Vec<u8>, _>("private_key")),
+                created_at: row.get("created_at"),
+                activates_at: row.get("activates_at"),
+            })
+            .collect())
+    }
+
+    async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(key.private_der.expose_secret())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from_sqlx)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(StoreError::from_sqlx)
+    }
+}
