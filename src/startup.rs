@@ -14,6 +14,7 @@ use crate::core::ratelimit::AccountLimiter;
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
+use crate::store::cache::CachedStore;
 use crate::store::{self, KeyStore};
 
 /// A built, bound, not yet running server. Binding happens in `build`, so tests can ask for
@@ -22,6 +23,7 @@ pub struct Application {
     port: u16,
     server: Server,
     tokens: Arc<TokenService>,
+    store: Arc<dyn KeyStore>,
     max_token_lifetime: chrono::Duration,
 }
 
@@ -44,6 +46,8 @@ impl Application {
         store: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        let cache = CachedStore::wrap(store).await;
+        let store: Arc<dyn KeyStore> = cache.clone();
         let secret = match settings.signing_secret.clone() {
             Some(secret) => secret.checked().map_err(|err| {
                 anyhow::anyhow!("KEYMINT_SIGNING_SECRET / --signing-secret: {err}")
@@ -76,7 +80,7 @@ impl Application {
             }
         };
         let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
-        let tokens = Arc::new(TokenService::new(store, signer, limiter, clock));
+        let tokens = Arc::new(TokenService::new(store.clone(), signer, limiter, clock));
 
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
         let documents: Vec<_> = dialects
@@ -120,12 +124,18 @@ impl Application {
             port: address.port(),
             server: server.run(),
             tokens,
+            store,
             max_token_lifetime,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The (cached) store the server uses; changes made through it are seen at once.
+    pub fn store(&self) -> Arc<dyn KeyStore> {
+        self.store.clone()
     }
 
     /// The running service, for tests that drive bookkeeping directly.

@@ -42,7 +42,7 @@ impl RateLimited {
 impl From<StoreError> for CoreError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => CoreError::Unavailable(err),
+            StoreError::Unavailable(_) | StoreError::ChangesUnknown => CoreError::Unavailable(err),
             other => CoreError::Internal(other.into()),
         }
     }

@@ -152,6 +152,12 @@ impl TokenService {
             tracing::debug!(key_id = %key.id(), "key id does not match the key");
             return Err(CoreError::InvalidCredentials);
         }
+        if !self.store.is_current() {
+            // A rotation may have gone unnoticed: no new token on the strength of a cached key.
+            return Err(CoreError::Unavailable(
+                crate::store::StoreError::ChangesUnknown,
+            ));
+        }
         let presented = key.hash();
         let Some(stored) = self.store.find_key(key.id()).await? else {
             let _ = DECOY.matches(&presented);

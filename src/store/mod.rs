@@ -11,6 +11,8 @@ use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 
+/// The in-memory key cache every server puts in front of its store.
+pub mod cache;
 /// PostgreSQL, for several instances on one database.
 pub mod postgres;
 /// SQLite, the embedded default.
@@ -57,6 +59,8 @@ pub enum StoreError {
     UnknownKey(String),
     #[error("the database cannot be reached")]
     Unavailable(#[source] sqlx::Error),
+    #[error("key changes cannot be followed right now")]
+    ChangesUnknown,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -127,6 +131,22 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Subscribes to changes that can alter a key's validity (rotation, revocation, new keys).
+    async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError>;
+
+    /// Whether what this store answers is known to be current. A cache whose change feed is
+    /// down says no: it still answers, but minting should not trust it.
+    fn is_current(&self) -> bool {
+        true
+    }
+}
+
+/// A subscription to key changes.
+#[async_trait]
+pub trait ChangeWatch: Send {
+    /// Resolves when something may have changed; an error means the feed is lost.
+    async fn changed(&mut self) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names and brings its schema up to date.

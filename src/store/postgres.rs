@@ -4,10 +4,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
-use super::{KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
@@ -275,9 +275,39 @@ impl KeyStore for PostgresStore {
         .map_err(StoreError::from_sqlx)
     }
 
+    async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(Box::new(Notifications(listener)))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(StoreError::from_sqlx)
+    }
+}
+
+/// The channel the key triggers notify (migration 0002).
+const CHANNEL: &str = "keymint_keys";
+
+/// `LISTEN keymint_keys`: every rotation, revocation or new key, as it commits.
+struct Notifications(PgListener);
+
+#[async_trait]
+impl ChangeWatch for Notifications {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        // `None` means the connection dropped and was re-established: notifications may have
+        // been missed, which counts as a change.
+        self.0
+            .try_recv()
             .await
             .map(drop)
             .map_err(StoreError::from_sqlx)

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
-use super::{KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
@@ -278,11 +278,50 @@ impl KeyStore for SqliteStore {
         .map_err(StoreError::from_sqlx)
     }
 
+    async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {
+        let last = generation(&self.pool).await?;
+        Ok(Box::new(GenerationPoll {
+            pool: self.pool.clone(),
+            last,
+        }))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
             .map(drop)
             .map_err(StoreError::from_sqlx)
+    }
+}
+
+/// How often an instance on SQLite looks for changes made by other processes: far inside the
+/// one-second bound on honouring a dead key, and one indexed read each time.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+async fn generation(pool: &SqlitePool) -> Result<i64, StoreError> {
+    sqlx::query_scalar("SELECT n FROM key_generation WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::from_sqlx)
+}
+
+/// Watches the trigger-maintained `key_generation` counter.
+struct GenerationPoll {
+    pool: SqlitePool,
+    last: i64,
+}
+
+#[async_trait]
+impl ChangeWatch for GenerationPoll {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            let now = generation(&self.pool).await?;
+            if now != self.last {
+                self.last = now;
+                return Ok(());
+            }
+        }
     }
 }

@@ -87,6 +87,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_on_store(store, database_url, dir, configure).await
 }
 
+/// Another instance on the same database as `other`, as operators run several.
+pub async fn spawn_app_beside(other: &TestApp, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = store::connect(&other.database_url)
+        .await
+        .expect("the shared database opens");
+    spawn_on_store(store, other.database_url.clone(), dir, configure).await
+}
+
 pub async fn spawn_on_store(
     store: Arc<dyn KeyStore>,
     database_url: String,
@@ -102,6 +111,8 @@ pub async fn spawn_on_store(
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let tokens = app.tokens();
+    // The server's own (cached) store: admin changes made through it are seen at once.
+    let store = app.store();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -269,6 +280,9 @@ impl KeyStore for BrokenStore {
         Err(gone())
     }
     async fn ping(&self) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn watch(&self) -> Result<Box<dyn store::ChangeWatch>, store::StoreError> {
         Err(gone())
     }
 }

@@ -8,6 +8,7 @@ mod memoram;
 mod nginx;
 mod openapi;
 mod origoid;
+mod propagation;
 mod signing;
 mod velt;
 mod volubile;

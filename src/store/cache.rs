@@ -1,0 +1,186 @@
+//! The hot path without the database: key lookups are served from memory, and dropped the
+//! moment the store announces a change (PostgreSQL `NOTIFY`, SQLite's generation counter), so no
+//! instance honours a rotated or revoked key for more than a moment.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use crate::core::apikey::KeyId;
+use crate::core::keyring::{KeyPairRecord, SigningAlg};
+
+/// Beyond this many entries the cache starts over, so a flood of made-up key ids cannot grow it
+/// without bound.
+const MAX_ENTRIES: usize = 100_000;
+/// How long to wait before subscribing again after losing the change feed.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+pub struct CachedStore {
+    inner: Arc<dyn KeyStore>,
+    keys: RwLock<HashMap<KeyId, Option<StoredKey>>>,
+    /// Bumped by every invalidation; a lookup that raced one does not fill the cache.
+    generation: AtomicU64,
+    /// Whether the change feed is up: while it is down, changes may go unnoticed.
+    watching: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CachedStore {
+    /// Wraps `inner` and starts watching it for changes; returns once the first subscription is
+    /// in place (or has failed, in which case it keeps retrying in the background).
+    pub async fn wrap(inner: Arc<dyn KeyStore>) -> Arc<Self> {
+        let cache = Arc::new(Self {
+            inner,
+            keys: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            watching: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        });
+        let first = cache.inner.watch().await;
+        tokio::spawn(watch(Arc::downgrade(&cache), first));
+        cache
+    }
+
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// (hits, misses) since start.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Follows the store's change feed for as long as the cache lives.
+async fn watch(cache: Weak<CachedStore>, first: Result<Box<dyn ChangeWatch>, StoreError>) {
+    let mut subscription = first;
+    loop {
+        match subscription {
+            Ok(mut feed) => {
+                let Some(live) = cache.upgrade() else { return };
+                live.watching.store(true, Ordering::SeqCst);
+                // Whatever happened while nobody listened is unknown: start clean.
+                live.invalidate();
+                drop(live);
+                loop {
+                    let changed = feed.changed().await;
+                    let Some(live) = cache.upgrade() else { return };
+                    match changed {
+                        Ok(()) => live.invalidate(),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "lost the key change feed; resubscribing");
+                            live.watching.store(false, Ordering::SeqCst);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                if cache.strong_count() == 0 {
+                    return;
+                }
+                tracing::warn!(error = %err, "cannot subscribe to key changes; retrying");
+            }
+        }
+        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+        let Some(live) = cache.upgrade() else { return };
+        subscription = live.inner.watch().await;
+    }
+}
+
+#[async_trait]
+impl KeyStore for CachedStore {
+    async fn create_account(
+        &self,
+        name: &str,
+        keys: &[NewKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.create_account(name, keys, now).await;
+        self.invalidate();
+        result
+    }
+
+    async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+        if let Some(hit) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit.clone());
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::SeqCst);
+        let found = self.inner.find_key(id).await?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if keys.len() >= MAX_ENTRIES {
+                keys.clear();
+            }
+            keys.insert(id.clone(), found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn replace_key(
+        &self,
+        account: &str,
+        key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.replace_key(account, key, now).await;
+        self.invalidate();
+        result
+    }
+
+    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        self.inner.list_keys(account).await
+    }
+
+    async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self.inner.revoke_key(id, now).await;
+        self.invalidate();
+        result
+    }
+
+    async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.inner.record_usage(used).await
+    }
+
+    async fn signing_secret(
+        &self,
+        proposed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.inner.signing_secret(proposed, now).await
+    }
+
+    async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
+        self.inner.signing_keys(alg).await
+    }
+
+    async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        self.inner.add_signing_key(key).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {
+        self.inner.watch().await
+    }
+
+    fn is_current(&self) -> bool {
+        self.watching.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,68 @@
+//! Several instances behave as one: a key rotated anywhere is refused everywhere within 1 s.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, spawn_app_beside, spawn_app_with};
+
+/// What every instance's forward-auth says about a key (no quota involved).
+async fn verdict(app: &TestApp, key: &str) -> StatusCode {
+    app.forward_auth("GET", "/v1/agents", Some(("X-Api-Key", key.to_owned())))
+        .await
+        .status()
+}
+
+fn rotate_with_cli(database_url: &str, account: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["keys", "rotate", account, "--slot", "primary", "--json"])
+        .env("KEYMINT_DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rotated: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    rotated["secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_key_rotated_by_the_cli_is_refused_by_three_instances_within_a_second() {
+    let first = spawn_app_with(|_| {}).await;
+    let second = spawn_app_beside(&first, |_| {}).await;
+    let third = spawn_app_beside(&first, |_| {}).await;
+    let instances = [&first, &second, &third];
+    let trials = 25;
+    let mut worst = Duration::ZERO;
+
+    for trial in 0..trials {
+        let account = format!("acme-{trial}");
+        let acme = first.create_account(&account).await;
+        // Every instance has the key cached.
+        for app in instances {
+            assert_eq!(verdict(app, &acme.primary.secret).await, StatusCode::OK);
+        }
+
+        let fresh = rotate_with_cli(&first.database_url, &account);
+        let rotated_at = Instant::now();
+        for app in instances {
+            while verdict(app, &acme.primary.secret).await != StatusCode::UNAUTHORIZED {
+                assert!(
+                    rotated_at.elapsed() < Duration::from_secs(1),
+                    "an instance still honours the rotated key after 1 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        worst = worst.max(rotated_at.elapsed());
+        for app in instances {
+            assert_eq!(verdict(app, &fresh).await, StatusCode::OK);
+        }
+    }
+    let backend = std::env::var("KEYMINT_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
+    eprintln!(
+        "rotation propagation to 3 instances ({backend}): worst of {trials} trials {worst:?}"
+    );
+}
