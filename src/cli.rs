@@ -12,6 +12,7 @@ use crate::core::ratelimit::RatePolicy;
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
 use crate::core::token::SigningSecret;
+use crate::telemetry::LogFormat;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keymint.db";
@@ -109,6 +110,19 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_DIALECTS", value_delimiter = ',')]
     pub dialects: Vec<String>,
 
+    /// Browser origins allowed to call keymint (CORS), comma-separated, e.g.
+    /// `https://app.example.com`; none by default (same-origin only).
+    #[arg(
+        long = "cors-origin",
+        env = "KEYMINT_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Log format: `text` for people, `json` (one object a line, with request ids) for machines.
+    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Route → scope table for forward-auth (TOML, like `openapi/volubile-routes.toml`, which
     /// is the default).
     #[arg(long, env = "KEYMINT_ROUTES")]
@@ -179,6 +193,8 @@ impl Default for ServeArgs {
             rate_limit: RatePolicy::VOLUBILE,
             workers: None,
             dialects: Vec::new(),
+            cors_origins: Vec::new(),
+            log_format: LogFormat::Text,
             routes: None,
             origoid_default_lifetime: 3600,
             origoid_max_lifetime: 3600,

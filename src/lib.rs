@@ -9,6 +9,8 @@ pub mod cli;
 pub mod commands;
 /// The domain: keys, scopes, lifetimes, signing, quotas, clock.
 pub mod core;
+/// Prometheus metrics, registered on an injected registry.
+pub mod metrics;
 /// Building and running the HTTP server.
 pub mod startup;
 /// Persistence behind one trait.

@@ -5,6 +5,7 @@ use clap::Parser as _;
 use keymint::cli::{Cli, Command};
 use keymint::core::clock::SystemClock;
 use keymint::startup::Application;
+use keymint::telemetry::LogFormat;
 use keymint::{commands, telemetry};
 
 #[tokio::main]
@@ -24,19 +25,19 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => {
-            telemetry::init("info");
+            telemetry::init("info", args.log_format);
             serve(args, &cli.database_url).await
         }
         Command::Accounts(command) => {
-            telemetry::init("warn");
+            telemetry::init("warn", LogFormat::Text);
             commands::accounts(&cli.database_url, command, &mut std::io::stdout()).await
         }
         Command::Keys(command) => {
-            telemetry::init("warn");
+            telemetry::init("warn", LogFormat::Text);
             commands::keys(&cli.database_url, command, &mut std::io::stdout()).await
         }
         Command::SigningKeys(command) => {
-            telemetry::init("warn");
+            telemetry::init("warn", LogFormat::Text);
             commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await
         }
     };

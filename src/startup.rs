@@ -14,6 +14,7 @@ use crate::core::ratelimit::AccountLimiter;
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
+use crate::metrics::Metrics;
 use crate::store::cache::CachedStore;
 use crate::store::{self, KeyStore};
 
@@ -46,7 +47,8 @@ impl Application {
         store: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let cache = CachedStore::wrap(store).await;
+        let metrics = Arc::new(Metrics::default());
+        let cache = CachedStore::wrap(store, Some(metrics.clone())).await;
         let store: Arc<dyn KeyStore> = cache.clone();
         let secret = match settings.signing_secret.clone() {
             Some(secret) => secret.checked().map_err(|err| {
@@ -80,7 +82,9 @@ impl Application {
             }
         };
         let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
-        let tokens = Arc::new(TokenService::new(store.clone(), signer, limiter, clock));
+        let tokens = Arc::new(
+            TokenService::new(store.clone(), signer, limiter, clock).observed_by(metrics.clone()),
+        );
 
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
         let documents: Vec<_> = dialects
@@ -99,9 +103,12 @@ impl Application {
         };
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
+            store: store.clone(),
+            metrics,
             lifetimes,
             routes: routes_table,
         });
+        let cors_origins = settings.cors_origins.clone();
 
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
@@ -113,6 +120,7 @@ impl Application {
                 .configure(|cfg| api::docs::configure(cfg, &dialects));
             api::configure(app, &dialects)
                 .default_service(web::to(api::unmatched_request))
+                .wrap(api::cors(&cors_origins))
                 .wrap(actix_web::middleware::from_fn(api::request_id::middleware))
         })
         .listen(listener)?;

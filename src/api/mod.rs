@@ -38,6 +38,8 @@ use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
+use crate::metrics::Metrics;
+use crate::store::KeyStore;
 
 pub const RATE_LIMIT_LIMIT: &str = "x-ratelimit-limit";
 pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
@@ -46,6 +48,9 @@ pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
 #[derive(Debug)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    /// For readiness checks.
+    pub store: Arc<dyn KeyStore>,
+    pub metrics: Arc<Metrics>,
     pub lifetimes: Lifetimes,
     /// Which scope each protected route needs (forward-auth).
     pub routes: RouteTable,
@@ -210,6 +215,14 @@ impl Routes {
         }
     }
 
+    /// The dialect a documented operation belongs to, for metrics labels; `none` for anything
+    /// else (documents, Swagger UI, unknown paths), which keeps label values few.
+    pub fn dialect_of(&self, path: &str) -> &'static str {
+        self.operations
+            .get(path)
+            .map_or("none", |(dialect, _)| dialect.name)
+    }
+
     fn owner(&self, path: &str) -> &'static Dialect {
         self.dialects
             .iter()
@@ -253,6 +266,31 @@ pub async fn unmatched_request(
     routes: actix_web::web::Data<Routes>,
 ) -> HttpResponse {
     routes.fallback(&req)
+}
+
+/// CORS for browser frontends on the configured origins (none: same-origin only). Preflights
+/// are answered by the middleware; requests from other origins pass through without CORS
+/// headers, so the browser, not keymint, refuses them and every answer keeps its JSON shape.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([
+            HeaderName::from_static(request_id::HEADER),
+            HeaderName::from_static(RATE_LIMIT_LIMIT),
+            HeaderName::from_static(RATE_LIMIT_REMAINING),
+            header::RETRY_AFTER,
+        ])
+        .block_on_origin_mismatch(false)
+        .max_age(600);
+    origins
+        .iter()
+        .filter(|origin| !origin.trim().is_empty())
+        .fold(cors, |cors, origin| cors.allowed_origin(origin.trim()))
 }
 
 /// The start of every successful token response: no caching, and the quota left.

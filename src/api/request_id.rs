@@ -60,6 +60,19 @@ pub async fn middleware(
             .headers_mut()
             .insert(HeaderName::from_static(HEADER), value);
     }
+    if let (Some(routes), Some(state)) = (
+        response
+            .request()
+            .app_data::<actix_web::web::Data<super::Routes>>(),
+        response
+            .request()
+            .app_data::<actix_web::web::Data<super::AppState>>(),
+    ) {
+        let dialect = routes.dialect_of(response.request().path());
+        state
+            .metrics
+            .observe_request(dialect, response.status().as_u16(), started.elapsed());
+    }
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

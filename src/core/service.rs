@@ -78,6 +78,17 @@ pub enum Denial {
     NotAllowed,
 }
 
+/// Told about what the service does, for metrics; the core knows nothing of how they are kept.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    fn token_issued(&self) {}
+    fn rate_limited(&self) {}
+}
+
+#[derive(Debug)]
+struct Unobserved;
+
+impl Observer for Unobserved {}
+
 /// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
 static DECOY: LazyLock<KeyHash> =
     LazyLock::new(|| KeyHash::from_bytes(&[0u8; 32]).expect("32 bytes make a hash"));
@@ -90,6 +101,7 @@ pub struct TokenService {
     limiter: AccountLimiter,
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    observer: Arc<dyn Observer>,
 }
 
 impl TokenService {
@@ -105,7 +117,13 @@ impl TokenService {
             limiter,
             clock,
             usage: Mutex::new(HashMap::new()),
+            observer: Arc::new(Unobserved),
         }
+    }
+
+    pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -242,9 +260,10 @@ impl TokenService {
 
     /// Counts the request against the caller's account quota.
     pub fn admit(&self, principal: &Principal) -> Result<Allowance, CoreError> {
-        self.limiter
-            .check(&principal.account)
-            .map_err(CoreError::RateLimited)
+        self.limiter.check(&principal.account).map_err(|limited| {
+            self.observer.rate_limited();
+            CoreError::RateLimited(limited)
+        })
     }
 
     /// Signs a token; every requested scope must be one the key may grant.
@@ -267,6 +286,7 @@ impl TokenService {
                 grant.extra,
                 self.clock.now(),
             )
+            .inspect(|_| self.observer.token_issued())
             .map_err(|err| CoreError::Internal(err.into()))
     }
 

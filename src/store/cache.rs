@@ -20,29 +20,41 @@ const MAX_ENTRIES: usize = 100_000;
 /// How long to wait before subscribing again after losing the change feed.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(250);
 
+/// Told about every lookup, for metrics.
+pub trait CacheObserver: Send + Sync + std::fmt::Debug {
+    fn hit(&self) {}
+    fn miss(&self) {}
+}
+
+#[derive(Debug)]
+struct Unobserved;
+
+impl CacheObserver for Unobserved {}
+
 #[derive(Debug)]
 pub struct CachedStore {
     inner: Arc<dyn KeyStore>,
+    observer: Arc<dyn CacheObserver>,
     keys: RwLock<HashMap<KeyId, Option<StoredKey>>>,
     /// Bumped by every invalidation; a lookup that raced one does not fill the cache.
     generation: AtomicU64,
     /// Whether the change feed is up: while it is down, changes may go unnoticed.
     watching: AtomicBool,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl CachedStore {
     /// Wraps `inner` and starts watching it for changes; returns once the first subscription is
     /// in place (or has failed, in which case it keeps retrying in the background).
-    pub async fn wrap(inner: Arc<dyn KeyStore>) -> Arc<Self> {
+    pub async fn wrap(
+        inner: Arc<dyn KeyStore>,
+        observer: Option<Arc<dyn CacheObserver>>,
+    ) -> Arc<Self> {
         let cache = Arc::new(Self {
             inner,
+            observer: observer.unwrap_or_else(|| Arc::new(Unobserved)),
             keys: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             watching: AtomicBool::new(false),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         });
         let first = cache.inner.watch().await;
         tokio::spawn(watch(Arc::downgrade(&cache), first));
@@ -52,14 +64,6 @@ impl CachedStore {
     fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    /// (hits, misses) since start.
-    pub fn counters(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
     }
 }
 
@@ -115,10 +119,10 @@ impl KeyStore for CachedStore {
 
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
         if let Some(hit) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.observer.hit();
             return Ok(hit.clone());
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.observer.miss();
         let generation = self.generation.load(Ordering::SeqCst);
         let found = self.inner.find_key(id).await?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());

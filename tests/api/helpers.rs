@@ -16,7 +16,7 @@ use tempfile::TempDir;
 /// Logs stay quiet unless `TEST_LOG` is set.
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        keymint::telemetry::init("debug");
+        keymint::telemetry::init("debug", keymint::telemetry::LogFormat::Text);
     }
 });
 

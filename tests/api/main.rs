@@ -7,6 +7,7 @@ mod helpers;
 mod memoram;
 mod nginx;
 mod openapi;
+mod operations;
 mod origoid;
 mod propagation;
 mod signing;

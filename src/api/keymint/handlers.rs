@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::error::{KeymintError, render};
 use super::types::{
-    ErrorResponse, ForwardAuthGranted, IntrospectionRequest, IntrospectionResponse, Jwks,
+    ErrorResponse, ForwardAuthGranted, Health, HealthStatus, IntrospectionRequest,
+    IntrospectionResponse, Jwks,
 };
 use crate::api::AppState;
 use crate::api::body;
@@ -197,4 +198,58 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
             actix_web::http::header::CacheDirective::MaxAge(JWKS_MAX_AGE_SECS),
         ]))
         .json(state.tokens.signer().jwks(now))
+}
+
+#[utoipa::path(
+    tag = "Operations",
+    summary = "Liveness: the process is up",
+    operation_id = "healthz",
+    responses((status = 200, description = "Up.", body = Health, content_type = "application/json")),
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: HealthStatus::Ok,
+    })
+}
+
+#[utoipa::path(
+    tag = "Operations",
+    summary = "Readiness: the store answers",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve.", body = Health, content_type = "application/json"),
+        (status = 503, description = "The store does not answer.", body = Health, content_type = "application/json"),
+    ),
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(Health {
+            status: HealthStatus::Ready,
+        }),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready: the store does not answer");
+            HttpResponse::ServiceUnavailable().json(Health {
+                status: HealthStatus::Unavailable,
+            })
+        }
+    }
+}
+
+/// The OpenMetrics text format's media type.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[utoipa::path(
+    tag = "Operations",
+    summary = "Prometheus metrics",
+    description = "Requests and latency by dialect and HTTP status, tokens issued, rate-limit rejections, key-cache hits and misses (all prefixed `keymint_`).",
+    operation_id = "metrics",
+    responses((status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(OPENMETRICS)
+        .body(state.metrics.render())
 }

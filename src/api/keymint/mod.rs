@@ -35,7 +35,10 @@ pub const API_KEY_HEADER: &str = "X-Api-Key";
 fn configure(cfg: &mut ServiceConfig) {
     cfg.service(handlers::forward_auth)
         .service(handlers::introspect)
-        .service(handlers::jwks);
+        .service(handlers::jwks)
+        .service(handlers::healthz)
+        .service(handlers::readyz)
+        .service(handlers::metrics);
 }
 
 fn openapi() -> OpenApi {

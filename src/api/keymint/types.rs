@@ -102,3 +102,20 @@ pub struct Jwk {
     #[schema(example = "sig")]
     pub use_: String,
 }
+
+/// Liveness or readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// The process is up.
+    Ok,
+    /// The store answers: requests can be served.
+    Ready,
+    /// The store does not answer.
+    Unavailable,
+}

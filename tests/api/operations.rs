@@ -1,0 +1,233 @@
+//! What operators rely on: health, readiness, metrics, CORS, JSON logs, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{BrokenStore, spawn_app, spawn_app_with, spawn_on_store};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_when_all_is_well() {
+    let app = spawn_app().await;
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({ "status": status })
+        );
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_store_does_not_answer_and_healthz_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_on_store(Arc::new(BrokenStore), "broken".into(), dir, |_| {}).await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "unavailable"})
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_quota_refusals_and_cache_use() {
+    let app = spawn_app_with(|s| s.rate_limit = "1/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"keymint_http_requests_total{dialect="volubile",outcome="200"} 1"#,
+        r#"keymint_http_requests_total{dialect="volubile",outcome="429"} 1"#,
+        "keymint_tokens_issued_total 1",
+        "keymint_rate_limited_total 1",
+        "keymint_key_cache_misses_total 1",
+        "keymint_key_cache_hits_total 1",
+        r#"keymint_http_request_duration_seconds_count{dialect="volubile"} 2"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_configured_origin_gets_cors_and_its_preflight_is_answered() {
+    let app = spawn_app_with(|s| s.cors_origins = vec!["https://app.example".into()]).await;
+    let acme = app.create_account("acme").await;
+
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/auth/token"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("x-api-key") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+
+    let response = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .header("Origin", "https://app.example")
+        .header("X-Api-Key", &acme.primary.secret)
+        .json(&json!({"scope": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("x-ratelimit-remaining"),
+        "{exposed}"
+    );
+
+    let stranger = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .header("Origin", "https://evil.example")
+        .header("X-Api-Key", &acme.primary.secret)
+        .json(&json!({"scope": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stranger
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+/// Starts the real binary and returns it with the address it logged.
+fn serve(args: &[&str], database_url: &str) -> (std::process::Child, String, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("KEYMINT_DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("keymint logs before exiting").unwrap();
+        seen.push(line.clone());
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            let rest = &line[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || ":/.".contains(c)))
+                .unwrap_or(rest.len());
+            break rest[..end].to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address, seen)
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line() {
+    let app = spawn_app().await;
+    let (mut child, _, seen) = serve(&["--log-format", "json"], &app.database_url);
+    let _ = child.kill();
+    let _ = child.wait();
+    let last: Value = serde_json::from_str(seen.last().unwrap()).expect("a JSON log line");
+    assert_eq!(last["level"], "INFO");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listening"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let (mut child, address, _) = serve(&[], &app.database_url);
+
+    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let body = r#"{"scope":["calls:read"]}"#;
+    let head = format!(
+        "POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nX-Api-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        acme.primary.secret,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(&body.as_bytes()[5..]).await.unwrap();
+
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
