@@ -42,9 +42,28 @@ pub enum Command {
     /// Manage an account's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read the audit trail: every token issued and every token request refused.
+    Audit(AuditArgs),
     /// Manage the ES256/EdDSA signing keys.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Only this account's events.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only events since then: an RFC 3339 time or an age such as 15m, 2h, 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many events, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Print one JSON object: {"events": [{"at", "dialect", "outcome", "reason", "account",
+    /// "key_id", "scopes", "jti", "client_ip"}, ...]}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

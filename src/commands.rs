@@ -3,9 +3,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::{AccountsCommand, KeysCommand, SigningKeysCommand};
+use crate::cli::{AccountsCommand, AuditArgs, KeysCommand, SigningKeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::apikey::KeyPrefix;
+use crate::core::audit::{AuditQuery, parse_since};
 use crate::core::clock::SystemClock;
 use crate::core::keyring::KeyringError;
 use crate::store;
@@ -199,4 +200,63 @@ pub async fn signing_keys(
             }
         }
     }
+}
+
+pub async fn audit(
+    database_url: &str,
+    args: AuditArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = store::connect(database_url).await?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|raw| parse_since(raw, chrono::Utc::now()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let events = store
+        .audit_events(&AuditQuery {
+            account: args.account,
+            since,
+            limit: args.limit,
+        })
+        .await?;
+    if args.json {
+        let events: Vec<_> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "at": e.at.to_rfc3339(),
+                    "dialect": e.dialect,
+                    "outcome": e.outcome.as_str(),
+                    "reason": e.reason,
+                    "account": e.account,
+                    "key_id": e.key_id,
+                    "scopes": e.scopes,
+                    "jti": e.jti,
+                    "client_ip": e.client_ip,
+                })
+            })
+            .collect();
+        return print(out, json!({ "events": events }));
+    }
+    for e in events {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        print(
+            out,
+            format_args!(
+                "{}  {:<8} {:<7} {:<19} account={} key={} ip={} jti={} scopes={}",
+                e.at.to_rfc3339(),
+                e.dialect,
+                e.outcome,
+                or_dash(&e.reason),
+                or_dash(&e.account),
+                or_dash(&e.key_id),
+                or_dash(&e.client_ip),
+                or_dash(&e.jti),
+                or_dash(&e.scopes),
+            ),
+        )?;
+    }
+    Ok(())
 }

@@ -36,6 +36,10 @@ async fn main() -> ExitCode {
             telemetry::init("warn", LogFormat::Text);
             commands::keys(&cli.database_url, command, &mut std::io::stdout()).await
         }
+        Command::Audit(args) => {
+            telemetry::init("warn", LogFormat::Text);
+            commands::audit(&cli.database_url, args, &mut std::io::stdout()).await
+        }
         Command::SigningKeys(command) => {
             telemetry::init("warn", LogFormat::Text);
             commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await

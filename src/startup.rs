@@ -162,6 +162,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 tokens.flush_usage().await;
+                tokens.flush_audit().await;
                 ticks += 1;
                 if ticks.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
                     tokens.reload_signing_keys(max_token_lifetime).await;
@@ -174,6 +175,7 @@ impl Application {
         let result = self.server.await;
         bookkeeping.abort();
         self.tokens.flush_usage().await;
+        self.tokens.flush_audit().await;
         result
     }
 }

@@ -293,6 +293,15 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
         .fold(cors, |cors, origin| cors.allowed_origin(origin.trim()))
 }
 
+/// Who is asking, for the core's audit trail and per-client limits: the dialect and the TCP
+/// peer's address.
+pub fn caller(req: &HttpRequest, dialect: &Dialect) -> crate::core::audit::Caller {
+    crate::core::audit::Caller {
+        dialect: dialect.name,
+        client_ip: req.peer_addr().map(|addr| addr.ip()),
+    }
+}
+
 /// The start of every successful token response: no caching, and the quota left.
 pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
     let mut builder = HttpResponse::Ok();

@@ -25,6 +25,20 @@ pub enum CoreError {
     Internal(#[source] anyhow::Error),
 }
 
+impl CoreError {
+    /// A short, stable name for logs and the audit trail.
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            CoreError::InvalidCredentials => "invalid_credentials",
+            CoreError::TokenCannotMint => "bearer_token",
+            CoreError::RateLimited(_) => "rate_limited",
+            CoreError::ScopeNotAllowed(_) => "scope_not_allowed",
+            CoreError::Unavailable(_) => "unavailable",
+            CoreError::Internal(_) => "internal",
+        }
+    }
+}
+
 /// A refused request's quota: what the limit is and when to come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimited {

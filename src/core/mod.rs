@@ -7,6 +7,8 @@ pub mod account;
 pub mod admin;
 /// API key strings: generation, parsing, checksum and hashing.
 pub mod apikey;
+/// The audit trail of token requests.
+pub mod audit;
 /// Time source, injectable so expiry and rate windows are testable without sleeping.
 pub mod clock;
 /// The errors every dialect maps to its own documented body.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::apikey::{ApiKeySecret, KeyHash, KeyId};
+use super::audit::{AuditEvent, Caller, Outcome};
 use super::clock::Clock;
 use super::error::CoreError;
 use super::keyring::Keyring;
@@ -101,7 +102,20 @@ pub struct TokenService {
     limiter: AccountLimiter,
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    audit: Mutex<Vec<AuditEvent>>,
     observer: Arc<dyn Observer>,
+}
+
+/// Audit events kept while the database cannot take them.
+const MAX_PENDING_AUDIT: usize = 100_000;
+
+/// The key id a credential names, if it is readable: for the audit trail of refusals.
+fn claimed_key_id(credentials: &Credentials) -> Option<String> {
+    match credentials {
+        Credentials::ApiKey(raw) => ApiKeySecret::parse(raw).ok().map(|k| k.id().to_string()),
+        Credentials::IdAndKey { id, .. } => id.parse::<KeyId>().ok().map(|id| id.to_string()),
+        Credentials::Missing | Credentials::Bearer(_) => None,
+    }
 }
 
 impl TokenService {
@@ -117,6 +131,7 @@ impl TokenService {
             limiter,
             clock,
             usage: Mutex::new(HashMap::new()),
+            audit: Mutex::new(Vec::new()),
             observer: Arc::new(Unobserved),
         }
     }
@@ -134,9 +149,20 @@ impl TokenService {
         &self.signer
     }
 
-    /// Decides who is calling. Every failure of an API key, whatever its cause, is the same
-    /// `InvalidCredentials`.
-    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Principal, CoreError> {
+    /// Decides who is asking for a token, and records a refusal in the audit trail. Every
+    /// failure of an API key, whatever its cause, is the same `InvalidCredentials`.
+    pub async fn authenticate(
+        &self,
+        caller: &Caller,
+        credentials: &Credentials,
+    ) -> Result<Principal, CoreError> {
+        self.identify(credentials).await.inspect_err(|err| {
+            self.audit_refusal(caller, err, None, claimed_key_id(credentials));
+        })
+    }
+
+    /// Decides who is calling, without an audit record (forward-auth, introspection).
+    pub async fn identify(&self, credentials: &Credentials) -> Result<Principal, CoreError> {
         match credentials {
             Credentials::Missing => Err(CoreError::InvalidCredentials),
             Credentials::ApiKey(key) => self.check_key(key, None).await,
@@ -145,9 +171,16 @@ impl TokenService {
         }
     }
 
+    /// Refuses a bearer token offered to mint a token, with an audit record.
+    pub fn refuse_bearer(&self, caller: &Caller, token: &str) -> CoreError {
+        let err = self.refuse_token(token);
+        self.audit_refusal(caller, &err, None, None);
+        err
+    }
+
     /// Why a bearer token offered as a credential is refused: a valid one because tokens cannot
     /// mint tokens, anything else because it proves nothing.
-    pub fn refuse_token(&self, token: &str) -> CoreError {
+    fn refuse_token(&self, token: &str) -> CoreError {
         match self.signer.verify(token, self.clock.now()) {
             Ok(_) => CoreError::TokenCannotMint,
             Err(err) => {
@@ -226,7 +259,7 @@ impl TokenService {
     pub async fn access(&self, credentials: &Credentials) -> Result<Access, CoreError> {
         match credentials {
             Credentials::Bearer(token) => self.verify_token(token).await.map(|(_, access)| access),
-            other => self.authenticate(other).await.map(|principal| Access {
+            other => self.identify(other).await.map(|principal| Access {
                 subject: principal.account,
                 key_id: principal.key_id,
                 scopes: principal.scopes,
@@ -259,15 +292,42 @@ impl TokenService {
     }
 
     /// Counts the request against the caller's account quota.
-    pub fn admit(&self, principal: &Principal) -> Result<Allowance, CoreError> {
+    pub fn admit(&self, caller: &Caller, principal: &Principal) -> Result<Allowance, CoreError> {
         self.limiter.check(&principal.account).map_err(|limited| {
             self.observer.rate_limited();
-            CoreError::RateLimited(limited)
+            let err = CoreError::RateLimited(limited);
+            self.audit_refusal(caller, &err, Some(principal), None);
+            err
         })
     }
 
-    /// Signs a token; every requested scope must be one the key may grant.
-    pub fn issue(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
+    /// Signs a token; every requested scope must be one the key may grant. Both outcomes go to
+    /// the audit trail.
+    pub fn issue(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        grant: Grant,
+    ) -> Result<IssuedToken, CoreError> {
+        let result = self.sign(principal, grant);
+        match &result {
+            Ok(issued) => self.audit(AuditEvent {
+                at: self.clock.now(),
+                dialect: caller.dialect.to_owned(),
+                outcome: Outcome::Issued,
+                reason: None,
+                account: Some(principal.account.clone()),
+                key_id: Some(principal.key_id.to_string()),
+                scopes: Some(issued.claims.scope.clone()),
+                jti: Some(issued.claims.jti.clone()),
+                client_ip: caller.client_ip.map(|ip| ip.to_string()),
+            }),
+            Err(err) => self.audit_refusal(caller, err, Some(principal), None),
+        }
+        result
+    }
+
+    fn sign(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
         let refused = ScopeSet::new(
             grant
                 .scopes
@@ -296,6 +356,53 @@ impl TokenService {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         usage.insert(id.clone(), self.clock.now());
+    }
+
+    fn audit_refusal(
+        &self,
+        caller: &Caller,
+        err: &CoreError,
+        principal: Option<&Principal>,
+        claimed_key: Option<String>,
+    ) {
+        self.audit(AuditEvent {
+            at: self.clock.now(),
+            dialect: caller.dialect.to_owned(),
+            outcome: Outcome::Refused,
+            reason: Some(err.reason().to_owned()),
+            account: principal.map(|p| p.account.clone()),
+            key_id: principal.map(|p| p.key_id.to_string()).or(claimed_key),
+            scopes: None,
+            jti: None,
+            client_ip: caller.client_ip.map(|ip| ip.to_string()),
+        });
+    }
+
+    fn audit(&self, event: AuditEvent) {
+        let mut pending = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() >= MAX_PENDING_AUDIT {
+            // The database has been gone a while: keep the newest, say what was lost.
+            pending.remove(0);
+            tracing::warn!("audit buffer full; dropped the oldest event");
+        }
+        pending.push(event);
+    }
+
+    /// Writes the buffered audit events in one batch; called every second, off the request path.
+    /// If the database refuses, the events stay buffered for the next try.
+    pub async fn flush_audit(&self) {
+        let events: Vec<_> =
+            std::mem::take(&mut *self.audit.lock().unwrap_or_else(|p| p.into_inner()));
+        if events.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.record_audit(&events).await {
+            tracing::warn!(error = %err, count = events.len(), "could not write audit events; will retry");
+            let mut pending = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = std::mem::take(&mut *pending);
+            *pending = events;
+            pending.extend(newer);
+        }
     }
 
     /// Writes the batched last-used times; called periodically, off the request path.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::KeyId;
+use crate::core::audit::{AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
 /// Beyond this many entries the cache starts over, so a flood of made-up key ids cannot grow it
@@ -174,6 +175,14 @@ impl KeyStore for CachedStore {
 
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
         self.inner.add_signing_key(key).await
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.inner.record_audit(events).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit_events(query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

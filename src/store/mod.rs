@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::audit::{AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
@@ -128,6 +129,12 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Stores a new key pair (published at once, signing from its `activates_at`).
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
+
+    /// Appends audit events (batched by the caller).
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Reads audit events, newest first.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -9,6 +9,7 @@ use sqlx::{PgPool, Row};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::audit::{AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
@@ -284,6 +285,65 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(Box::new(Notifications(listener)))
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO audit_events
+                 (at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(event.at)
+            .bind(&event.dialect)
+            .bind(event.outcome.as_str())
+            .bind(&event.reason)
+            .bind(&event.account)
+            .bind(&event.key_id)
+            .bind(&event.scopes)
+            .bind(&event.jti)
+            .bind(&event.client_ip)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip
+             FROM audit_events
+             WHERE ($1 IS NULL OR account = $1)
+               AND ($2 IS NULL OR at >= $2)
+             ORDER BY at DESC, id DESC
+             LIMIT $3",
+        )
+        .bind(&query.account)
+        .bind(query.since)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.get("outcome");
+                Ok(AuditEvent {
+                    at: row.get("at"),
+                    dialect: row.get("dialect"),
+                    outcome: outcome
+                        .parse()
+                        .map_err(|()| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
+                    reason: row.get("reason"),
+                    account: row.get("account"),
+                    key_id: row.get("key_id"),
+                    scopes: row.get("scopes"),
+                    jti: row.get("jti"),
+                    client_ip: row.get("client_ip"),
+                })
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
+use crate::core::audit::{AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
@@ -284,6 +285,67 @@ impl KeyStore for SqliteStore {
             pool: self.pool.clone(),
             last,
         }))
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO audit_events
+                 (at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.at)
+            .bind(&event.dialect)
+            .bind(event.outcome.as_str())
+            .bind(&event.reason)
+            .bind(&event.account)
+            .bind(&event.key_id)
+            .bind(&event.scopes)
+            .bind(&event.jti)
+            .bind(&event.client_ip)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip
+             FROM audit_events
+             WHERE (? IS NULL OR account = ?)
+               AND (? IS NULL OR at >= ?)
+             ORDER BY at DESC, id DESC
+             LIMIT ?",
+        )
+        .bind(&query.account)
+        .bind(&query.account)
+        .bind(query.since)
+        .bind(query.since)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.get("outcome");
+                Ok(AuditEvent {
+                    at: row.get("at"),
+                    dialect: row.get("dialect"),
+                    outcome: outcome
+                        .parse()
+                        .map_err(|()| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
+                    reason: row.get("reason"),
+                    account: row.get("account"),
+                    key_id: row.get("key_id"),
+                    scopes: row.get("scopes"),
+                    jti: row.get("jti"),
+                    client_ip: row.get("client_ip"),
+                })
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

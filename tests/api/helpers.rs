@@ -279,6 +279,18 @@ impl KeyStore for BrokenStore {
     ) -> Result<(), store::StoreError> {
         Err(gone())
     }
+    async fn record_audit(
+        &self,
+        _: &[keymint::core::audit::AuditEvent],
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn audit_events(
+        &self,
+        _: &keymint::core::audit::AuditQuery,
+    ) -> Result<Vec<keymint::core::audit::AuditEvent>, store::StoreError> {
+        Err(gone())
+    }
     async fn ping(&self) -> Result<(), store::StoreError> {
         Err(gone())
     }

@@ -144,7 +144,7 @@ pub async fn introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KeymintError> {
     let caller = match credentials::from_api_key_header(&req, super::API_KEY_HEADER) {
-        key @ Credentials::ApiKey(_) => state.tokens.authenticate(&key).await?,
+        key @ Credentials::ApiKey(_) => state.tokens.identify(&key).await?,
         _ => return Err(crate::core::CoreError::InvalidCredentials.into()),
     };
     let request: IntrospectionRequest = body::read_form(&req, payload).await?;

@@ -38,9 +38,10 @@ pub async fn create_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MemoramError> {
+    let caller = crate::api::caller(&req, &super::DIALECT);
     if let Some(presented) = credentials::presented_bearer(&req) {
         return Err(match presented {
-            Credentials::Bearer(token) => state.tokens.refuse_token(&token),
+            Credentials::Bearer(token) => state.tokens.refuse_bearer(&caller, &token),
             _ => CoreError::InvalidCredentials,
         }
         .into());
@@ -48,12 +49,13 @@ pub async fn create_token(
     let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
     let principal = state
         .tokens
-        .authenticate(&Credentials::ApiKey(request.api_key))
+        .authenticate(&caller, &Credentials::ApiKey(request.api_key))
         .await?;
-    let allowance = state.tokens.admit(&principal)?;
+    let allowance = state.tokens.admit(&caller, &principal)?;
     // "Server may override": the request is a wish, brought within the configured bounds.
     let lifetime = state.lifetimes.memoram.clamp(request.expires_in);
     let issued = state.tokens.issue(
+        &caller,
         &principal,
         Grant {
             // The token stands in for the key, so it carries the key's full authority.

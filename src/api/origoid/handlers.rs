@@ -54,12 +54,14 @@ async fn generate(
     state: &AppState,
     request_id: &RequestId,
 ) -> Result<HttpResponse, Failure> {
+    let caller = crate::api::caller(req, &super::DIALECT);
     let credentials = credentials::from_api_key_or_basic(req, super::API_KEY_HEADER);
-    let principal = state.tokens.authenticate(&credentials).await?;
-    let allowance = state.tokens.admit(&principal)?;
+    let principal = state.tokens.authenticate(&caller, &credentials).await?;
+    let allowance = state.tokens.admit(&caller, &principal)?;
     let request: GenerateTokenRequest = body::read_json(req, payload, BODY).await?;
     let lifetime = state.lifetimes.origoid.check(request.expire_after)?;
     let issued = state.tokens.issue(
+        &caller,
         &principal,
         Grant {
             // The token stands in for the key, so it carries the key's full authority.

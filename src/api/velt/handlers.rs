@@ -55,10 +55,11 @@ pub async fn generate_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VeltError> {
+    let caller = crate::api::caller(&req, &super::DIALECT);
     // A presented bearer token is refused before the body is even read.
     if let Some(presented) = credentials::presented_bearer(&req) {
         return Err(match presented {
-            Credentials::Bearer(token) => state.tokens.refuse_token(&token),
+            Credentials::Bearer(token) => state.tokens.refuse_bearer(&caller, &token),
             _ => CoreError::InvalidCredentials,
         }
         .into());
@@ -67,12 +68,15 @@ pub async fn generate_token(
     let data = request.data;
     let principal = state
         .tokens
-        .authenticate(&Credentials::IdAndKey {
-            id: data.api_key,
-            key: data.auth_token,
-        })
+        .authenticate(
+            &caller,
+            &Credentials::IdAndKey {
+                id: data.api_key,
+                key: data.auth_token,
+            },
+        )
         .await?;
-    let allowance = state.tokens.admit(&principal)?;
+    let allowance = state.tokens.admit(&caller, &principal)?;
 
     let mut claims = Map::new();
     claims.insert("userId".into(), Value::String(data.user_id));
@@ -86,6 +90,7 @@ pub async fn generate_token(
         }
     }
     let issued = state.tokens.issue(
+        &caller,
         &principal,
         Grant {
             scopes: ScopeSet::default(),

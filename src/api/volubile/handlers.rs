@@ -36,11 +36,13 @@ pub async fn issue_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VolubileError> {
+    let caller = crate::api::caller(&req, &super::DIALECT);
     let credentials = credentials::from_api_key_header(&req, API_KEY_HEADER);
-    let principal = state.tokens.authenticate(&credentials).await?;
-    let allowance = state.tokens.admit(&principal)?;
+    let principal = state.tokens.authenticate(&caller, &credentials).await?;
+    let allowance = state.tokens.admit(&caller, &principal)?;
     let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
     let issued = state.tokens.issue(
+        &caller,
         &principal,
         Grant {
             scopes: ScopeSet::new(request.scope),

@@ -1,0 +1,14 @@
+CREATE TABLE audit_events (
+    id        INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    dialect   TEXT NOT NULL,
+    outcome   TEXT NOT NULL CHECK (outcome IN ('issued', 'refused')),
+    reason    TEXT,
+    account   TEXT,
+    key_id    TEXT,
+    scopes    TEXT,
+    jti       TEXT,
+    client_ip TEXT
+);
+CREATE INDEX audit_events_by_time ON audit_events (at);
+CREATE INDEX audit_events_by_account ON audit_events (account, at);

@@ -1,0 +1,89 @@
+//! Every issuance and every refusal is on record, without secrets.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{claims, spawn_app_with};
+
+fn audit(database_url: &str, args: &[&str]) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .arg("audit")
+        .args(args)
+        .arg("--json")
+        .env("KEYMINT_DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
+    let app = spawn_app_with(|s| s.rate_limit = "1/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let globex = app.create_account("globex").await;
+
+    let issued = app
+        .volubile_token(&acme.primary.secret, &json!({"scope": ["calls:read"]}))
+        .await;
+    let jti = claims(
+        issued.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap(),
+    )["jti"]
+        .clone();
+    let limited = app
+        .volubile_token(&acme.primary.secret, &json!({"scope": []}))
+        .await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = app
+        .memoram_token(&json!({"api_key": format!("km_{}{}", acme.secondary.id, "0".repeat(28))}))
+        .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    app.origoid_token(&[("x-api-key", globex.primary.secret.clone())], None)
+        .await;
+    app.tokens.flush_audit().await;
+
+    let events = audit(&app.database_url, &["--account", "acme"])["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (newest, oldest) = (&events[0], &events[1]);
+    assert_eq!(oldest["outcome"], "issued");
+    assert_eq!(oldest["dialect"], "volubile");
+    assert_eq!(oldest["jti"], jti);
+    assert_eq!(oldest["scopes"], "calls:read");
+    assert_eq!(oldest["key_id"], acme.primary.id.as_str());
+    assert_eq!(oldest["client_ip"], "127.0.0.1");
+    assert_eq!(newest["outcome"], "refused");
+    assert_eq!(newest["reason"], "rate_limited");
+
+    let everything = audit(&app.database_url, &["--since", "1h"]);
+    let text = everything.to_string();
+    assert_eq!(everything["events"].as_array().unwrap().len(), 4, "{text}");
+    assert!(
+        text.contains("\"invalid_credentials\"") && text.contains("\"origoid\""),
+        "{text}"
+    );
+    for secret in [
+        &acme.primary.secret,
+        &acme.secondary.secret,
+        &globex.primary.secret,
+    ] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "no secret in the audit trail"
+        );
+    }
+    assert!(
+        audit(&app.database_url, &["--since", "2099-01-01T00:00:00Z"])["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
