@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_RATE_LIMIT", default_value = DEFAULT_RATE_LIMIT)]
     pub rate_limit: RatePolicy,
 
+    /// Failed authentications allowed per client address before it is refused (429) until the
+    /// quota refills: brute-force protection.
+    #[arg(long, env = "KEYMINT_FAILED_AUTH_LIMIT", default_value = "20/60s")]
+    pub failed_auth_limit: RatePolicy,
+
     /// HTTP worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "KEYMINT_WORKERS")]
     pub workers: Option<usize>,
@@ -210,6 +215,7 @@ impl Default for ServeArgs {
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit: RatePolicy::VOLUBILE,
+            failed_auth_limit: "20/60s".parse().expect("a valid policy"),
             workers: None,
             dialects: Vec::new(),
             cors_origins: Vec::new(),

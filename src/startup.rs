@@ -10,7 +10,7 @@ use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
 use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
-use crate::core::ratelimit::AccountLimiter;
+use crate::core::ratelimit::{AccountLimiter, FailureGate};
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
@@ -82,8 +82,11 @@ impl Application {
             }
         };
         let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
+        let failures = FailureGate::new(settings.failed_auth_limit, clock.clone());
         let tokens = Arc::new(
-            TokenService::new(store.clone(), signer, limiter, clock).observed_by(metrics.clone()),
+            TokenService::new(store.clone(), signer, limiter, clock)
+                .with_failure_gate(failures)
+                .observed_by(metrics.clone()),
         );
 
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;

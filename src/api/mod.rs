@@ -304,15 +304,30 @@ pub fn caller(req: &HttpRequest, dialect: &Dialect) -> crate::core::audit::Calle
 
 /// The start of every successful token response: no caching, and the quota left.
 pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
+    let mut headers = header::HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static(RATE_LIMIT_LIMIT),
+        allowance.limit.into(),
+    );
+    headers.insert(
+        HeaderName::from_static(RATE_LIMIT_REMAINING),
+        allowance.remaining.into(),
+    );
+    insert_ietf_headers(
+        &mut headers,
+        "account",
+        allowance.limit,
+        allowance.window,
+        allowance.remaining,
+        allowance.reset_secs(),
+    );
     let mut builder = HttpResponse::Ok();
     builder
         .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header((HeaderName::from_static(RATE_LIMIT_LIMIT), allowance.limit))
-        .insert_header((
-            HeaderName::from_static(RATE_LIMIT_REMAINING),
-            allowance.remaining,
-        ));
+        .insert_header((header::PRAGMA, "no-cache"));
+    for (name, value) in headers {
+        builder.insert_header((name, value));
+    }
     builder
 }
 
@@ -324,6 +339,41 @@ pub fn rate_limited_headers(headers: &mut header::HeaderMap, limited: &RateLimit
         limited.limit.into(),
     );
     headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
+    insert_ietf_headers(
+        headers,
+        limited.policy,
+        limited.limit,
+        limited.window,
+        0,
+        limited.retry_after_secs(),
+    );
+}
+
+/// The IETF RateLimit draft's structured fields:
+/// `RateLimit-Policy: "account";q=100;w=15` and `RateLimit: "account";r=99;t=1`.
+fn insert_ietf_headers(
+    headers: &mut header::HeaderMap,
+    policy: &str,
+    limit: u32,
+    window: std::time::Duration,
+    remaining: u32,
+    reset_secs: u64,
+) {
+    let values = [
+        (
+            "ratelimit-policy",
+            format!("\"{policy}\";q={limit};w={}", window.as_secs()),
+        ),
+        (
+            "ratelimit",
+            format!("\"{policy}\";r={remaining};t={reset_secs}"),
+        ),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
 }
 
 /// Logs server-side failures with their cause chain, where they are turned into responses.

@@ -27,10 +27,13 @@ pub enum CoreError {
 
 impl CoreError {
     /// A short, stable name for logs and the audit trail.
-    pub const fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             CoreError::InvalidCredentials => "invalid_credentials",
             CoreError::TokenCannotMint => "bearer_token",
+            CoreError::RateLimited(limited) if limited.policy == "failed-auth" => {
+                "too_many_failures"
+            }
             CoreError::RateLimited(_) => "rate_limited",
             CoreError::ScopeNotAllowed(_) => "scope_not_allowed",
             CoreError::Unavailable(_) => "unavailable",
@@ -42,7 +45,10 @@ impl CoreError {
 /// A refused request's quota: what the limit is and when to come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimited {
+    /// Which quota: `account` or `failed-auth`.
+    pub policy: &'static str,
     pub limit: u32,
+    pub window: Duration,
     pub retry_after: Duration,
 }
 

@@ -1,9 +1,11 @@
 use std::fmt;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -64,6 +66,16 @@ impl FromStr for RatePolicy {
 pub struct Allowance {
     pub limit: u32,
     pub remaining: u32,
+    pub window: Duration,
+}
+
+impl Allowance {
+    /// Whole seconds until the quota is full again (the IETF `RateLimit` header's `t`).
+    pub fn reset_secs(&self) -> u64 {
+        let used = u64::from(self.limit.saturating_sub(self.remaining));
+        let nanos = self.window.as_nanos() * u128::from(used) / u128::from(self.limit.max(1));
+        u64::try_from(nanos.div_ceil(1_000_000_000)).unwrap_or(u64::MAX)
+    }
 }
 
 /// Adapts the injected [`Clock`] to governor, so tests move rate windows without sleeping.
@@ -87,6 +99,8 @@ type KeyedLimiter =
 
 /// Per-account GCRA limiter: a burst of `requests`, refilled evenly over `window`.
 pub struct AccountLimiter {
+    /// Named in the `RateLimit` headers (`account`, `failed-auth`).
+    name: &'static str,
     policy: RatePolicy,
     limiter: KeyedLimiter,
 }
@@ -101,6 +115,10 @@ impl fmt::Debug for AccountLimiter {
 
 impl AccountLimiter {
     pub fn new(policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
+        Self::named("account", policy, clock)
+    }
+
+    pub fn named(name: &'static str, policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
         let period = policy.window / policy.requests.get();
         let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
             .expect("period is positive")
@@ -111,7 +129,11 @@ impl AccountLimiter {
             GovernorClock(clock),
         )
         .with_middleware::<StateInformationMiddleware>();
-        Self { policy, limiter }
+        Self {
+            name,
+            policy,
+            limiter,
+        }
     }
 
     pub fn policy(&self) -> RatePolicy {
@@ -124,11 +146,14 @@ impl AccountLimiter {
             Ok(snapshot) => Ok(Allowance {
                 limit,
                 remaining: snapshot.remaining_burst_capacity(),
+                window: self.policy.window,
             }),
             Err(not_until) => {
                 let now = governor::clock::Clock::now(self.limiter.clock());
                 Err(RateLimited {
+                    policy: self.name,
                     limit,
+                    window: self.policy.window,
                     retry_after: not_until.wait_time_from(now),
                 })
             }
@@ -138,6 +163,60 @@ impl AccountLimiter {
     /// Forgets accounts whose quota is full again, bounding memory.
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
+    }
+}
+
+/// Brute-force protection: each failed authentication from a client address spends from that
+/// address's quota; once it is spent, the address is refused (429) until it refills, before
+/// any key is even looked at.
+#[derive(Debug)]
+pub struct FailureGate {
+    failures: AccountLimiter,
+    blocked: std::sync::Mutex<std::collections::HashMap<IpAddr, (DateTime<Utc>, RateLimited)>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl FailureGate {
+    pub fn new(policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            failures: AccountLimiter::named("failed-auth", policy, clock.clone()),
+            blocked: Default::default(),
+            clock,
+        }
+    }
+
+    /// Refuses an address whose failures are spent.
+    pub fn check(&self, ip: IpAddr) -> Result<(), RateLimited> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        match blocked.get(&ip) {
+            Some((until, limited)) if *until > now => Err(RateLimited {
+                retry_after: (*until - now).to_std().unwrap_or_default(),
+                ..*limited
+            }),
+            Some(_) => {
+                blocked.remove(&ip);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, ip: IpAddr) {
+        if let Err(limited) = self.failures.check(&ip.to_string()) {
+            let until = self.clock.now()
+                + chrono::Duration::from_std(limited.retry_after).unwrap_or_default();
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            if blocked.len() > 100_000 {
+                let now = self.clock.now();
+                blocked.retain(|_, (until, _)| *until > now);
+            }
+            blocked.insert(ip, (until, limited));
+        }
+    }
+
+    pub fn forget_idle(&self) {
+        self.failures.forget_idle();
     }
 }
 

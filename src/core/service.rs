@@ -10,7 +10,7 @@ use super::clock::Clock;
 use super::error::CoreError;
 use super::keyring::Keyring;
 use super::lifetime::Lifetime;
-use super::ratelimit::{AccountLimiter, Allowance};
+use super::ratelimit::{AccountLimiter, Allowance, FailureGate};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Scope, ScopeSet};
 use super::token::{Claims, IssuedToken, TokenSigner};
@@ -104,6 +104,7 @@ pub struct TokenService {
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     audit: Mutex<Vec<AuditEvent>>,
     observer: Arc<dyn Observer>,
+    failures: Option<FailureGate>,
 }
 
 /// Audit events kept while the database cannot take them.
@@ -133,7 +134,14 @@ impl TokenService {
             usage: Mutex::new(HashMap::new()),
             audit: Mutex::new(Vec::new()),
             observer: Arc::new(Unobserved),
+            failures: None,
         }
+    }
+
+    /// Turns on the per-client-address limit on failed authentications.
+    pub fn with_failure_gate(mut self, gate: FailureGate) -> Self {
+        self.failures = Some(gate);
+        self
     }
 
     pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
@@ -156,9 +164,28 @@ impl TokenService {
         caller: &Caller,
         credentials: &Credentials,
     ) -> Result<Principal, CoreError> {
+        if let Some(ip) = caller.client_ip
+            && let Some(gate) = &self.failures
+            && let Err(limited) = gate.check(ip)
+        {
+            self.observer.rate_limited();
+            let err = CoreError::RateLimited(limited);
+            self.audit_refusal(caller, &err, None, claimed_key_id(credentials));
+            return Err(err);
+        }
         self.identify(credentials).await.inspect_err(|err| {
+            self.note_failure(caller, err);
             self.audit_refusal(caller, err, None, claimed_key_id(credentials));
         })
+    }
+
+    /// A failed authentication spends from the client address's failure quota.
+    fn note_failure(&self, caller: &Caller, err: &CoreError) {
+        if let (CoreError::InvalidCredentials, Some(ip), Some(gate)) =
+            (err, caller.client_ip, &self.failures)
+        {
+            gate.record_failure(ip);
+        }
     }
 
     /// Decides who is calling, without an audit record (forward-auth, introspection).
@@ -174,6 +201,7 @@ impl TokenService {
     /// Refuses a bearer token offered to mint a token, with an audit record.
     pub fn refuse_bearer(&self, caller: &Caller, token: &str) -> CoreError {
         let err = self.refuse_token(token);
+        self.note_failure(caller, &err);
         self.audit_refusal(caller, &err, None, None);
         err
     }
@@ -448,5 +476,8 @@ impl TokenService {
     /// Lets the limiter forget accounts that have been quiet.
     pub fn housekeeping(&self) {
         self.limiter.forget_idle();
+        if let Some(gate) = &self.failures {
+            gate.forget_idle();
+        }
     }
 }

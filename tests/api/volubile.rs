@@ -529,10 +529,18 @@ async fn the_account_quota_refuses_with_429_and_refills_with_time() {
     let globex = app.create_account("globex").await;
     let body = json!({"scope": ["calls:read"]});
 
-    for remaining in ["2", "1", "0"] {
+    for (remaining, reset) in [("2", "5"), ("1", "10"), ("0", "15")] {
         let response = app.volubile_token(&acme.primary.secret, &body).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+        assert_eq!(
+            response.headers()["ratelimit-policy"],
+            "\"account\";q=3;w=15"
+        );
+        assert_eq!(
+            response.headers()["ratelimit"].to_str().unwrap(),
+            format!("\"account\";r={remaining};t={reset}")
+        );
     }
     // The quota is the account's: the other key shares it, another account does not.
     let response = app.volubile_token(&acme.secondary.secret, &body).await;
@@ -540,6 +548,7 @@ async fn the_account_quota_refuses_with_429_and_refills_with_time() {
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(response.headers()["x-ratelimit-limit"], "3");
     assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(response.headers()["ratelimit"], "\"account\";r=0;t=5");
     assert_eq!(
         error_body(response).await,
         json!({"status": 429, "message": "Too Many Requests", "errors": []})
@@ -716,4 +725,52 @@ async fn a_weak_signing_secret_is_refused_without_being_repeated() {
     let message = format!("{err:#}");
     assert!(message.contains("at least 32 bytes"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test]
+async fn repeated_failed_authentications_block_that_client_address_for_a_while() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "3/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+
+    // The quota of failures is spent by the third; the fourth failure closes the gate.
+    for _ in 0..4 {
+        assert_eq!(
+            app.volubile_token("km_guess", &body).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = app.volubile_token(&acme.primary.secret, &body).await;
+    assert_eq!(
+        blocked.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even a good key waits"
+    );
+    assert_eq!(
+        blocked.headers()["ratelimit-policy"],
+        "\"failed-auth\";q=3;w=60"
+    );
+    assert_eq!(blocked.headers()["retry-after"], "20");
+
+    // Another client address is not affected.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let response = elsewhere
+        .post(app.url("/v1/auth/token"))
+        .header("X-Api-Key", &acme.primary.secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    app.clock.advance(Duration::seconds(20));
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
