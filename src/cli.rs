@@ -120,6 +120,15 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_RATE_LIMIT", default_value = DEFAULT_RATE_LIMIT)]
     pub rate_limit: RatePolicy,
 
+    /// Redis URL (`redis://host:6379/0`): per-account quotas are then shared by every instance.
+    /// Without it, or while Redis is unreachable, each instance limits on its own.
+    #[arg(long, env = "KEYMINT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of keymint's keys in Redis.
+    #[arg(long, env = "KEYMINT_REDIS_PREFIX", default_value = "keymint:quota:")]
+    pub redis_prefix: String,
+
     /// Failed authentications allowed per client address before it is refused (429) until the
     /// quota refills: brute-force protection.
     #[arg(long, env = "KEYMINT_FAILED_AUTH_LIMIT", default_value = "20/60s")]
@@ -216,6 +225,8 @@ impl Default for ServeArgs {
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit: RatePolicy::VOLUBILE,
             failed_auth_limit: "20/60s".parse().expect("a valid policy"),
+            redis_url: None,
+            redis_prefix: "keymint:quota:".to_owned(),
             workers: None,
             dialects: Vec::new(),
             cors_origins: Vec::new(),

@@ -11,6 +11,8 @@ pub mod commands;
 pub mod core;
 /// Prometheus metrics, registered on an injected registry.
 pub mod metrics;
+/// Per-account quotas shared through Redis.
+pub mod redis_quota;
 /// Building and running the HTTP server.
 pub mod startup;
 /// Persistence behind one trait.

@@ -10,11 +10,12 @@ use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
 use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
-use crate::core::ratelimit::{AccountLimiter, FailureGate};
+use crate::core::ratelimit::{AccountLimiter, FailureGate, Quota};
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
 use crate::metrics::Metrics;
+use crate::redis_quota::RedisQuota;
 use crate::store::cache::CachedStore;
 use crate::store::{self, KeyStore};
 
@@ -81,7 +82,18 @@ impl Application {
                 TokenSigner::asymmetric(Keyring::new(alg, records, max_token_lifetime)?, authority)
             }
         };
-        let limiter = AccountLimiter::new(settings.rate_limit, clock.clone());
+        let limiter: Box<dyn Quota> = match &settings.redis_url {
+            Some(url) => Box::new(
+                RedisQuota::connect(
+                    url,
+                    &settings.redis_prefix,
+                    settings.rate_limit,
+                    clock.clone(),
+                )
+                .await?,
+            ),
+            None => Box::new(AccountLimiter::new(settings.rate_limit, clock.clone())),
+        };
         let failures = FailureGate::new(settings.failed_auth_limit, clock.clone());
         let tokens = Arc::new(
             TokenService::new(store.clone(), signer, limiter, clock)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
+use governor::{Quota as Gcra, RateLimiter};
 
 use super::clock::Clock;
 use super::error::RateLimited;
@@ -97,6 +97,31 @@ impl governor::clock::Clock for GovernorClock {
 type KeyedLimiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, GovernorClock, StateInformationMiddleware>;
 
+/// Where per-account quotas are kept: in this process, or shared by every instance.
+#[async_trait::async_trait]
+pub trait Quota: Send + Sync + fmt::Debug {
+    fn policy(&self) -> RatePolicy;
+    /// Spends one request from `account`'s quota.
+    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited>;
+    /// Lets go of accounts whose quota is full again.
+    fn forget_idle(&self) {}
+}
+
+#[async_trait::async_trait]
+impl Quota for AccountLimiter {
+    fn policy(&self) -> RatePolicy {
+        self.policy
+    }
+
+    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited> {
+        self.check(account)
+    }
+
+    fn forget_idle(&self) {
+        self.limiter.retain_recent();
+    }
+}
+
 /// Per-account GCRA limiter: a burst of `requests`, refilled evenly over `window`.
 pub struct AccountLimiter {
     /// Named in the `RateLimit` headers (`account`, `failed-auth`).
@@ -120,7 +145,7 @@ impl AccountLimiter {
 
     pub fn named(name: &'static str, policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
         let period = policy.window / policy.requests.get();
-        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        let quota = Gcra::with_period(period.max(Duration::from_nanos(1)))
             .expect("period is positive")
             .allow_burst(policy.requests);
         let limiter = RateLimiter::<String, _, _, NoOpMiddleware<Duration>>::new(

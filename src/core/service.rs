@@ -10,7 +10,7 @@ use super::clock::Clock;
 use super::error::CoreError;
 use super::keyring::Keyring;
 use super::lifetime::Lifetime;
-use super::ratelimit::{AccountLimiter, Allowance, FailureGate};
+use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Scope, ScopeSet};
 use super::token::{Claims, IssuedToken, TokenSigner};
@@ -99,7 +99,7 @@ static DECOY: LazyLock<KeyHash> =
 pub struct TokenService {
     store: Arc<dyn KeyStore>,
     signer: TokenSigner,
-    limiter: AccountLimiter,
+    limiter: Box<dyn Quota>,
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     audit: Mutex<Vec<AuditEvent>>,
@@ -123,7 +123,7 @@ impl TokenService {
     pub fn new(
         store: Arc<dyn KeyStore>,
         signer: TokenSigner,
-        limiter: AccountLimiter,
+        limiter: Box<dyn Quota>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -320,13 +320,20 @@ impl TokenService {
     }
 
     /// Counts the request against the caller's account quota.
-    pub fn admit(&self, caller: &Caller, principal: &Principal) -> Result<Allowance, CoreError> {
-        self.limiter.check(&principal.account).map_err(|limited| {
-            self.observer.rate_limited();
-            let err = CoreError::RateLimited(limited);
-            self.audit_refusal(caller, &err, Some(principal), None);
-            err
-        })
+    pub async fn admit(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+    ) -> Result<Allowance, CoreError> {
+        self.limiter
+            .spend(&principal.account)
+            .await
+            .map_err(|limited| {
+                self.observer.rate_limited();
+                let err = CoreError::RateLimited(limited);
+                self.audit_refusal(caller, &err, Some(principal), None);
+                err
+            })
     }
 
     /// Signs a token; every requested scope must be one the key may grant. Both outcomes go to

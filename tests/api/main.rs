@@ -11,6 +11,7 @@ mod openapi;
 mod operations;
 mod origoid;
 mod propagation;
+mod shared_limits;
 mod signing;
 mod velt;
 mod volubile;

@@ -51,7 +51,7 @@ pub async fn create_token(
         .tokens
         .authenticate(&caller, &Credentials::ApiKey(request.api_key))
         .await?;
-    let allowance = state.tokens.admit(&caller, &principal)?;
+    let allowance = state.tokens.admit(&caller, &principal).await?;
     // "Server may override": the request is a wish, brought within the configured bounds.
     let lifetime = state.lifetimes.memoram.clamp(request.expires_in);
     let issued = state.tokens.issue(

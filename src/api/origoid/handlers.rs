@@ -57,7 +57,7 @@ async fn generate(
     let caller = crate::api::caller(req, &super::DIALECT);
     let credentials = credentials::from_api_key_or_basic(req, super::API_KEY_HEADER);
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
-    let allowance = state.tokens.admit(&caller, &principal)?;
+    let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: GenerateTokenRequest = body::read_json(req, payload, BODY).await?;
     let lifetime = state.lifetimes.origoid.check(request.expire_after)?;
     let issued = state.tokens.issue(

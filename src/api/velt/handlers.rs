@@ -76,7 +76,7 @@ pub async fn generate_token(
             },
         )
         .await?;
-    let allowance = state.tokens.admit(&caller, &principal)?;
+    let allowance = state.tokens.admit(&caller, &principal).await?;
 
     let mut claims = Map::new();
     claims.insert("userId".into(), Value::String(data.user_id));

@@ -39,7 +39,7 @@ pub async fn issue_token(
     let caller = crate::api::caller(&req, &super::DIALECT);
     let credentials = credentials::from_api_key_header(&req, API_KEY_HEADER);
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
-    let allowance = state.tokens.admit(&caller, &principal)?;
+    let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
     let issued = state.tokens.issue(
         &caller,

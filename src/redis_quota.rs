@@ -1,0 +1,202 @@
+//! Per-account quotas shared by every instance, kept in Redis and spent by one atomic script
+//! (GCRA, with Redis's clock so instances' clocks need not agree). If Redis cannot be reached,
+//! each instance falls back to its own local quota: logged, never an error for the caller.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use tokio::sync::RwLock;
+
+use crate::core::clock::Clock;
+use crate::core::error::RateLimited;
+use crate::core::ratelimit::{AccountLimiter, Allowance, Quota, RatePolicy};
+
+/// GCRA in one round trip. KEYS[1]: the account's key. ARGV[1]: emission interval (µs),
+/// ARGV[2]: burst. Returns {allowed, remaining, wait µs}.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = interval * burst
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - window
+if now < allow_at then
+  return {0, 0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, math.floor((now + window - new_tat) / interval), 0}
+";
+
+/// How long a quota check may wait for Redis before the local fallback answers.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// Seconds between "Redis unreachable" warnings, so an outage does not flood the log.
+const WARN_EVERY_SECS: i64 = 10;
+
+pub struct RedisQuota {
+    client: redis::Client,
+    connection: RwLock<Option<ConnectionManager>>,
+    script: redis::Script,
+    prefix: String,
+    policy: RatePolicy,
+    fallback: AccountLimiter,
+    clock: Arc<dyn Clock>,
+    last_warning: AtomicI64,
+}
+
+impl std::fmt::Debug for RedisQuota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQuota")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisQuota {
+    /// A shared quota on `url`. An unreachable Redis is not fatal: until it answers, the
+    /// local fallback limits.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        policy: RatePolicy,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|err| anyhow::anyhow!("KEYMINT_REDIS_URL: {err}"))?;
+        let quota = Self {
+            client,
+            connection: RwLock::new(None),
+            script: redis::Script::new(GCRA),
+            prefix: prefix.to_owned(),
+            policy,
+            fallback: AccountLimiter::new(policy, clock.clone()),
+            clock,
+            last_warning: AtomicI64::new(i64::MIN),
+        };
+        quota.reconnect().await;
+        Ok(quota)
+    }
+
+    async fn reconnect(&self) -> Option<ConnectionManager> {
+        let attempt = tokio::time::timeout(REDIS_TIMEOUT * 4, self.client.get_connection_manager());
+        match attempt.await {
+            Ok(Ok(connection)) => {
+                *self.connection.write().await = Some(connection.clone());
+                tracing::info!("shared rate limits: Redis connected");
+                Some(connection)
+            }
+            Ok(Err(err)) => {
+                self.warn(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.warn("connection timed out");
+                None
+            }
+        }
+    }
+
+    fn warn(&self, why: &str) {
+        let now = self.clock.now().timestamp();
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= WARN_EVERY_SECS
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                reason = why,
+                "Redis unreachable: rate limits are per instance until it is back"
+            );
+        }
+    }
+
+    async fn shared(&self, account: &str) -> Option<Result<Allowance, RateLimited>> {
+        let connection = match self.connection.read().await.clone() {
+            Some(connection) => connection,
+            None => {
+                // Reconnect off the request path; this request is limited locally.
+                let last = self.last_warning.load(Ordering::Relaxed);
+                if self.clock.now().timestamp().saturating_sub(last) >= 1 {
+                    self.warn("not connected");
+                }
+                return None;
+            }
+        };
+        let interval = self.policy.window / self.policy.requests.get();
+        let mut connection = connection;
+        let mut invocation = self.script.key(format!("{}{account}", self.prefix));
+        invocation
+            .arg(
+                u64::try_from(interval.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+            .arg(self.policy.requests.get());
+        let answer = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            invocation.invoke_async::<(i64, i64, i64)>(&mut connection),
+        )
+        .await;
+        let (allowed, remaining, wait_micros) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => {
+                self.warn(&err.to_string());
+                return None;
+            }
+            Err(_) => {
+                self.warn("timed out");
+                return None;
+            }
+        };
+        let limit = self.policy.requests.get();
+        Some(if allowed == 1 {
+            Ok(Allowance {
+                limit,
+                remaining: u32::try_from(remaining).unwrap_or(0),
+                window: self.policy.window,
+            })
+        } else {
+            Err(RateLimited {
+                policy: "account",
+                limit,
+                window: self.policy.window,
+                retry_after: Duration::from_micros(u64::try_from(wait_micros).unwrap_or(0)),
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Quota for RedisQuota {
+    fn policy(&self) -> RatePolicy {
+        self.policy
+    }
+
+    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited> {
+        if let Some(answer) = self.shared(account).await {
+            return answer;
+        }
+        if self.connection.read().await.is_none() {
+            // Try again in the background; at most one attempt at a time is enough.
+            if let Ok(mut slot) = self.connection.try_write()
+                && slot.is_none()
+                && let Ok(Ok(connection)) =
+                    tokio::time::timeout(REDIS_TIMEOUT, self.client.get_connection_manager()).await
+            {
+                *slot = Some(connection);
+            }
+        }
+        self.fallback.check(account)
+    }
+
+    fn forget_idle(&self) {
+        Quota::forget_idle(&self.fallback);
+    }
+}
