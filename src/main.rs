@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             telemetry::init("info", args.log_format);
-            serve(args, &cli.database_url).await
+            serve(*args, &cli.database_url).await
         }
         Command::Accounts(command) => {
             telemetry::init("warn", LogFormat::Text);
