@@ -364,12 +364,13 @@ struct Notifications(PgListener);
 #[async_trait]
 impl ChangeWatch for Notifications {
     async fn changed(&mut self) -> Result<(), StoreError> {
-        // `None` means the connection dropped and was re-established: notifications may have
-        // been missed, which counts as a change.
-        self.0
-            .try_recv()
-            .await
-            .map(drop)
-            .map_err(StoreError::from_sqlx)
+        match self.0.try_recv().await {
+            Ok(Some(_)) => Ok(()),
+            // The connection dropped. Report the feed as lost, not as a change: the cache keeps
+            // serving (forward-auth survives an outage) and is cleared once a new subscription
+            // is in place, since notifications may have been missed meanwhile.
+            Ok(None) => Err(StoreError::ChangesUnknown),
+            Err(err) => Err(StoreError::from_sqlx(err)),
+        }
     }
 }

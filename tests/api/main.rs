@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod dialects;
+mod faults;
 mod forward_auth;
 mod helpers;
 mod memoram;
