@@ -6,7 +6,7 @@ VENV := .venv
 ST := $(VENV)/bin/st
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run build test unit conformance lint
+.PHONY: run build test unit conformance lint bench
 
 ## Build, create the `demo` account on first run (printing its key), and serve on SQLite.
 run: build
@@ -44,6 +44,14 @@ $(ST): tests/conformance/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 	touch $(ST)
+
+## Release build, then keymint against the HTTP floor and oidc-provider (bench/run.py);
+## writes bench/results.md. Installs wrk (Debian) and the peer (npm) if missing.
+bench:
+	$(CARGO) build --release
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
+	python3 bench/run.py
 
 lint:
 	$(CARGO) fmt --check

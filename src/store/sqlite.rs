@@ -41,6 +41,18 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`), waiting out other
+    /// writers within the busy timeout: a deferred transaction that reads first cannot upgrade
+    /// once another connection has written, and fails at once with "database is locked".
+    async fn write_transaction(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::from_sqlx)
+    }
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
@@ -83,7 +95,7 @@ impl KeyStore for SqliteStore {
         keys: &[NewKey],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.write_transaction().await?;
         let account_id: i64 = sqlx::query_scalar(
             "INSERT INTO accounts (name, created_at) VALUES (?, ?) RETURNING id",
         )
@@ -134,7 +146,7 @@ impl KeyStore for SqliteStore {
         key: &NewKey,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.write_transaction().await?;
         let account_id: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE name = ?")
             .bind(account)
             .fetch_optional(&mut *tx)
@@ -209,7 +221,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.write_transaction().await?;
         for (id, at) in used {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = ?
@@ -288,7 +300,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut tx = self.write_transaction().await?;
         for event in events {
             sqlx::query(
                 "INSERT INTO audit_events
