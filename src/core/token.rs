@@ -231,7 +231,10 @@ impl TokenSigner {
             iat,
             nbf: iat,
             exp,
-            jti: uuid::Uuid::new_v4().to_string(),
+            // A v4 UUID from the thread-local CSPRNG: no system call per token.
+            jti: uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string(),
             scope: scopes.to_string(),
             key_id: key_id.to_string(),
             extra,
