@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::Lifetimes;
+use crate::api::{Gateway, Lifetimes};
 use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::keyring::SigningAlg;
@@ -156,6 +156,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// The gateway in front of forward-auth: `nginx` (X-Original-Method/URI) or `traefik`
+    /// (X-Forwarded-Method/Uri). Only that gateway's headers are read: the others could come
+    /// from the client.
+    #[arg(long, env = "KEYMINT_FORWARD_AUTH_GATEWAY", default_value = "nginx")]
+    pub forward_auth_gateway: Gateway,
+
     /// Route → scope table for forward-auth (TOML, like `openapi/volubile-routes.toml`, which
     /// is the default).
     #[arg(long, env = "KEYMINT_ROUTES")]
@@ -232,6 +238,7 @@ impl Default for ServeArgs {
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
             routes: None,
+            forward_auth_gateway: Gateway::Nginx,
             origoid_default_lifetime: 3600,
             origoid_max_lifetime: 3600,
             memoram_default_lifetime: 3600,

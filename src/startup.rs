@@ -122,6 +122,7 @@ impl Application {
             metrics,
             lifetimes,
             routes: routes_table,
+            gateway: settings.forward_auth_gateway,
         });
         let cors_origins = settings.cors_origins.clone();
 

@@ -54,6 +54,17 @@ pub struct AppState {
     pub lifetimes: Lifetimes,
     /// Which scope each protected route needs (forward-auth).
     pub routes: RouteTable,
+    /// Whose headers name the original request (forward-auth).
+    pub gateway: Gateway,
+}
+
+/// The gateway in front, which decides where forward-auth reads the original request from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gateway {
+    /// nginx `auth_request`: `X-Original-Method`, `X-Original-URI`.
+    Nginx,
+    /// Traefik ForwardAuth: `X-Forwarded-Method`, `X-Forwarded-Uri`.
+    Traefik,
 }
 
 /// The lifetime policies that deployments may tune, per dialect.

@@ -63,11 +63,8 @@ impl KeyAdmin {
     /// Replaces the key in `slot`; the old one stops working at once, the other slot is kept.
     /// The new key may grant what the old one could.
     pub async fn rotate(&self, name: &AccountName, slot: KeySlot) -> Result<FreshKey, StoreError> {
-        let current = self.store.list_keys(name.as_str()).await?;
-        let scopes = current
-            .into_iter()
-            .find(|key| key.slot == slot)
-            .and_then(|key| key.scopes);
+        // The slot keeps what it could grant, even if its last key was revoked meanwhile.
+        let scopes = self.store.slot_scopes(name.as_str(), slot).await?;
         let (fresh, stored) = self.fresh(slot, scopes);
         self.store
             .replace_key(name.as_str(), &stored, self.clock.now())

@@ -147,6 +147,14 @@ impl KeyStore for CachedStore {
         result
     }
 
+    async fn slot_scopes(
+        &self,
+        account: &str,
+        slot: crate::core::slot::KeySlot,
+    ) -> Result<Option<crate::core::scope::ScopeSet>, StoreError> {
+        self.inner.slot_scopes(account, slot).await
+    }
+
     async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
         self.inner.list_keys(account).await
     }

@@ -107,6 +107,14 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// The scopes of the newest key ever held in `slot` (revoked or not); `None` means every
+    /// scope. Rotation carries them to the slot's next key.
+    async fn slot_scopes(
+        &self,
+        account: &str,
+        slot: KeySlot,
+    ) -> Result<Option<ScopeSet>, StoreError>;
+
     /// The account's active keys, primary first.
     async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError>;
 

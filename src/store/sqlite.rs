@@ -181,6 +181,24 @@ impl KeyStore for SqliteStore {
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
+    async fn slot_scopes(
+        &self,
+        account: &str,
+        slot: KeySlot,
+    ) -> Result<Option<ScopeSet>, StoreError> {
+        let scopes: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT k.scopes FROM api_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE a.name = ? AND k.slot = ?
+             ORDER BY k.created_at DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(slot.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        parse_scopes(scopes.flatten())
+    }
+
     async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
         let account_id: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE name = ?")
             .bind(account)

@@ -235,3 +235,48 @@ async fn usage_errors_are_one_line_too() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn rotating_a_revoked_slot_keeps_its_scopes() {
+    let app = spawn_app().await;
+    let created = json_out(&keymint(
+        &app.database_url,
+        &[
+            "accounts",
+            "create",
+            "scoped",
+            "--scopes",
+            "calls:read",
+            "--json",
+        ],
+    ));
+    let secondary = created["keys"][1]["id"].as_str().unwrap();
+    assert!(
+        keymint(&app.database_url, &["keys", "revoke", secondary])
+            .status
+            .success()
+    );
+
+    let rotated = json_out(&keymint(
+        &app.database_url,
+        &["keys", "rotate", "scoped", "--slot", "secondary", "--json"],
+    ));
+
+    let secret = rotated["secret"].as_str().unwrap();
+    let refused = app
+        .volubile_token(secret, &json!({"scope": ["agents:write"]}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let listed = json_out(&keymint(
+        &app.database_url,
+        &["keys", "list", "scoped", "--json"],
+    ));
+    assert!(
+        listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["scopes"] == "calls:read"),
+        "{listed}"
+    );
+}

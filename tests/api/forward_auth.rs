@@ -202,20 +202,33 @@ async fn a_token_of_a_rotated_or_revoked_key_is_refused() {
 }
 
 #[tokio::test]
-async fn nginx_and_traefik_header_conventions_are_both_read() {
-    let app = spawn_app().await;
+async fn behind_traefik_its_forwarded_headers_are_read_and_nginx_names_ignored() {
+    let app = spawn_app_with(|s| s.forward_auth_gateway = keymint::api::Gateway::Traefik).await;
     let acme = app.create_account("acme").await;
     let token = app.token_with(&acme.primary.secret, &["calls:write"]).await;
-    let response = app
-        .client
-        .get(app.url("/forward-auth"))
-        .header("X-Forwarded-Method", "POST")
-        .header("X-Forwarded-Uri", "/v1/calls")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let ask = |method: &'static str, uri: &'static str, forged: bool| {
+        let mut request = app
+            .client
+            .get(app.url("/forward-auth"))
+            .header("X-Forwarded-Method", method)
+            .header("X-Forwarded-Uri", uri)
+            .bearer_auth(&token);
+        if forged {
+            // nginx's names are the client's to forge behind Traefik: never read.
+            request = request
+                .header("X-Original-Method", "POST")
+                .header("X-Original-URI", "/v1/calls");
+        }
+        request.send()
+    };
+    assert_eq!(
+        ask("POST", "/v1/calls", false).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask("PATCH", "/v1/agents/1", true).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     let missing = app
         .client
         .get(app.url("/forward-auth"))
@@ -224,6 +237,30 @@ async fn nginx_and_traefik_header_conventions_are_both_read() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn behind_nginx_client_sent_forwarded_headers_are_ignored_and_unreadable_ones_denied() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let ask = |uri: reqwest::header::HeaderValue| {
+        app.client
+            .get(app.url("/forward-auth"))
+            .header("X-Original-Method", "GET")
+            .header("X-Original-URI", uri)
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Uri", "/v1/calls/7")
+            .bearer_auth(&token)
+            .send()
+    };
+    let agents = ask(reqwest::header::HeaderValue::from_static("/v1/agents"))
+        .await
+        .unwrap();
+    assert_eq!(agents.status(), StatusCode::FORBIDDEN);
+    // A URI nginx could not put in a readable header: denied, not replaced by the client's.
+    let raw = reqwest::header::HeaderValue::from_bytes(b"/v1/agents?x=\xc3\xa9").unwrap();
+    assert_eq!(ask(raw).await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -244,6 +244,13 @@ impl KeyStore for BrokenStore {
     ) -> Result<(), store::StoreError> {
         Err(gone())
     }
+    async fn slot_scopes(
+        &self,
+        _: &str,
+        _: keymint::core::slot::KeySlot,
+    ) -> Result<Option<keymint::core::scope::ScopeSet>, store::StoreError> {
+        Err(gone())
+    }
     async fn list_keys(&self, _: &str) -> Result<Vec<store::KeyInfo>, store::StoreError> {
         Err(gone())
     }

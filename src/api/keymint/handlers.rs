@@ -7,28 +7,30 @@ use super::types::{
     ErrorResponse, ForwardAuthGranted, Health, HealthStatus, IntrospectionRequest,
     IntrospectionResponse, Jwks,
 };
-use crate::api::AppState;
 use crate::api::body;
 use crate::api::credentials::{self, single_header};
+use crate::api::{AppState, Gateway};
 use crate::core::service::{Credentials, Denial};
 
 pub const SUBJECT_HEADER: &str = "x-auth-subject";
 pub const SCOPES_HEADER: &str = "x-auth-scopes";
 pub const KEY_ID_HEADER: &str = "x-auth-key-id";
 
-/// The original request's method and target, from nginx's or Traefik's conventional headers.
-fn original_request(req: &HttpRequest) -> (String, String) {
-    let first = |names: [&str; 2]| {
-        names
-            .into_iter()
-            .find_map(|name| single_header(req, name).and_then(Result::ok))
+/// The original request's method and target, from the configured gateway's headers only.
+/// The other convention's headers are the client's to forge, so they are never read; a missing,
+/// repeated or unreadable header yields nothing, which forward-auth denies.
+fn original_request(req: &HttpRequest, gateway: Gateway) -> (String, String) {
+    let (method, uri) = match gateway {
+        Gateway::Nginx => ("x-original-method", "x-original-uri"),
+        Gateway::Traefik => ("x-forwarded-method", "x-forwarded-uri"),
+    };
+    let read = |name| {
+        single_header(req, name)
+            .and_then(Result::ok)
             .unwrap_or_default()
             .to_owned()
     };
-    (
-        first(["x-original-method", "x-forwarded-method"]),
-        first(["x-original-uri", "x-forwarded-uri"]),
-    )
+    (read(method), read(uri))
 }
 
 #[utoipa::path(
@@ -56,7 +58,7 @@ fn original_request(req: &HttpRequest) -> (String, String) {
 )]
 #[get("/forward-auth")]
 pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (method, target) = original_request(&req);
+    let (method, target) = original_request(&req, state.gateway);
     let credentials = credentials::from_api_key_header(&req, super::API_KEY_HEADER);
     match state
         .tokens
