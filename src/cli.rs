@@ -75,8 +75,8 @@ pub enum SigningKeysCommand {
         /// The algorithm whose keys to rotate (as `serve --signing-alg`).
         #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
         alg: SigningAlg,
-        /// Seconds between publishing the new key and signing with it; keep it above the JWKS
-        /// cache lifetime (60 s) plus the instances' key reload interval (5 s).
+        /// Seconds between publishing the new key and signing with it; at least 65 (the JWKS
+        /// cache lifetime, 60 s, plus the instances' key reload interval, 5 s).
         #[arg(long, env = "KEYMINT_KEY_ACTIVATION_DELAY", default_value_t = 300)]
         activation_delay: u32,
         /// Print one JSON object: {"kid", "alg", "activates_at"}.

@@ -143,6 +143,9 @@ pub async fn keys(
     }
 }
 
+/// The JWKS's `max-age` (60 s) plus the instances' key reload interval (5 s).
+pub const MIN_ACTIVATION_DELAY_SECS: u32 = 65;
+
 pub async fn signing_keys(
     database_url: &str,
     command: SigningKeysCommand,
@@ -157,6 +160,11 @@ pub async fn signing_keys(
         } => {
             if !alg.is_asymmetric() {
                 anyhow::bail!(KeyringError::NotAsymmetric);
+            }
+            if activation_delay < MIN_ACTIVATION_DELAY_SECS {
+                anyhow::bail!(
+                    "--activation-delay must be at least {MIN_ACTIVATION_DELAY_SECS} s: verifiers may cache the JWKS for 60 s and instances reload keys every 5 s, so a key signing sooner could meet a verifier that has never seen it"
+                );
             }
             let key = admin
                 .rotate_signing_key(alg, chrono::Duration::seconds(activation_delay.into()))

@@ -21,15 +21,10 @@ struct RequestLabels {
     outcome: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DialectLabel {
-    dialect: &'static str,
-}
-
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    latency: Family<DialectLabel, Histogram>,
+    latency: Family<RequestLabels, Histogram>,
     tokens_issued: Counter<u64, AtomicU64>,
     rate_limited: Counter<u64, AtomicU64>,
     cache_hits: Counter<u64, AtomicU64>,
@@ -51,7 +46,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("keymint");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<DialectLabel, Histogram>::new_with_constructor(
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
         let tokens_issued = Counter::default();
@@ -65,7 +60,7 @@ impl Default for Metrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "Time to answer, by dialect",
+            "Time to answer, by dialect and HTTP status",
             latency.clone(),
         );
         registry.register(
@@ -103,14 +98,13 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one answered request.
     pub fn observe_request(&self, dialect: &'static str, status: u16, elapsed: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                dialect,
-                outcome: status.to_string(),
-            })
-            .inc();
+        let labels = RequestLabels {
+            dialect,
+            outcome: status.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
         self.latency
-            .get_or_create(&DialectLabel { dialect })
+            .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
     }
 

@@ -381,6 +381,10 @@ impl KeyStore for PostgresStore {
     }
 }
 
+/// How long the change feed may stay quiet before its connection is checked, and how long the
+/// check may take: together well inside the one-second bound on honouring a dead key.
+const HEARTBEAT: Duration = Duration::from_millis(400);
+
 /// The channel the key triggers notify (migration 0002).
 const CHANNEL: &str = "keymint_keys";
 
@@ -390,13 +394,24 @@ struct Notifications(PgListener);
 #[async_trait]
 impl ChangeWatch for Notifications {
     async fn changed(&mut self) -> Result<(), StoreError> {
-        match self.0.try_recv().await {
-            Ok(Some(_)) => Ok(()),
-            // The connection dropped. Report the feed as lost, not as a change: the cache keeps
-            // serving (forward-auth survives an outage) and is cleared once a new subscription
-            // is in place, since notifications may have been missed meanwhile.
-            Ok(None) => Err(StoreError::ChangesUnknown),
-            Err(err) => Err(StoreError::from_sqlx(err)),
+        loop {
+            match tokio::time::timeout(HEARTBEAT, self.0.try_recv()).await {
+                Ok(Ok(Some(_))) => return Ok(()),
+                // The connection dropped. Report the feed as lost, not as a change: the cache
+                // keeps serving (forward-auth survives an outage) and is cleared once a new
+                // subscription is in place, since notifications may have been missed meanwhile.
+                Ok(Ok(None)) => return Err(StoreError::ChangesUnknown),
+                Ok(Err(err)) => return Err(StoreError::from_sqlx(err)),
+                // Quiet for a while: a connection a firewall silently dropped is quiet too, so
+                // make sure this one still answers, within the same short bound.
+                Err(_) => {
+                    let ping = sqlx::query("SELECT 1").execute(&mut self.0);
+                    match tokio::time::timeout(HEARTBEAT, ping).await {
+                        Ok(Ok(_)) => {}
+                        _ => return Err(StoreError::ChangesUnknown),
+                    }
+                }
+            }
         }
     }
 }

@@ -14,11 +14,37 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, spawn_on_store, velt_body};
 
-/// A TCP proxy that can be cut (every connection dropped, new ones refused) and restored.
+/// A TCP proxy that can be cut (every connection dropped, new ones refused), frozen (every
+/// connection kept open but silent, as a firewall that drops packets), and restored.
 struct Proxy {
     address: String,
     up: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// Copies one direction until EOF, holding bytes back while `frozen`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -26,25 +52,41 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let up = Arc::new(AtomicBool::new(true));
+        let frozen = Arc::new(AtomicBool::new(false));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (up2, links2) = (up.clone(), links.clone());
+        let (up2, links2, frozen2) = (up.clone(), links.clone(), frozen.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else {
+                let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 if !up2.load(Ordering::SeqCst) {
                     continue; // dropped: the database is "down"
                 }
                 let target = target.clone();
+                let frozen = frozen2.clone();
                 links2.lock().await.push(tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = TcpStream::connect(target).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        tokio::join!(
+                            pump(client_read, server_write, frozen.clone()),
+                            pump(server_read, client_write, frozen),
+                        );
                     }
                 }));
             }
         });
-        Self { address, up, links }
+        Self {
+            address,
+            up,
+            frozen,
+            links,
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
     }
 
     async fn cut(&self) {
@@ -214,5 +256,81 @@ async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_
             .unwrap()
             .status(),
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_second() {
+    let Ok(base) = std::env::var("KEYMINT_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "skipped: set KEYMINT_TEST_POSTGRES_URL (make test does in CI) to run the outage test"
+        );
+        return;
+    };
+    let url = reqwest::Url::parse(&base).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(target).await;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let direct_url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let mut proxied = url.clone();
+    proxied
+        .set_port(Some(
+            proxy.address.rsplit(':').next().unwrap().parse().unwrap(),
+        ))
+        .unwrap();
+    let database_url = format!("{proxied}?options=-c%20search_path%3D{schema}");
+    let store = keymint::store::connect(&database_url).await.unwrap();
+    let app = spawn_on_store(store, database_url, tempfile::tempdir().unwrap(), |s| {
+        s.rate_limit = "1000/1s".parse().unwrap();
+    })
+    .await;
+    let acme = app.create_account("acme").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // The database stays up; only this instance's connections go silent. The key is revoked
+    // behind its back.
+    proxy.freeze(true);
+    let direct = keymint::store::connect(&direct_url).await.unwrap();
+    direct
+        .revoke_key(&acme.primary.id.parse().unwrap(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let status = app
+        .volubile_token(&acme.primary.secret, &json!({"scope": []}))
+        .await
+        .status();
+    assert_ne!(
+        status,
+        StatusCode::OK,
+        "a revoked key still minted {:?} after revocation",
+        revoked_at.elapsed()
+    );
+
+    proxy.freeze(false);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
+                .await
+                .status()
+                == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "after the feed came back the revoked key was not refused"
     );
 }

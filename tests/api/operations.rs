@@ -77,7 +77,8 @@ async fn metrics_count_requests_tokens_quota_refusals_and_cache_use() {
         "keymint_rate_limited_total 1",
         "keymint_key_cache_misses_total 1",
         "keymint_key_cache_hits_total 1",
-        r#"keymint_http_request_duration_seconds_count{dialect="volubile"} 2"#,
+        r#"keymint_http_request_duration_seconds_count{dialect="volubile",outcome="200"} 1"#,
+        r#"keymint_http_request_duration_seconds_count{dialect="volubile",outcome="429"} 1"#,
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

@@ -201,6 +201,17 @@ async fn signing_keys_rotate_through_the_cli() {
             .unwrap();
     assert_eq!(listed["keys"][0]["kid"], rotated["kid"]);
 
+    let too_soon = run(&[
+        "signing-keys",
+        "rotate",
+        "--alg",
+        "EdDSA",
+        "--activation-delay",
+        "10",
+    ]);
+    assert!(!too_soon.status.success());
+    assert!(String::from_utf8_lossy(&too_soon.stderr).contains("at least 65 s"));
+
     let refused = run(&["signing-keys", "rotate", "--alg", "HS256"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
