@@ -35,12 +35,18 @@ return {1, math.floor((now + window - new_tat) / interval), 0}
 
 /// How long a quota check may wait for Redis before the local fallback answers.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long Redis is skipped after a failure, in milliseconds.
+const BREAK_MS: i64 = 1000;
 /// Seconds between "Redis unreachable" warnings, so an outage does not flood the log.
 const WARN_EVERY_SECS: i64 = 10;
 
 pub struct RedisQuota {
     client: redis::Client,
-    connection: RwLock<Option<ConnectionManager>>,
+    connection: Arc<RwLock<Option<ConnectionManager>>>,
+    /// Until when (unix ms) Redis is skipped after a failure: an outage costs each request
+    /// nothing, rather than a timeout.
+    skip_until_ms: AtomicI64,
+    reconnecting: Arc<std::sync::atomic::AtomicBool>,
     script: redis::Script,
     prefix: String,
     policy: RatePolicy,
@@ -70,7 +76,9 @@ impl RedisQuota {
             redis::Client::open(url).map_err(|err| anyhow::anyhow!("KEYMINT_REDIS_URL: {err}"))?;
         let quota = Self {
             client,
-            connection: RwLock::new(None),
+            connection: Arc::new(RwLock::new(None)),
+            skip_until_ms: AtomicI64::new(0),
+            reconnecting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
             policy,
@@ -117,17 +125,36 @@ impl RedisQuota {
         }
     }
 
-    async fn shared(&self, account: &str) -> Option<Result<Allowance, RateLimited>> {
-        let connection = match self.connection.read().await.clone() {
-            Some(connection) => connection,
-            None => {
-                // Reconnect off the request path; this request is limited locally.
-                let last = self.last_warning.load(Ordering::Relaxed);
-                if self.clock.now().timestamp().saturating_sub(last) >= 1 {
-                    self.warn("not connected");
-                }
-                return None;
+    /// After a failure, Redis is left alone for a second and reconnected in the background.
+    fn trip(&self, why: &str) {
+        self.warn(why);
+        let now = self.clock.now().timestamp_millis();
+        self.skip_until_ms.store(now + BREAK_MS, Ordering::Relaxed);
+        if self.reconnecting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (client, slot, flag) = (
+            self.client.clone(),
+            self.connection.clone(),
+            self.reconnecting.clone(),
+        );
+        tokio::spawn(async move {
+            let attempt =
+                tokio::time::timeout(REDIS_TIMEOUT * 4, client.get_connection_manager()).await;
+            if let Ok(Ok(connection)) = attempt {
+                *slot.write().await = Some(connection);
             }
+            flag.store(false, Ordering::SeqCst);
+        });
+    }
+
+    async fn shared(&self, account: &str) -> Option<Result<Allowance, RateLimited>> {
+        if self.clock.now().timestamp_millis() < self.skip_until_ms.load(Ordering::Relaxed) {
+            return None;
+        }
+        let Some(connection) = self.connection.read().await.clone() else {
+            self.trip("not connected");
+            return None;
         };
         let interval = self.policy.window / self.policy.requests.get();
         let mut connection = connection;
@@ -147,11 +174,14 @@ impl RedisQuota {
         let (allowed, remaining, wait_micros) = match answer {
             Ok(Ok(answer)) => answer,
             Ok(Err(err)) => {
-                self.warn(&err.to_string());
+                // A fresh connection next time: the manager's own back-off can take minutes.
+                *self.connection.write().await = None;
+                self.trip(&err.to_string());
                 return None;
             }
             Err(_) => {
-                self.warn("timed out");
+                *self.connection.write().await = None;
+                self.trip("timed out");
                 return None;
             }
         };
@@ -180,20 +210,10 @@ impl Quota for RedisQuota {
     }
 
     async fn spend(&self, account: &str) -> Result<Allowance, RateLimited> {
-        if let Some(answer) = self.shared(account).await {
-            return answer;
+        match self.shared(account).await {
+            Some(answer) => answer,
+            None => self.fallback.check(account),
         }
-        if self.connection.read().await.is_none() {
-            // Try again in the background; at most one attempt at a time is enough.
-            if let Ok(mut slot) = self.connection.try_write()
-                && slot.is_none()
-                && let Ok(Ok(connection)) =
-                    tokio::time::timeout(REDIS_TIMEOUT, self.client.get_connection_manager()).await
-            {
-                *slot = Some(connection);
-            }
-        }
-        self.fallback.check(account)
     }
 
     fn forget_idle(&self) {

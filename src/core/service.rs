@@ -299,15 +299,24 @@ impl TokenService {
     /// paths that cannot be matched safely are denied; a store outage denies too (fail closed).
     pub async fn authorize(
         &self,
+        caller: &Caller,
         credentials: &Credentials,
         method: &str,
         target: &str,
         routes: &RouteTable,
     ) -> Result<Access, Denial> {
+        // A client address whose failures are spent is not even looked at (no 429 here:
+        // gateways take only 200, 401 and 403).
+        if let (Some(ip), Some(gate)) = (caller.client_ip, &self.failures)
+            && gate.check(ip).is_err()
+        {
+            return Err(Denial::Unauthenticated);
+        }
         let access = self.access(credentials).await.map_err(|err| {
             if let CoreError::Unavailable(_) | CoreError::Internal(_) = err {
                 tracing::error!(error = %err, "forward-auth could not check credentials");
             }
+            self.note_failure(caller, &err);
             Denial::Unauthenticated
         })?;
         let path = normalize(target).map_err(|_| Denial::NotAllowed)?;

@@ -395,3 +395,35 @@ async fn introspection_needs_an_api_key_and_a_form() {
         "invalid_request"
     );
 }
+
+#[tokio::test]
+async fn failed_authentications_at_forward_auth_and_introspection_count_against_the_address() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "3/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    for _ in 0..2 {
+        let guess = Some(("X-Api-Key", "km_guess".to_owned()));
+        assert_eq!(
+            app.forward_auth("GET", "/v1/calls", guess).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            introspect(&app, "km_guess", &token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Spent: even good credentials from this address are refused for now.
+    let blocked = app
+        .forward_auth(
+            "GET",
+            "/v1/calls",
+            Some(("Authorization", format!("Bearer {token}"))),
+        )
+        .await;
+    assert_eq!(blocked.status(), StatusCode::UNAUTHORIZED);
+    let blocked = introspect(&app, &acme.primary.secret, &token).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers().contains_key("retry-after"));
+}

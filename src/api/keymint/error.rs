@@ -26,6 +26,11 @@ fn describe(err: &KeymintError) -> (StatusCode, &'static str, String) {
                     "invalid_client",
                     "Introspection needs a valid API key in X-Api-Key.".into(),
                 ),
+                CoreError::RateLimited(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Too many failed authentications from this address.".into(),
+                ),
                 CoreError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
@@ -56,6 +61,9 @@ impl ResponseError for KeymintError {
     fn error_response(&self) -> HttpResponse {
         let (status, error, description) = describe(self);
         let mut response = render(status, error, description);
+        if let KeymintError::Core(CoreError::RateLimited(limited)) = self {
+            api::rate_limited_headers(response.headers_mut(), limited);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,

@@ -62,7 +62,13 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     let credentials = credentials::from_api_key_header(&req, super::API_KEY_HEADER);
     match state
         .tokens
-        .authorize(&credentials, &method, &target, &state.routes)
+        .authorize(
+            &crate::api::caller(&req, &super::DIALECT),
+            &credentials,
+            &method,
+            &target,
+            &state.routes,
+        )
         .await
     {
         Ok(access) => {
@@ -135,6 +141,7 @@ fn capitalised(text: &str) -> String {
         (status = 200, description = "The token's state.", body = IntrospectionResponse, content_type = "application/json"),
         (status = 400, description = "`invalid_request`: not a form, or no `token`.", body = ErrorResponse, content_type = "application/json"),
         (status = 401, description = "`invalid_client`: missing or invalid API key.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "`too_many_requests`: too many failed authentications from this address; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
     ),
     security(("ApiKey" = [])),
@@ -146,7 +153,10 @@ pub async fn introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KeymintError> {
     let caller = match credentials::from_api_key_header(&req, super::API_KEY_HEADER) {
-        key @ Credentials::ApiKey(_) => state.tokens.identify(&key).await?,
+        key @ Credentials::ApiKey(_) => {
+            let caller = crate::api::caller(&req, &super::DIALECT);
+            state.tokens.authenticate(&caller, &key).await?
+        }
         _ => return Err(crate::core::CoreError::InvalidCredentials.into()),
     };
     let request: IntrospectionRequest = body::read_form(&req, payload).await?;
