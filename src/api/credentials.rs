@@ -49,6 +49,20 @@ pub fn presented_bearer(req: &HttpRequest) -> Option<Credentials> {
     }
 }
 
+/// For dialects whose credentials travel in the body: refuses any `Authorization: Bearer`
+/// (tokens cannot mint tokens), before the body is read.
+pub fn refuse_any_bearer(
+    req: &HttpRequest,
+    tokens: &crate::core::service::TokenService,
+    caller: &crate::core::audit::Caller,
+) -> Result<(), crate::core::CoreError> {
+    match presented_bearer(req) {
+        None => Ok(()),
+        Some(Credentials::Bearer(token)) => Err(tokens.refuse_bearer(caller, &token)),
+        Some(_) => Err(crate::core::CoreError::InvalidCredentials),
+    }
+}
+
 /// Credentials carried by an API-key header, unless a bearer token is presented.
 pub fn from_api_key_header(req: &HttpRequest, header: &str) -> Credentials {
     if let Some(bearer) = presented_bearer(req) {

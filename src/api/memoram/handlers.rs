@@ -6,7 +6,6 @@ use super::error::MemoramError;
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
-use crate::core::CoreError;
 use crate::core::service::{Credentials, Grant};
 
 const BODY: BodyRules = BodyRules {
@@ -39,13 +38,7 @@ pub async fn create_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MemoramError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
-    if let Some(presented) = credentials::presented_bearer(&req) {
-        return Err(match presented {
-            Credentials::Bearer(token) => state.tokens.refuse_bearer(&caller, &token),
-            _ => CoreError::InvalidCredentials,
-        }
-        .into());
-    }
+    credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
     let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
     let principal = state
         .tokens

@@ -9,7 +9,6 @@ use super::types::{
 };
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
-use crate::core::CoreError;
 use crate::core::scope::ScopeSet;
 use crate::core::service::{Credentials, Grant};
 
@@ -57,13 +56,7 @@ pub async fn generate_token(
 ) -> Result<HttpResponse, VeltError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
     // A presented bearer token is refused before the body is even read.
-    if let Some(presented) = credentials::presented_bearer(&req) {
-        return Err(match presented {
-            Credentials::Bearer(token) => state.tokens.refuse_bearer(&caller, &token),
-            _ => CoreError::InvalidCredentials,
-        }
-        .into());
-    }
+    credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
     let request: GenerateTokenRequest = body::read_json(&req, payload, BODY).await?;
     let data = request.data;
     let principal = state
