@@ -57,6 +57,17 @@ pub struct Grant {
     pub extra: Map<String, Value>,
 }
 
+impl Grant {
+    /// A token that stands in for the key itself (OrigoID, Memoram): all the key may grant.
+    pub fn key_authority(principal: &Principal, lifetime: Lifetime) -> Self {
+        Self {
+            scopes: principal.scopes.clone(),
+            lifetime,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// A caller let through to an upstream route: who, with which key, holding which scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {

@@ -53,6 +53,29 @@ impl SqliteStore {
     }
 }
 
+/// Stores one key of an account, inside the caller's transaction.
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    account_id: i64,
+    key: &NewKey,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(key.id.as_str())
+    .bind(account_id)
+    .bind(key.slot.as_str())
+    .bind(key.hash.as_bytes())
+    .bind(now)
+    .bind(key.scopes.as_ref().map(ToString::to_string))
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+    .map_err(StoreError::from_sqlx)
+}
+
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
@@ -114,18 +137,7 @@ impl KeyStore for SqliteStore {
             }
         })?;
         for key in keys {
-            sqlx::query(
-                "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(key.id.as_str())
-            .bind(account_id)
-            .bind(key.slot.as_str())
-            .bind(key.hash.as_bytes())
-            .bind(now)
-            .bind(key.scopes.as_ref().map(ToString::to_string))
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+            insert_key(&mut tx, account_id, key, now).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
@@ -166,18 +178,7 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(key.id.as_str())
-        .bind(account_id)
-        .bind(key.slot.as_str())
-        .bind(key.hash.as_bytes())
-        .bind(now)
-        .bind(key.scopes.as_ref().map(ToString::to_string))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        insert_key(&mut tx, account_id, key, now).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 

@@ -1,6 +1,5 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::SecondsFormat;
-use serde_json::Map;
 
 use super::error::MemoramError;
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
@@ -50,12 +49,7 @@ pub async fn create_token(
     let issued = state.tokens.issue(
         &caller,
         &principal,
-        Grant {
-            // The token stands in for the key, so it carries the key's full authority.
-            scopes: principal.scopes.clone(),
-            lifetime,
-            extra: Map::new(),
-        },
+        Grant::key_authority(&principal, lifetime),
     )?;
     Ok(token_response(allowance).json(AuthTokenResponse {
         token: issued.token,

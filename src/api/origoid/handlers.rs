@@ -1,5 +1,4 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use serde_json::Map;
 
 use super::error::{Failure, OrigoError, mexico_city_now};
 use super::types::{
@@ -63,12 +62,7 @@ async fn generate(
     let issued = state.tokens.issue(
         &caller,
         &principal,
-        Grant {
-            // The token stands in for the key, so it carries the key's full authority.
-            scopes: principal.scopes.clone(),
-            lifetime,
-            extra: Map::new(),
-        },
+        Grant::key_authority(&principal, lifetime),
     )?;
     Ok(token_response(allowance).json(TokenResponse {
         result: ResultType::Ok,
