@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -199,6 +200,14 @@ def machine():
 
 def main():
     work = tempfile.mkdtemp(prefix="keymint-bench-")
+    try:
+        measure(work)
+    finally:
+        # The 1M-key database alone is half a gigabyte.
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work):
     dbs = {alg: f"{work}/{alg}.db" for alg in ("HS256", "ES256", "EdDSA", "HS256-1M")}
     keys = {alg: make_database(path) for alg, path in dbs.items()}
     million = add_million_keys(dbs["HS256-1M"])
