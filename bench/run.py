@@ -54,7 +54,7 @@ def wait_http(url, timeout=20.0):
 
 
 def keymint(args, db, **kw):
-    env = {**os.environ, "KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": "warn"}
+    env = {**os.environ, "KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": os.environ.get("RUST_LOG", "info")}
     return subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, text=True, **kw)
 
 
@@ -86,7 +86,7 @@ def start_keymint(alg, db):
         str(BIN), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
         "--signing-alg", alg, "--rate-limit", UNLIMITED, "--failed-auth-limit", UNLIMITED,
     ]
-    env = {"KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": "warn"}
+    env = {"KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": os.environ.get("RUST_LOG", "info")}
     server = Server(f"keymint-{alg}", argv, f"http://127.0.0.1:{port}/healthz", env)
     return server, f"http://127.0.0.1:{port}"
 
@@ -169,7 +169,7 @@ def cold_start_ms(db, key, trials=5):
         started = time.perf_counter()
         proc = subprocess.Popen(
             [str(BIN), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            env={**os.environ, "KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": "warn"},
+            env={**os.environ, "KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": os.environ.get("RUST_LOG", "info")},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         while True:

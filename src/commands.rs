@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::cli::{AccountsCommand, AuditArgs, KeysCommand, SigningKeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
-use crate::core::apikey::KeyPrefix;
+use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::{AuditQuery, parse_since};
 use crate::core::clock::SystemClock;
 use crate::core::keyring::KeyringError;
@@ -239,7 +239,7 @@ pub async fn audit(
                     "outcome": e.outcome.as_str(),
                     "reason": e.reason,
                     "account": e.account,
-                    "key_id": e.key_id,
+                    "key_id": e.key_id.as_ref().map(KeyId::as_str),
                     "scopes": e.scopes,
                     "jti": e.jti,
                     "client_ip": e.client_ip,
@@ -249,7 +249,9 @@ pub async fn audit(
         return print(out, json!({ "events": events }));
     }
     for e in events {
-        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        fn or_dash(value: Option<impl ToString>) -> String {
+            value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+        }
         print(
             out,
             format_args!(
@@ -257,12 +259,12 @@ pub async fn audit(
                 e.at.to_rfc3339(),
                 e.dialect,
                 e.outcome,
-                or_dash(&e.reason),
-                or_dash(&e.account),
-                or_dash(&e.key_id),
-                or_dash(&e.client_ip),
-                or_dash(&e.jti),
-                or_dash(&e.scopes),
+                or_dash(e.reason.as_ref()),
+                or_dash(e.account.as_ref()),
+                or_dash(e.key_id.as_ref()),
+                or_dash(e.client_ip.as_ref()),
+                or_dash(e.jti.as_ref()),
+                or_dash(e.scopes.as_ref()),
             ),
         )?;
     }

@@ -17,8 +17,8 @@ use crate::store::cache::CacheObserver;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     dialect: &'static str,
-    /// The HTTP status, as a string: `200`, `401`, `429`, ...
-    outcome: String,
+    /// The HTTP status: `200`, `401`, `429`, ...
+    outcome: u16,
 }
 
 pub struct Metrics {
@@ -100,7 +100,7 @@ impl Metrics {
     pub fn observe_request(&self, dialect: &'static str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
             dialect,
-            outcome: status.to_string(),
+            outcome: status,
         };
         self.requests.get_or_create(&labels).inc();
         self.latency

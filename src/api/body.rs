@@ -98,6 +98,9 @@ fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req.headers().get(CONTENT_TYPE) else {
         return false;
     };
+    if value.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return true;
+    }
     let Ok(mime) = value.to_str().unwrap_or("").parse::<mime::Mime>() else {
         return false;
     };
@@ -125,20 +128,37 @@ async fn read_bytes(
     if declared.is_some_and(|len| len > BODY_LIMIT) {
         return Err(BodyError::TooLarge(BODY_LIMIT));
     }
-    let read = async {
-        let mut bytes = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-            if bytes.len() + chunk.len() > BODY_LIMIT {
-                return Err(BodyError::TooLarge(BODY_LIMIT));
-            }
-            bytes.extend_from_slice(&chunk);
+    let mut bytes = web::BytesMut::new();
+    // Usually the whole body came with the headers: take what is there without arming a timer.
+    loop {
+        match futures_util::FutureExt::now_or_never(payload.next()) {
+            Some(Some(chunk)) => append(&mut bytes, chunk)?,
+            Some(None) => return Ok(bytes),
+            None => break,
         }
-        Ok(bytes)
+    }
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            append(&mut bytes, chunk)?;
+        }
+        Ok(())
     };
     tokio::time::timeout(BODY_TIMEOUT, read)
         .await
-        .unwrap_or(Err(BodyError::Unreadable))
+        .unwrap_or(Err(BodyError::Unreadable))?;
+    Ok(bytes)
+}
+
+fn append(
+    bytes: &mut web::BytesMut,
+    chunk: Result<web::Bytes, actix_web::error::PayloadError>,
+) -> Result<(), BodyError> {
+    let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+    if bytes.len() + chunk.len() > BODY_LIMIT {
+        return Err(BodyError::TooLarge(BODY_LIMIT));
+    }
+    bytes.extend_from_slice(&chunk);
+    Ok(())
 }
 
 /// Reads, decodes and validates a JSON body.
@@ -259,9 +279,13 @@ pub fn decode<T>(value: Value, naming: FieldNaming) -> Result<T, BodyError>
 where
     T: DeserializeOwned + Validate,
 {
-    let parsed: T = match serde_path_to_error::deserialize(super::strict::Strict(&value)) {
+    // Decoding again with the path tracked only when it fails, to name the field.
+    let parsed: T = match T::deserialize(super::strict::Strict(&value)) {
         Ok(parsed) => parsed,
-        Err(err) => return Err(BodyError::Invalid(vec![decode_error(&value, &err)])),
+        Err(_) => match serde_path_to_error::deserialize(super::strict::Strict(&value)) {
+            Ok(parsed) => parsed,
+            Err(err) => return Err(BodyError::Invalid(vec![decode_error(&value, &err)])),
+        },
     };
     parsed
         .validate()

@@ -12,13 +12,16 @@
 //! (one value only, visible ASCII, scheme names case-insensitive) are shared.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, AsHeaderName, HeaderName};
 
 use crate::core::service::Credentials;
 
+/// The API-key header every header-carried dialect uses (`X-Api-Key`, in any case).
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
 /// The single value of a header, or `None` if it is absent, repeated or not visible ASCII.
 /// A repeated credential header is ambiguous, and ambiguity is refused rather than guessed.
-pub fn single_header<'r>(req: &'r HttpRequest, name: &str) -> Option<Result<&'r str, ()>> {
+pub fn single_header(req: &HttpRequest, name: impl AsHeaderName) -> Option<Result<&str, ()>> {
     let mut values = req.headers().get_all(name);
     let first = values.next()?;
     if values.next().is_some() {
@@ -29,7 +32,7 @@ pub fn single_header<'r>(req: &'r HttpRequest, name: &str) -> Option<Result<&'r 
 
 /// The token of an `Authorization: Bearer <token>` header, if that is the scheme used.
 pub fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
-    single_header(req, AUTHORIZATION.as_str()).and_then(|value| match value {
+    single_header(req, AUTHORIZATION).and_then(|value| match value {
         Ok(value) => {
             let (scheme, token) = value.split_once(' ')?;
             scheme
@@ -64,7 +67,7 @@ pub fn refuse_any_bearer(
 }
 
 /// Credentials carried by an API-key header, unless a bearer token is presented.
-pub fn from_api_key_header(req: &HttpRequest, header: &str) -> Credentials {
+pub fn from_api_key_header(req: &HttpRequest, header: &HeaderName) -> Credentials {
     if let Some(bearer) = presented_bearer(req) {
         return bearer;
     }
@@ -78,7 +81,7 @@ pub fn from_api_key_header(req: &HttpRequest, header: &str) -> Credentials {
 /// (bad base64, no colon, an empty part) counts as no credentials.
 fn basic(req: &HttpRequest) -> Option<Credentials> {
     use base64::Engine as _;
-    let value = single_header(req, AUTHORIZATION.as_str())?.ok()?;
+    let value = single_header(req, AUTHORIZATION)?.ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -100,7 +103,7 @@ fn basic(req: &HttpRequest) -> Option<Credentials> {
 }
 
 /// OrigoID: an API-key header or HTTP Basic, but not both (conflicting credentials are refused).
-pub fn from_api_key_or_basic(req: &HttpRequest, header: &str) -> Credentials {
+pub fn from_api_key_or_basic(req: &HttpRequest, header: &HeaderName) -> Credentials {
     match (from_api_key_header(req, header), basic(req)) {
         (Credentials::Missing, Some(basic)) => basic,
         (_, Some(_)) => Credentials::Missing,
@@ -117,7 +120,7 @@ mod tests {
     fn credentials(req: TestRequest) -> String {
         format!(
             "{:?}",
-            from_api_key_header(&req.to_http_request(), "x-api-key")
+            from_api_key_header(&req.to_http_request(), &X_API_KEY)
         )
     }
 
@@ -146,7 +149,7 @@ mod tests {
     fn origoid(req: TestRequest) -> String {
         format!(
             "{:?}",
-            from_api_key_or_basic(&req.to_http_request(), "x-api-key")
+            from_api_key_or_basic(&req.to_http_request(), &X_API_KEY)
         )
     }
 

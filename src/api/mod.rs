@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheDirective, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder};
 use utoipa::openapi::{OpenApi, Server};
 use utoipa_actix_web::AppExt as _;
@@ -315,29 +315,19 @@ pub fn caller(req: &HttpRequest, dialect: &Dialect) -> crate::core::audit::Calle
 
 /// The start of every successful token response: no caching, and the quota left.
 pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
-    let mut headers = header::HeaderMap::new();
-    headers.insert(
-        HeaderName::from_static(RATE_LIMIT_LIMIT),
-        allowance.limit.into(),
-    );
-    headers.insert(
-        HeaderName::from_static(RATE_LIMIT_REMAINING),
-        allowance.remaining.into(),
-    );
-    insert_ietf_headers(
-        &mut headers,
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    let headers = quota_headers(
         "account",
         allowance.limit,
         allowance.window,
         allowance.remaining,
         allowance.reset_secs(),
     );
-    let mut builder = HttpResponse::Ok();
-    builder
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::PRAGMA, "no-cache"));
-    for (name, value) in headers {
-        builder.insert_header((name, value));
+    for header in headers {
+        builder.insert_header(header);
     }
     builder
 }
@@ -345,46 +335,59 @@ pub fn token_response(allowance: Allowance) -> HttpResponseBuilder {
 /// What every dialect's 429 carries: when to retry, and the quota spent.
 pub fn rate_limited_headers(headers: &mut header::HeaderMap, limited: &RateLimited) {
     headers.insert(header::RETRY_AFTER, limited.retry_after_secs().into());
-    headers.insert(
-        HeaderName::from_static(RATE_LIMIT_LIMIT),
-        limited.limit.into(),
-    );
-    headers.insert(HeaderName::from_static(RATE_LIMIT_REMAINING), 0u32.into());
-    insert_ietf_headers(
-        headers,
+    let quota = quota_headers(
         limited.policy,
         limited.limit,
         limited.window,
         0,
         limited.retry_after_secs(),
     );
+    for (name, value) in quota {
+        headers.insert(name, value);
+    }
 }
 
-/// The IETF RateLimit draft's structured fields:
-/// `RateLimit-Policy: "account";q=100;w=15` and `RateLimit: "account";r=99;t=1`.
-fn insert_ietf_headers(
-    headers: &mut header::HeaderMap,
+/// The quota, twice: `X-RateLimit-Limit`/`-Remaining`, and the IETF RateLimit draft's
+/// structured fields, `RateLimit-Policy: "account";q=100;w=15` and `RateLimit: "account";r=99;t=1`.
+fn quota_headers(
     policy: &str,
     limit: u32,
     window: std::time::Duration,
     remaining: u32,
     reset_secs: u64,
-) {
-    let values = [
+) -> [(HeaderName, HeaderValue); 4] {
+    [
+        (HeaderName::from_static(RATE_LIMIT_LIMIT), limit.into()),
         (
-            "ratelimit-policy",
-            format!("\"{policy}\";q={limit};w={}", window.as_secs()),
+            HeaderName::from_static(RATE_LIMIT_REMAINING),
+            remaining.into(),
         ),
         (
-            "ratelimit",
-            format!("\"{policy}\";r={remaining};t={reset_secs}"),
+            HeaderName::from_static("ratelimit-policy"),
+            structured_field(policy, ("q", u64::from(limit)), ("w", window.as_secs())),
         ),
-    ];
-    for (name, value) in values {
-        if let Ok(value) = header::HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
+        (
+            HeaderName::from_static("ratelimit"),
+            structured_field(policy, ("r", u64::from(remaining)), ("t", reset_secs)),
+        ),
+    ]
+}
+
+/// `"policy";a=1;b=2`, built without the formatting machinery: it is on every token response.
+fn structured_field(policy: &str, (a, x): (&str, u64), (b, y): (&str, u64)) -> HeaderValue {
+    let mut digits = itoa::Buffer::new();
+    let mut text = String::with_capacity(policy.len() + 32);
+    text.push('"');
+    text.push_str(policy);
+    text.push_str("\";");
+    text.push_str(a);
+    text.push('=');
+    text.push_str(digits.format(x));
+    text.push(';');
+    text.push_str(b);
+    text.push('=');
+    text.push_str(digits.format(y));
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// Logs server-side failures with their cause chain, where they are turned into responses.

@@ -10,14 +10,18 @@ use tracing::Instrument as _;
 
 pub const HEADER: &str = "x-request-id";
 
-/// A per-request identifier: logged with everything the request does and sent back in
-/// `X-Request-Id` (OrigoID also puts it in its envelope).
+/// A per-request identifier: sent back in `X-Request-Id` (OrigoID also puts it in its envelope),
+/// and carried by the request's log span.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(String);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
+    /// A v4 UUID from the thread-local CSPRNG: no system call per request.
     fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.hyphenated().encode_lower(&mut text);
+        Self(HeaderValue::from_str(text).expect("a UUID is a valid header value"))
     }
 
     /// The id the middleware gave this request.
@@ -29,25 +33,28 @@ impl RequestId {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always a UUID's ASCII.
+        self.0.to_str().unwrap_or_default()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
-/// Gives every request an id, runs it inside a span carrying that id, logs its outcome and
-/// returns the id in `X-Request-Id`.
+/// Gives every request an id and returns it in `X-Request-Id`; counts the request in the
+/// metrics. Each request runs in a span carrying its id, and its outcome is logged, at `debug`
+/// (`RUST_LOG=keymint=debug`): a line per request at the default level would cost more than
+/// issuing the token. Server errors are logged at `warn` with their id whatever the level.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId::generate();
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "request",
         request_id = %id,
         method = %req.method(),
@@ -55,11 +62,7 @@ pub async fn middleware(
     );
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(HEADER), value);
-    }
+    let status = response.status().as_u16();
     if let (Some(routes), Some(state)) = (
         response
             .request()
@@ -71,14 +74,20 @@ pub async fn middleware(
         let dialect = routes.dialect_of(response.request().path());
         state
             .metrics
-            .observe_request(dialect, response.status().as_u16(), started.elapsed());
+            .observe_request(dialect, status, started.elapsed());
+    }
+    if response.status().is_server_error() {
+        tracing::warn!(request_id = %id, status, path = %response.request().path(), "server error");
     }
     span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
+        tracing::debug!(
+            status,
             micros = started.elapsed().as_micros() as u64,
             "handled"
         );
     });
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(HEADER), id.0);
     Ok(response)
 }

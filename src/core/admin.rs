@@ -35,7 +35,7 @@ impl KeyAdmin {
     fn fresh(&self, slot: KeySlot, scopes: Option<ScopeSet>) -> (FreshKey, NewKey) {
         let key = ApiKeySecret::generate(&self.prefix);
         let stored = NewKey {
-            id: key.id().clone(),
+            id: *key.id(),
             slot,
             hash: key.hash(),
             scopes,
@@ -52,7 +52,7 @@ impl KeyAdmin {
     ) -> Result<Vec<FreshKey>, StoreError> {
         let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
             .into_iter()
-            .map(|slot| self.fresh(slot, scopes.clone()))
+            .map(|slot| self.fresh(slot, scopes))
             .unzip();
         self.store
             .create_account(name.as_str(), &stored, self.clock.now())

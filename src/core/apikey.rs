@@ -14,7 +14,6 @@ use std::str::FromStr;
 
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 const ID_LEN: usize = 11;
@@ -64,9 +63,10 @@ fn is_prefix(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-/// The public identifier of one key. Safe to log and to show.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(String);
+/// The public identifier of one key. Safe to log and to show. Kept inline (11 ASCII
+/// alphanumerics), so copying it on the request path allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; ID_LEN]);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a key id")]
@@ -74,7 +74,14 @@ pub struct InvalidKeyId;
 
 impl KeyId {
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII alphanumerics ever get in (`from_str`), so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyId").field(&self.as_str()).finish()
     }
 }
 
@@ -82,17 +89,16 @@ impl FromStr for KeyId {
     type Err = InvalidKeyId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidKeyId)
+        match s.as_bytes().try_into() {
+            Ok(bytes) if s.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(Self(bytes)),
+            _ => Err(InvalidKeyId),
         }
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -123,7 +129,7 @@ impl ApiKeySecret {
             CHECKSUM_LEN,
         );
         Self {
-            id: KeyId(id),
+            id: id.parse().expect("base62 digits make a key id"),
             secret: SecretString::from(head + &checksum),
         }
     }
@@ -148,7 +154,9 @@ impl ApiKeySecret {
             return Err(KeyFormatError::BadChecksum);
         }
         Ok(Self {
-            id: KeyId(body[..ID_LEN].to_owned()),
+            id: body[..ID_LEN]
+                .parse()
+                .map_err(|_| KeyFormatError::Malformed)?,
             secret: SecretString::from(candidate.to_owned()),
         })
     }
@@ -158,7 +166,13 @@ impl ApiKeySecret {
     }
 
     pub fn hash(&self) -> KeyHash {
-        KeyHash(Sha256::digest(self.secret.expose_secret().as_bytes()).into())
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            self.secret.expose_secret().as_bytes(),
+        );
+        let mut hash = [0; 32];
+        hash.copy_from_slice(digest.as_ref());
+        KeyHash(hash)
     }
 
     /// The full key, for the one place that shows it: the CLI that created it.

@@ -10,10 +10,11 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+
+use super::jws::{self, JwsSigner, JwsVerifier};
 
 /// How tokens are signed: HS256 with a shared secret, or an asymmetric key pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,24 +102,20 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The public JWK members that define the key (RFC 7638 §3.2), in lexicographic order.
-fn public_members(alg: SigningAlg, private_der: &[u8]) -> Result<Value, KeyringError> {
-    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+fn public_members(alg: SigningAlg, public_key: &[u8]) -> Result<Value, KeyringError> {
     match alg {
-        SigningAlg::Es256 => {
-            let key = p256::ecdsa::SigningKey::from_pkcs8_der(private_der)
-                .map_err(|_| KeyringError::Corrupt("ES256".into()))?;
-            let point = key.verifying_key().to_encoded_point(false);
-            let (x, y) = point
-                .x()
-                .zip(point.y())
-                .ok_or_else(|| KeyringError::Corrupt("ES256 point".into()))?;
-            Ok(json!({"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)}))
+        // An uncompressed point: 0x04, then x and y.
+        SigningAlg::Es256 => match public_key {
+            [4, point @ ..] if point.len() == 64 => {
+                let (x, y) = point.split_at(32);
+                Ok(json!({"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)}))
+            }
+            _ => Err(KeyringError::Corrupt("ES256 point".into())),
+        },
+        SigningAlg::EdDsa if public_key.len() == 32 => {
+            Ok(json!({"crv": "Ed25519", "kty": "OKP", "x": b64(public_key)}))
         }
-        SigningAlg::EdDsa => {
-            let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_der)
-                .map_err(|_| KeyringError::Corrupt("EdDSA".into()))?;
-            Ok(json!({"crv": "Ed25519", "kty": "OKP", "x": b64(key.verifying_key().as_bytes())}))
-        }
+        SigningAlg::EdDsa => Err(KeyringError::Corrupt("EdDSA public key".into())),
         SigningAlg::Hs256 => Err(KeyringError::NotAsymmetric),
     }
 }
@@ -126,7 +123,10 @@ fn public_members(alg: SigningAlg, private_der: &[u8]) -> Result<Value, KeyringE
 /// RFC 7638 thumbprint: the `kid` is derived from the public key itself.
 fn thumbprint(members: &Value) -> String {
     // serde_json writes object members in key order, which is what RFC 7638 asks for.
-    b64(&Sha256::digest(members.to_string().as_bytes()))
+    b64(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, members.to_string().as_bytes())
+            .as_ref(),
+    )
 }
 
 impl KeyPairRecord {
@@ -136,24 +136,10 @@ impl KeyPairRecord {
         now: DateTime<Utc>,
         activates_at: DateTime<Utc>,
     ) -> Result<Self, KeyringError> {
-        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-        let der = match alg {
-            SigningAlg::Es256 => loop {
-                // A random 32-byte string is a valid P-256 scalar except with negligible odds.
-                let bytes: [u8; 32] = rand::random();
-                if let Ok(key) = p256::ecdsa::SigningKey::from_bytes(&bytes.into()) {
-                    break key
-                        .to_pkcs8_der()
-                        .map_err(|_| KeyringError::Corrupt("ES256".into()))?;
-                }
-            },
-            SigningAlg::EdDsa => ed25519_dalek::SigningKey::from_bytes(&rand::random())
-                .to_pkcs8_der()
-                .map_err(|_| KeyringError::Corrupt("EdDSA".into()))?,
-            SigningAlg::Hs256 => return Err(KeyringError::NotAsymmetric),
-        };
-        let der = der.as_bytes().to_vec();
-        let kid = thumbprint(&public_members(alg, &der)?);
+        let der = jws::generate_pkcs8(alg).map_err(|_| KeyringError::NotAsymmetric)?;
+        let signer = JwsSigner::from_pkcs8(alg, "", &der)
+            .map_err(|_| KeyringError::Corrupt(alg.as_str().into()))?;
+        let kid = thumbprint(&public_members(alg, signer.public_key())?);
         Ok(Self {
             kid,
             alg,
@@ -170,8 +156,8 @@ pub struct RingKey {
     pub activates_at: DateTime<Utc>,
     /// When the next key took over; `None` while this one is the newest.
     pub superseded_at: Option<DateTime<Utc>>,
-    pub encoding: EncodingKey,
-    pub decoding: DecodingKey,
+    pub signer: JwsSigner,
+    pub verifier: JwsVerifier,
     pub jwk: Value,
 }
 
@@ -206,20 +192,11 @@ impl Keyring {
             .iter()
             .enumerate()
             .map(|(i, record)| {
+                let corrupt = |_| KeyringError::Corrupt(record.kid.clone());
                 let der = record.private_der.expose_secret();
-                let members = public_members(alg, der)?;
-                let decoding = match alg {
-                    SigningAlg::Es256 => DecodingKey::from_ec_components(
-                        members["x"].as_str().unwrap_or_default(),
-                        members["y"].as_str().unwrap_or_default(),
-                    ),
-                    _ => DecodingKey::from_ed_components(members["x"].as_str().unwrap_or_default()),
-                }
-                .map_err(|_| KeyringError::Corrupt(record.kid.clone()))?;
-                let encoding = match alg {
-                    SigningAlg::Es256 => EncodingKey::from_ec_der(der),
-                    _ => EncodingKey::from_ed_der(der),
-                };
+                let signer = JwsSigner::from_pkcs8(alg, &record.kid, der).map_err(corrupt)?;
+                let verifier = signer.verifier().map_err(corrupt)?;
+                let members = public_members(alg, signer.public_key())?;
                 let mut jwk = members;
                 jwk["kid"] = json!(record.kid);
                 jwk["alg"] = json!(alg.as_str());
@@ -228,8 +205,8 @@ impl Keyring {
                     kid: record.kid.clone(),
                     activates_at: record.activates_at,
                     superseded_at: activations.get(i + 1).copied(),
-                    encoding,
-                    decoding,
+                    signer,
+                    verifier,
                     jwk,
                 })
             })
@@ -262,9 +239,9 @@ impl Keyring {
             .filter(move |k| k.superseded_at.is_none_or(|at| at + keep > now))
     }
 
-    /// The key a token names by `kid`, if it is still published.
-    pub fn verifying_key(&self, kid: &str, now: DateTime<Utc>) -> Option<&RingKey> {
-        self.published(now).find(|k| k.kid == kid)
+    /// The published key whose header the token carries, if any.
+    pub fn verifying_key(&self, token: &jws::Parts<'_>, now: DateTime<Utc>) -> Option<&RingKey> {
+        self.published(now).find(|k| k.verifier.owns(token))
     }
 
     /// The JWKS document (RFC 7517 §5): public parts only.
@@ -302,7 +279,9 @@ mod tests {
     fn the_kid_is_the_rfc_7638_thumbprint_of_the_public_key() {
         for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
             let record = KeyPairRecord::generate(alg, at(0), at(0)).unwrap();
-            let members = public_members(alg, record.private_der.expose_secret()).unwrap();
+            let der = record.private_der.expose_secret();
+            let signer = JwsSigner::from_pkcs8(alg, &record.kid, der).unwrap();
+            let members = public_members(alg, signer.public_key()).unwrap();
             assert_eq!(record.kid, thumbprint(&members));
             assert_eq!(record.kid.len(), 43);
         }
@@ -332,7 +311,8 @@ mod tests {
     #[test]
     fn an_old_key_stays_published_until_its_tokens_expired() {
         let ring = ring(SigningAlg::EdDsa, &[0, 300]);
-        let old = ring.keys[0].kid.clone();
+        let token = ring.keys[0].signer.sign(b"{}").unwrap();
+        let old = jws::Parts::split(&token).unwrap();
         // Superseded at 300; its last tokens live 900 s, plus leeway.
         assert!(ring.verifying_key(&old, at(300 + 900)).is_some());
         assert!(ring.verifying_key(&old, at(300 + 900 + 6)).is_none());

@@ -13,6 +13,10 @@ pub mod audit;
 pub mod clock;
 /// The errors every dialect maps to its own documented body.
 pub mod error;
+/// Writing the claims and audit rows without a serializer pass per byte.
+pub mod json;
+/// Compact JWS signing and verification with keys parsed once.
+pub mod jws;
 /// Asymmetric signing keys: generation, rotation schedule, JWKS.
 pub mod keyring;
 /// Token lifetimes and their bounds.

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -5,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::apikey::{ApiKeySecret, KeyHash, KeyId};
-use super::audit::{AuditEvent, Caller, Outcome};
+use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome};
 use super::clock::Clock;
 use super::error::CoreError;
 use super::keyring::Keyring;
@@ -43,7 +44,7 @@ impl std::fmt::Debug for Credentials {
 /// A caller whose API key checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub account: String,
+    pub account: Arc<str>,
     pub key_id: KeyId,
     /// What the key may grant.
     pub scopes: ScopeSet,
@@ -61,7 +62,7 @@ impl Grant {
     /// A token that stands in for the key itself (OrigoID, Memoram): all the key may grant.
     pub fn key_authority(principal: &Principal, lifetime: Lifetime) -> Self {
         Self {
-            scopes: principal.scopes.clone(),
+            scopes: principal.scopes,
             lifetime,
             extra: Map::new(),
         }
@@ -71,7 +72,7 @@ impl Grant {
 /// A caller let through to an upstream route: who, with which key, holding which scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub subject: String,
+    pub subject: Arc<str>,
     pub key_id: KeyId,
     pub scopes: ScopeSet,
 }
@@ -113,19 +114,19 @@ pub struct TokenService {
     limiter: Box<dyn Quota>,
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
-    audit: Mutex<Vec<AuditEvent>>,
+    audit: Mutex<AuditBuffer>,
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
 }
 
-/// Audit events kept while the database cannot take them.
-const MAX_PENDING_AUDIT: usize = 100_000;
+/// Audit events kept while the database cannot take them: some 100,000 events.
+const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
 
 /// The key id a credential names, if it is readable: for the audit trail of refusals.
-fn claimed_key_id(credentials: &Credentials) -> Option<String> {
+fn claimed_key_id(credentials: &Credentials) -> Option<KeyId> {
     match credentials {
-        Credentials::ApiKey(raw) => ApiKeySecret::parse(raw).ok().map(|k| k.id().to_string()),
-        Credentials::IdAndKey { id, .. } => id.parse::<KeyId>().ok().map(|id| id.to_string()),
+        Credentials::ApiKey(raw) => ApiKeySecret::parse(raw).ok().map(|k| *k.id()),
+        Credentials::IdAndKey { id, .. } => id.parse::<KeyId>().ok(),
         Credentials::Missing | Credentials::Bearer(_) => None,
     }
 }
@@ -143,7 +144,7 @@ impl TokenService {
             limiter,
             clock,
             usage: Mutex::new(HashMap::new()),
-            audit: Mutex::new(Vec::new()),
+            audit: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
             observer: Arc::new(Unobserved),
             failures: None,
         }
@@ -278,7 +279,7 @@ impl TokenService {
             .parse()
             .map_err(|_| CoreError::InvalidCredentials)?;
         match self.store.find_key(&key_id).await? {
-            Some(key) if !key.revoked && key.account == claims.sub => {}
+            Some(key) if !key.revoked && *key.account == *claims.sub => {}
             _ => {
                 tracing::debug!(%key_id, "token of a rotated or revoked key refused");
                 return Err(CoreError::InvalidCredentials);
@@ -287,7 +288,7 @@ impl TokenService {
         let scopes =
             ScopeSet::parse_claim(&claims.scope).map_err(|_| CoreError::InvalidCredentials)?;
         let access = Access {
-            subject: claims.sub.clone(),
+            subject: Arc::from(claims.sub.as_str()),
             key_id,
             scopes,
         };
@@ -368,14 +369,14 @@ impl TokenService {
         match &result {
             Ok(issued) => self.audit(AuditEvent {
                 at: self.clock.now(),
-                dialect: caller.dialect.to_owned(),
+                dialect: Cow::Borrowed(caller.dialect),
                 outcome: Outcome::Issued,
                 reason: None,
                 account: Some(principal.account.clone()),
-                key_id: Some(principal.key_id.to_string()),
-                scopes: Some(issued.claims.scope.clone()),
-                jti: Some(issued.claims.jti.clone()),
-                client_ip: caller.client_ip.map(|ip| ip.to_string()),
+                key_id: Some(principal.key_id),
+                scopes: Some(issued.scopes),
+                jti: Some(issued.jti),
+                client_ip: caller.client_ip,
             }),
             Err(err) => self.audit_refusal(caller, err, Some(principal), None),
         }
@@ -383,12 +384,7 @@ impl TokenService {
     }
 
     fn sign(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
-        let refused = ScopeSet::new(
-            grant
-                .scopes
-                .iter()
-                .filter(|s| !principal.scopes.contains(*s)),
-        );
+        let refused = grant.scopes.without(principal.scopes);
         if !refused.is_empty() {
             return Err(CoreError::ScopeNotAllowed(refused));
         }
@@ -396,9 +392,9 @@ impl TokenService {
             .issue(
                 &principal.account,
                 &principal.key_id,
-                &grant.scopes,
+                grant.scopes,
                 grant.lifetime,
-                grant.extra,
+                &grant.extra,
                 self.clock.now(),
             )
             .inspect(|_| self.observer.token_issued())
@@ -410,7 +406,7 @@ impl TokenService {
             .usage
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        usage.insert(id.clone(), self.clock.now());
+        usage.insert(*id, self.clock.now());
     }
 
     fn audit_refusal(
@@ -418,45 +414,47 @@ impl TokenService {
         caller: &Caller,
         err: &CoreError,
         principal: Option<&Principal>,
-        claimed_key: Option<String>,
+        claimed_key: Option<KeyId>,
     ) {
         self.audit(AuditEvent {
             at: self.clock.now(),
-            dialect: caller.dialect.to_owned(),
+            dialect: Cow::Borrowed(caller.dialect),
             outcome: Outcome::Refused,
-            reason: Some(err.reason().to_owned()),
+            reason: Some(Cow::Borrowed(err.reason())),
             account: principal.map(|p| p.account.clone()),
-            key_id: principal.map(|p| p.key_id.to_string()).or(claimed_key),
+            key_id: principal.map(|p| p.key_id).or(claimed_key),
             scopes: None,
             jti: None,
-            client_ip: caller.client_ip.map(|ip| ip.to_string()),
+            client_ip: caller.client_ip,
         });
     }
 
     fn audit(&self, event: AuditEvent) {
-        let mut pending = self.audit.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= MAX_PENDING_AUDIT {
-            // The database has been gone a while: keep the newest, say what was lost.
-            pending.remove(0);
-            tracing::warn!("audit buffer full; dropped the oldest event");
-        }
-        pending.push(event);
+        self.audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&event);
     }
 
-    /// Writes the buffered audit events in one batch; called every second, off the request path.
-    /// If the database refuses, the events stay buffered for the next try.
+    /// Writes the buffered audit events, a batch per database row; called every few dozen
+    /// milliseconds, off the request path. If the database refuses, the events stay buffered
+    /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
     pub async fn flush_audit(&self) {
-        let events: Vec<_> =
-            std::mem::take(&mut *self.audit.lock().unwrap_or_else(|p| p.into_inner()));
-        if events.is_empty() {
+        let mut batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if batches.is_empty() {
             return;
         }
-        if let Err(err) = self.store.record_audit(&events).await {
-            tracing::warn!(error = %err, count = events.len(), "could not write audit events; will retry");
-            let mut pending = self.audit.lock().unwrap_or_else(|p| p.into_inner());
-            let newer = std::mem::take(&mut *pending);
-            *pending = events;
-            pending.extend(newer);
+        if let Err(err) = self.store.record_audit(batches.make_contiguous()).await {
+            let count: usize = batches.iter().map(|b| b.count).sum();
+            tracing::warn!(error = %err, count, "could not write audit events; will retry");
+            let dropped = self
+                .audit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .put_back(batches);
+            if dropped > 0 {
+                tracing::warn!(dropped, "audit buffer full: the oldest events were dropped");
+            }
         }
     }
 

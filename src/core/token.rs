@@ -2,23 +2,24 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
+
 use serde_json::{Map, Value};
 
 use super::apikey::KeyId;
+use super::jws::{JwsError, JwsSigner, JwsVerifier, Parts};
 use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
-use super::scope::ScopeSet;
+use super::scope::{Scope, ScopeSet};
 
 /// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: i64 = 5;
 /// Shortest accepted HS256 secret (RFC 7518 §3.2: at least the hash output size).
 pub const MIN_SECRET_LEN: usize = 32;
 
-/// The claims of every token keymint issues.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The claims every token keymint issues carries, as a verifier reads them back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     /// The account the token acts for.
@@ -33,9 +34,43 @@ pub struct Claims {
     pub scope: String,
     /// The API key that minted the token, so rotating that key can be traced to its tokens.
     pub key_id: String,
+}
+
+/// The claims as they are written, borrowed, straight into the token's payload.
+struct Minted<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: uuid::Uuid,
+    scope: ScopeSet,
+    key_id: &'a KeyId,
     /// Claims a dialect adds (Velt's user properties, for instance).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    extra: &'a Map<String, Value>,
+}
+
+impl Minted<'_> {
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut claims = super::json::Writer::object(&mut out);
+        claims.key("iss").string(self.iss);
+        claims.key("sub").string(self.sub);
+        claims.key("aud").string(self.aud);
+        claims.key("iat").integer(self.iat);
+        claims.key("nbf").integer(self.iat);
+        claims.key("exp").integer(self.exp);
+        claims.key("jti").uuid(&self.jti);
+        claims
+            .key("scope")
+            .words(self.scope.iter().map(Scope::as_str));
+        claims.key("key_id").plain(self.key_id.as_str());
+        for (name, value) in self.extra {
+            claims.key_of(name).value(value);
+        }
+        claims.close_object();
+        out
+    }
 }
 
 /// The HS256 secret: generated once and kept in the store, or given by the operator.
@@ -84,18 +119,37 @@ impl fmt::Debug for SigningSecret {
 }
 
 /// Why a presented token was not accepted. Logged, never shown.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("token rejected: {0}")]
-    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("token malformed")]
+    Malformed,
+    #[error("token header is not one this issuer writes (unknown alg, kid or parameters)")]
+    Header,
+    #[error("token signature does not verify")]
+    Signature,
+    #[error("token claims refused: {0}")]
+    Claims(String),
+    #[error("token of another issuer or audience")]
+    Authority,
     #[error("token expired")]
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
-    #[error("token header refused: {0}")]
-    Header(String),
     #[error("no signing key is active yet")]
     NoSigningKey,
+    #[error("signing failed")]
+    Signing,
+}
+
+impl From<JwsError> for TokenError {
+    fn from(err: JwsError) -> Self {
+        match err {
+            JwsError::Malformed => TokenError::Malformed,
+            JwsError::UnknownHeader => TokenError::Header,
+            JwsError::BadSignature => TokenError::Signature,
+            JwsError::BadKey | JwsError::SigningFailed => TokenError::Signing,
+        }
+    }
 }
 
 /// What a freshly issued token looks like to the caller.
@@ -104,7 +158,8 @@ pub struct IssuedToken {
     pub token: String,
     pub lifetime: Lifetime,
     pub expires_at: DateTime<Utc>,
-    pub claims: Claims,
+    pub jti: uuid::Uuid,
+    pub scopes: ScopeSet,
 }
 
 /// Who issues and who accepts tokens.
@@ -118,9 +173,8 @@ pub struct TokenAuthority {
 enum Keys {
     /// HS256: one shared secret.
     Hmac {
-        header: Box<Header>,
-        encoding: EncodingKey,
-        decoding: DecodingKey,
+        signer: JwsSigner,
+        verifier: JwsVerifier,
     },
     /// ES256 or EdDSA: a keyring, reloaded when keys are rotated.
     Ring(RwLock<Arc<Keyring>>),
@@ -130,7 +184,6 @@ enum Keys {
 pub struct TokenSigner {
     alg: SigningAlg,
     keys: Keys,
-    validation: Validation,
     authority: TokenAuthority,
 }
 
@@ -143,31 +196,16 @@ impl fmt::Debug for TokenSigner {
     }
 }
 
-fn validation(alg: SigningAlg, authority: &TokenAuthority) -> Validation {
-    let mut validation = Validation::new(alg.algorithm());
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.set_issuer(&[&authority.issuer]);
-    validation.set_audience(&[&authority.audience]);
-    // Time claims are checked against the injected clock in `verify`, not the system's.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = 0;
-    validation
-}
-
 impl TokenSigner {
     pub fn hs256(secret: &SigningSecret, authority: TokenAuthority) -> Self {
         // The header is exactly `{"alg":"HS256"}`, like Volubile's example token.
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = None;
+        let signer = JwsSigner::hs256(secret.expose());
+        let verifier = signer
+            .verifier()
+            .expect("an HMAC key always makes a verifier");
         Self {
             alg: SigningAlg::Hs256,
-            keys: Keys::Hmac {
-                header: Box::new(header),
-                encoding: EncodingKey::from_secret(secret.expose()),
-                decoding: DecodingKey::from_secret(secret.expose()),
-            },
-            validation: validation(SigningAlg::Hs256, &authority),
+            keys: Keys::Hmac { signer, verifier },
             authority,
         }
     }
@@ -178,7 +216,6 @@ impl TokenSigner {
         Self {
             alg,
             keys: Keys::Ring(RwLock::new(Arc::new(keyring))),
-            validation: validation(alg, &authority),
             authority,
         }
     }
@@ -217,67 +254,62 @@ impl TokenSigner {
         &self,
         subject: &str,
         key_id: &KeyId,
-        scopes: &ScopeSet,
+        scopes: ScopeSet,
         lifetime: Lifetime,
-        extra: Map<String, Value>,
+        extra: &Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, TokenError> {
         let iat = now.timestamp();
         let exp = iat + i64::from(lifetime.as_secs());
-        let claims = Claims {
-            iss: self.authority.issuer.clone(),
-            sub: subject.to_owned(),
-            aud: self.authority.audience.clone(),
+        let claims = Minted {
+            iss: &self.authority.issuer,
+            sub: subject,
+            aud: &self.authority.audience,
             iat,
-            nbf: iat,
             exp,
             // A v4 UUID from the thread-local CSPRNG: no system call per token.
-            jti: uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .to_string(),
-            scope: scopes.to_string(),
-            key_id: key_id.to_string(),
+            jti: uuid::Builder::from_random_bytes(rand::random()).into_uuid(),
+            scope: scopes,
+            key_id,
             extra,
         };
+        let payload = claims.to_json();
+        let jti = claims.jti;
         let token = match &self.keys {
-            Keys::Hmac {
-                header, encoding, ..
-            } => jsonwebtoken::encode(header, &claims, encoding)?,
+            Keys::Hmac { signer, .. } => signer.sign(&payload)?,
             Keys::Ring(_) => {
                 let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
                 let key = ring.signing_key(now).ok_or(TokenError::NoSigningKey)?;
-                let mut header = Header::new(self.alg.algorithm());
-                header.typ = None;
-                header.kid = Some(key.kid.clone());
-                jsonwebtoken::encode(&header, &claims, &key.encoding)?
+                key.signer.sign(&payload)?
             }
         };
         Ok(IssuedToken {
             token,
             lifetime,
             expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
-            claims,
+            jti,
+            scopes,
         })
     }
 
-    /// Accepts only tokens of the pinned algorithm (and, for key pairs, of a published `kid`),
-    /// our issuer and audience, with the required claims, inside their validity window
-    /// (± [`LEEWAY_SECS`]).
+    /// Accepts only tokens whose header is one of ours (the pinned algorithm and, for key
+    /// pairs, a published `kid`), with a valid signature, our issuer and audience, the required
+    /// claims, inside their validity window (± [`LEEWAY_SECS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
-        let kid = check_header(token, self.alg.is_asymmetric())?;
-        let claims = match (&self.keys, kid) {
-            (Keys::Hmac { decoding, .. }, None) => {
-                jsonwebtoken::decode::<Claims>(token, decoding, &self.validation)?.claims
-            }
-            (Keys::Ring(_), Some(kid)) => {
+        let parts = Parts::split(token)?;
+        let payload = match &self.keys {
+            Keys::Hmac { verifier, .. } => verifier.verify(&parts)?,
+            Keys::Ring(_) => {
                 let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
-                let key = ring
-                    .verifying_key(&kid, now)
-                    .ok_or_else(|| TokenError::Header("unknown kid".to_owned()))?;
-                jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?.claims
+                let key = ring.verifying_key(&parts, now).ok_or(TokenError::Header)?;
+                key.verifier.verify(&parts)?
             }
-            _ => return Err(TokenError::Header("kid missing".to_owned())),
         };
+        let claims: Claims =
+            serde_json::from_slice(&payload).map_err(|err| TokenError::Claims(err.to_string()))?;
+        if claims.iss != self.authority.issuer || claims.aud != self.authority.audience {
+            return Err(TokenError::Authority);
+        }
         let now = now.timestamp();
         if claims.exp < now - LEEWAY_SECS {
             return Err(TokenError::Expired);
@@ -289,44 +321,11 @@ impl TokenSigner {
     }
 }
 
-/// Header parameters that ask a verifier to trust something the token itself names (a key, a
-/// URL to fetch one from, extensions it must understand). keymint trusts none of them: such a
-/// token is refused outright, whatever its signature.
-const REFUSED_HEADER_PARAMS: [&str; 7] = ["crit", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"];
-
-/// Checks the header before any key is chosen; returns its `kid` (a key pair's id: required with
-/// key pairs, refused with HS256, and only ever compared with published ids).
-fn check_header(token: &str, with_kid: bool) -> Result<Option<String>, TokenError> {
-    use base64::Engine as _;
-    let refused = |why: &str| TokenError::Header(why.to_owned());
-    let encoded = token.split('.').next().unwrap_or_default();
-    if encoded.len() > 1024 {
-        return Err(refused("header too long"));
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(encoded)
-        .map_err(|_| refused("header is not base64url"))?;
-    let header: Map<String, Value> =
-        serde_json::from_slice(&bytes).map_err(|_| refused("header is not a JSON object"))?;
-    if let Some(param) = REFUSED_HEADER_PARAMS
-        .iter()
-        .find(|p| header.contains_key(**p))
-    {
-        return Err(refused(&format!(
-            "header parameter {param:?} is not accepted"
-        )));
-    }
-    match (header.get("kid"), with_kid) {
-        (None, false) => Ok(None),
-        (Some(Value::String(kid)), true) if kid.len() <= 64 => Ok(Some(kid.clone())),
-        _ => Err(refused("kid missing, unexpected or malformed")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
     use chrono::Duration;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
     use super::*;
     use crate::core::scope::Scope;
@@ -350,9 +349,9 @@ mod tests {
             .issue(
                 "acme",
                 &"AAAAAAAAAAA".parse().unwrap(),
-                &ScopeSet::new([Scope::CallsRead]),
+                ScopeSet::new([Scope::CallsRead]),
                 Lifetime::VOLUBILE,
-                Map::new(),
+                &Map::new(),
                 now(),
             )
             .unwrap()
@@ -380,11 +379,50 @@ mod tests {
         let signer = signer();
         let issued = issue(&signer);
         let claims = signer.verify(&issued.token, now()).unwrap();
-        assert_eq!(claims, issued.claims);
+        assert_eq!(claims.sub, "acme");
+        assert_eq!(claims.iss, "keymint");
+        assert_eq!(claims.aud, "keymint");
+        assert_eq!(claims.jti, issued.jti.to_string());
+        assert_eq!(claims.iat, now().timestamp());
+        assert_eq!(claims.exp, issued.expires_at.timestamp());
         assert_eq!(claims.exp - claims.iat, 900);
         assert_eq!(claims.nbf, claims.iat);
         assert_eq!(claims.scope, "calls:read");
         assert_eq!(claims.key_id, "AAAAAAAAAAA");
+    }
+
+    #[test]
+    fn tokens_decode_with_jsonwebtoken_extra_claims_and_all() {
+        let signer = signer();
+        let mut extra = Map::new();
+        extra.insert("userId".into(), serde_json::json!("u \"1\" \\ ü"));
+        extra.insert("isAdmin".into(), serde_json::json!(true));
+        let issued = signer
+            .issue(
+                "acme \"corp\"",
+                &"AAAAAAAAAAA".parse().unwrap(),
+                ScopeSet::new([Scope::CallsRead, Scope::AgentsWrite]),
+                Lifetime::VOLUBILE,
+                &extra,
+                now(),
+            )
+            .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_audience(&["keymint"]);
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &issued.token,
+            &jsonwebtoken::DecodingKey::from_secret(&[7; 32]),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(decoded["sub"], "acme \"corp\"");
+        assert_eq!(decoded["scope"], "calls:read agents:write");
+        assert_eq!(decoded["userId"], "u \"1\" \\ ü");
+        assert_eq!(decoded["isAdmin"], true);
+        assert_eq!(decoded["nbf"], decoded["iat"]);
+        assert_eq!(decoded["jti"], issued.jti.to_string());
     }
 
     #[test]
@@ -456,7 +494,8 @@ mod tests {
     }
 
     fn valid_payload() -> serde_json::Value {
-        serde_json::to_value(issue(&signer()).claims).unwrap()
+        let token = issue(&signer()).token;
+        segment(&token, 1)
     }
 
     #[test]
@@ -525,7 +564,7 @@ mod tests {
             let token = forge(header.clone(), valid_payload(), &[7; 32]);
             let result = signer().verify(&token, now());
             assert!(
-                matches!(result, Err(TokenError::Header(_))),
+                matches!(result, Err(TokenError::Header)),
                 "{header}: {result:?}"
             );
         }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::KeyId;
-use crate::core::audit::{AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
 /// Beyond this many entries the cache starts over, so a flood of made-up key ids cannot grow it
@@ -131,7 +131,7 @@ impl KeyStore for CachedStore {
             if keys.len() >= MAX_ENTRIES {
                 keys.clear();
             }
-            keys.insert(id.clone(), found.clone());
+            keys.insert(*id, found.clone());
         }
         Ok(found)
     }
@@ -185,8 +185,8 @@ impl KeyStore for CachedStore {
         self.inner.add_signing_key(key).await
     }
 
-    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        self.inner.record_audit(events).await
+    async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
+        self.inner.record_audit(batches).await
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery, decode_batch};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
@@ -33,7 +33,7 @@ pub struct NewKey {
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     pub id: KeyId,
-    pub account: String,
+    pub account: Arc<str>,
     pub slot: KeySlot,
     pub hash: KeyHash,
     pub revoked: bool,
@@ -138,8 +138,8 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Stores a new key pair (published at once, signing from its `activates_at`).
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
 
-    /// Appends audit events (batched by the caller).
-    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends batches of audit events, a row each, atomically.
+    async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError>;
 
     /// Reads audit events, newest first.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
@@ -162,6 +162,41 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 pub trait ChangeWatch: Send {
     /// Resolves when something may have changed; an error means the feed is lost.
     async fn changed(&mut self) -> Result<(), StoreError>;
+}
+
+/// The newest events matching `query`, newest first, from batches streamed in order of their
+/// newest event. Reading stops once no further batch can hold an event among the newest.
+async fn newest_events(
+    mut batches: futures_util::stream::BoxStream<'_, Result<(i64, String), sqlx::Error>>,
+    query: &AuditQuery,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    use futures_util::TryStreamExt as _;
+    let limit = query.limit as usize;
+    let mut found: Vec<AuditEvent> = Vec::new();
+    while let Some((last_at_micros, events)) =
+        batches.try_next().await.map_err(StoreError::from_sqlx)?
+    {
+        if found.len() >= limit
+            && found
+                .get(limit.saturating_sub(1))
+                .is_none_or(|oldest_kept| oldest_kept.at.timestamp_micros() > last_at_micros)
+        {
+            break;
+        }
+        let batch = decode_batch(&events).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        found.extend(batch.into_iter().rev().filter(|event| {
+            query.since.is_none_or(|since| event.at >= since)
+                && query
+                    .account
+                    .as_deref()
+                    .is_none_or(|account| event.account.as_deref() == Some(account))
+        }));
+        // Newest first; batches of several instances may overlap in time.
+        found.sort_by_key(|event| std::cmp::Reverse(event.at));
+        found.truncate(limit);
+    }
+    found.truncate(limit);
+    Ok(found)
 }
 
 /// Opens the store a URL names and brings its schema up to date.

@@ -1,4 +1,5 @@
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::ScopeSet;
 use crate::core::slot::KeySlot;
@@ -102,16 +103,13 @@ fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
     let hash: Vec<u8> = row.get("hash");
     Ok(StoredKey {
         id: parse_id(row.get("id"))?,
-        account: row.get("account"),
+        account: Arc::from(row.get::<&str, _>("account")),
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
         scopes: parse_scopes(row.get("scopes"))?,
     })
 }
-
-/// Audit rows per INSERT: 9 parameters each, well under both databases' parameter limits.
-const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl KeyStore for SqliteStore {
@@ -321,28 +319,13 @@ impl KeyStore for SqliteStore {
         }))
     }
 
-    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        // Many rows per statement: a second of traffic is a handful of statements, not
-        // thousands, so the writer stays off the request path's core.
+    async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
+        // One statement per batch, so the database thread works in short steps.
         let mut tx = self.write_transaction().await?;
-        for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_events
-                 (at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip) ",
-            );
-            insert.push_values(chunk, |mut row, event| {
-                row.push_bind(event.at)
-                    .push_bind(&event.dialect)
-                    .push_bind(event.outcome.as_str())
-                    .push_bind(&event.reason)
-                    .push_bind(&event.account)
-                    .push_bind(&event.key_id)
-                    .push_bind(&event.scopes)
-                    .push_bind(&event.jti)
-                    .push_bind(&event.client_ip);
-            });
-            insert
-                .build()
+        for batch in batches {
+            sqlx::query("INSERT INTO audit_batches (last_at_micros, events) VALUES (?, ?)")
+                .bind(batch.last_at.timestamp_micros())
+                .bind(&batch.events)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
@@ -351,40 +334,15 @@ impl KeyStore for SqliteStore {
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip
-             FROM audit_events
-             WHERE (? IS NULL OR account = ?)
-               AND (? IS NULL OR at >= ?)
-             ORDER BY at DESC, id DESC
-             LIMIT ?",
+        let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
+        let batches = sqlx::query_as::<_, (i64, String)>(
+            "SELECT last_at_micros, events FROM audit_batches
+             WHERE last_at_micros >= ?
+             ORDER BY last_at_micros DESC, id DESC",
         )
-        .bind(&query.account)
-        .bind(&query.account)
-        .bind(query.since)
-        .bind(query.since)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let outcome: String = row.get("outcome");
-                Ok(AuditEvent {
-                    at: row.get("at"),
-                    dialect: row.get("dialect"),
-                    outcome: outcome
-                        .parse()
-                        .map_err(|()| StoreError::Corrupt(format!("audit outcome {outcome:?}")))?,
-                    reason: row.get("reason"),
-                    account: row.get("account"),
-                    key_id: row.get("key_id"),
-                    scopes: row.get("scopes"),
-                    jti: row.get("jti"),
-                    client_ip: row.get("client_ip"),
-                })
-            })
-            .collect()
+        .bind(since)
+        .fetch(&self.pool);
+        super::newest_events(batches, query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

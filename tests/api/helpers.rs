@@ -288,7 +288,7 @@ impl KeyStore for BrokenStore {
     }
     async fn record_audit(
         &self,
-        _: &[keymint::core::audit::AuditEvent],
+        _: &[keymint::core::audit::AuditBatch],
     ) -> Result<(), store::StoreError> {
         Err(gone())
     }

@@ -69,7 +69,7 @@ async fn a_key_made_with_another_prefix_is_accepted() {
         .create_account(
             "memo",
             &[keymint::store::NewKey {
-                id: key.id().clone(),
+                id: *key.id(),
                 slot: keymint::core::slot::KeySlot::Primary,
                 hash: key.hash(),
                 scopes: None,

@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::error::{KeymintError, render};
@@ -19,19 +19,23 @@ pub const KEY_ID_HEADER: &str = "x-auth-key-id";
 /// The original request's method and target, from the configured gateway's headers only.
 /// The other convention's headers are the client's to forge, so they are never read; a missing,
 /// repeated or unreadable header yields nothing, which forward-auth denies.
-fn original_request(req: &HttpRequest, gateway: Gateway) -> (String, String) {
+fn original_request(req: &HttpRequest, gateway: Gateway) -> (&str, &str) {
     let (method, uri) = match gateway {
-        Gateway::Nginx => ("x-original-method", "x-original-uri"),
-        Gateway::Traefik => ("x-forwarded-method", "x-forwarded-uri"),
+        Gateway::Nginx => (ORIGINAL_METHOD, ORIGINAL_URI),
+        Gateway::Traefik => (FORWARDED_METHOD, FORWARDED_URI),
     };
     let read = |name| {
         single_header(req, name)
             .and_then(Result::ok)
             .unwrap_or_default()
-            .to_owned()
     };
     (read(method), read(uri))
 }
+
+const ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 
 #[utoipa::path(
     tag = "Forward auth",
@@ -59,14 +63,14 @@ fn original_request(req: &HttpRequest, gateway: Gateway) -> (String, String) {
 #[get("/forward-auth")]
 pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (method, target) = original_request(&req, state.gateway);
-    let credentials = credentials::from_api_key_header(&req, super::API_KEY_HEADER);
+    let credentials = credentials::from_api_key_header(&req, &credentials::X_API_KEY);
     match state
         .tokens
         .authorize(
             &crate::api::caller(&req, &super::DIALECT),
             &credentials,
-            &method,
-            &target,
+            method,
+            target,
             &state.routes,
         )
         .await
@@ -75,7 +79,7 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
             let scope = access.scopes.to_string();
             let mut response = HttpResponse::Ok();
             for (name, value) in [
-                (SUBJECT_HEADER, access.subject.as_str()),
+                (SUBJECT_HEADER, &*access.subject),
                 (SCOPES_HEADER, scope.as_str()),
                 (KEY_ID_HEADER, access.key_id.as_str()),
             ] {
@@ -84,7 +88,7 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
                 }
             }
             response.json(ForwardAuthGranted {
-                sub: access.subject,
+                sub: access.subject.to_string(),
                 scope,
                 key_id: access.key_id.to_string(),
             })
@@ -152,7 +156,7 @@ pub async fn introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, KeymintError> {
-    let caller = match credentials::from_api_key_header(&req, super::API_KEY_HEADER) {
+    let caller = match credentials::from_api_key_header(&req, &credentials::X_API_KEY) {
         key @ Credentials::ApiKey(_) => {
             let caller = crate::api::caller(&req, &super::DIALECT);
             state.tokens.authenticate(&caller, &key).await?

@@ -54,7 +54,7 @@ async fn generate(
     request_id: &RequestId,
 ) -> Result<HttpResponse, Failure> {
     let caller = crate::api::caller(req, &super::DIALECT);
-    let credentials = credentials::from_api_key_or_basic(req, super::API_KEY_HEADER);
+    let credentials = credentials::from_api_key_or_basic(req, &credentials::X_API_KEY);
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: GenerateTokenRequest = body::read_json(req, payload, BODY).await?;

@@ -1,7 +1,6 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde_json::Map;
 
-use super::API_KEY_HEADER;
 use super::error::VolubileError;
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{self, BodyRules, FieldNaming};
@@ -37,7 +36,7 @@ pub async fn issue_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VolubileError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
-    let credentials = credentials::from_api_key_header(&req, API_KEY_HEADER);
+    let credentials = credentials::from_api_key_header(&req, &credentials::X_API_KEY);
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;

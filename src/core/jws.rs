@@ -1,0 +1,365 @@
+//! Compact JWS (RFC 7515 §7.1) with keys parsed once.
+//!
+//! Signing is the hot path of every token request, so the key is parsed when it is loaded, not
+//! per call (`jsonwebtoken::encode` rebuilds its signer from the key bytes on every call, which for
+//! ES256 means a second scalar multiplication per token). The header of each key is serialized
+//! once too. A token is accepted only if its header is byte for byte one this issuer writes:
+//! nothing in a presented header (`alg`, `jku`, `crit`, ...) is ever interpreted.
+
+use std::fmt;
+
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
+};
+use aws_lc_rs::{hmac, rand::SystemRandom};
+use base64::Engine as _;
+
+use super::keyring::SigningAlg;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Longest compact token worth looking at; ours are well under 1 KiB.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Longest signature of any algorithm here (ES256 and EdDSA: 64 bytes).
+const MAX_SIGNATURE_LEN: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwsError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("header is not one this issuer writes")]
+    UnknownHeader,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("key is unusable")]
+    BadKey,
+    #[error("signing failed")]
+    SigningFailed,
+}
+
+/// The header of a key's tokens, base64url-encoded once: `{"alg":"HS256"}`, or with `kid` for
+/// key pairs (the same bytes `jsonwebtoken` writes, so tokens minted before stay valid).
+fn encoded_header(alg: SigningAlg, kid: Option<&str>) -> String {
+    let mut header = jsonwebtoken::Header::new(alg.algorithm());
+    header.typ = None;
+    header.kid = kid.map(str::to_owned);
+    let json = serde_json::to_vec(&header).expect("a header always serializes");
+    B64.encode(json)
+}
+
+enum SignKey {
+    // Boxed: an HMAC key holds two hash states, twenty times a key pair's handle.
+    Hmac(Box<hmac::Key>),
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+/// Signs tokens with one key.
+pub struct JwsSigner {
+    header: String,
+    key: SignKey,
+}
+
+impl fmt::Debug for JwsSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwsSigner")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwsSigner {
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self {
+            header: encoded_header(SigningAlg::Hs256, None),
+            key: SignKey::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
+        }
+    }
+
+    /// An ES256 or EdDSA key from its PKCS#8 DER.
+    pub fn from_pkcs8(alg: SigningAlg, kid: &str, der: &[u8]) -> Result<Self, JwsError> {
+        let key = match alg {
+            SigningAlg::Es256 => SignKey::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| JwsError::BadKey)?,
+            ),
+            SigningAlg::EdDsa => {
+                SignKey::EdDsa(Ed25519KeyPair::from_pkcs8(der).map_err(|_| JwsError::BadKey)?)
+            }
+            SigningAlg::Hs256 => return Err(JwsError::BadKey),
+        };
+        Ok(Self {
+            header: encoded_header(alg, Some(kid)),
+            key,
+        })
+    }
+
+    /// The public key: an uncompressed point (ES256) or 32 bytes (EdDSA); empty for HS256.
+    pub fn public_key(&self) -> &[u8] {
+        match &self.key {
+            SignKey::Hmac(_) => &[],
+            SignKey::Es256(pair) => pair.public_key().as_ref(),
+            SignKey::EdDsa(pair) => pair.public_key().as_ref(),
+        }
+    }
+
+    /// The verifier for this key's tokens.
+    pub fn verifier(&self) -> Result<JwsVerifier, JwsError> {
+        let key = match &self.key {
+            SignKey::Hmac(key) => VerifyKey::Hmac(key.clone()),
+            SignKey::Es256(pair) => VerifyKey::Public(
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+                    .map_err(|_| JwsError::BadKey)?,
+            ),
+            SignKey::EdDsa(pair) => VerifyKey::Public(
+                ParsedPublicKey::new(&ED25519, pair.public_key().as_ref())
+                    .map_err(|_| JwsError::BadKey)?,
+            ),
+        };
+        Ok(JwsVerifier {
+            header: self.header.clone(),
+            key,
+        })
+    }
+
+    /// `header.payload.signature`, all base64url, in one allocation.
+    pub fn sign(&self, payload: &[u8]) -> Result<String, JwsError> {
+        let mut token =
+            String::with_capacity(self.header.len() + 2 + (payload.len() * 4).div_ceil(3) + 86);
+        token.push_str(&self.header);
+        token.push('.');
+        B64.encode_string(payload, &mut token);
+        let input = token.as_bytes();
+        match &self.key {
+            SignKey::Hmac(key) => {
+                let tag = hmac::sign(key, input);
+                token.push('.');
+                B64.encode_string(tag.as_ref(), &mut token);
+            }
+            SignKey::Es256(pair) => {
+                let signature = pair
+                    .sign(&SystemRandom::new(), input)
+                    .map_err(|_| JwsError::SigningFailed)?;
+                token.push('.');
+                B64.encode_string(signature.as_ref(), &mut token);
+            }
+            SignKey::EdDsa(pair) => {
+                let signature = pair.sign(input);
+                token.push('.');
+                B64.encode_string(signature.as_ref(), &mut token);
+            }
+        }
+        Ok(token)
+    }
+}
+
+enum VerifyKey {
+    Hmac(Box<hmac::Key>),
+    Public(ParsedPublicKey),
+}
+
+/// Checks the signature of tokens one key made.
+pub struct JwsVerifier {
+    header: String,
+    key: VerifyKey,
+}
+
+impl fmt::Debug for JwsVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwsVerifier")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A compact token cut at its dots, not yet verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'t> {
+    pub header: &'t str,
+    /// `header.payload`, what the signature covers.
+    signing_input: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parts<'t> {
+    /// Exactly three segments, none with anything but base64url characters.
+    pub fn split(token: &'t str) -> Result<Self, JwsError> {
+        if token.len() > MAX_TOKEN_LEN
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(JwsError::Malformed);
+        }
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(JwsError::Malformed)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(JwsError::Malformed)?;
+        if payload.contains('.') || header.is_empty() || payload.is_empty() || signature.is_empty()
+        {
+            return Err(JwsError::Malformed);
+        }
+        Ok(Self {
+            header,
+            signing_input,
+            payload,
+            signature,
+        })
+    }
+}
+
+impl JwsVerifier {
+    /// Whether `parts` carries this key's header: the only way a key is chosen.
+    pub fn owns(&self, parts: &Parts<'_>) -> bool {
+        parts.header == self.header
+    }
+
+    /// Verifies the signature and returns the decoded payload.
+    pub fn verify(&self, parts: &Parts<'_>) -> Result<Vec<u8>, JwsError> {
+        if !self.owns(parts) {
+            return Err(JwsError::UnknownHeader);
+        }
+        let mut signature = [0u8; MAX_SIGNATURE_LEN];
+        let len = B64
+            .decode_slice(parts.signature, &mut signature)
+            .map_err(|_| JwsError::Malformed)?;
+        let input = parts.signing_input.as_bytes();
+        let verified = match &self.key {
+            VerifyKey::Hmac(key) => hmac::verify(key, input, &signature[..len]),
+            VerifyKey::Public(key) => key.verify_sig(input, &signature[..len]),
+        };
+        verified.map_err(|_| JwsError::BadSignature)?;
+        B64.decode(parts.payload).map_err(|_| JwsError::Malformed)
+    }
+}
+
+/// A fresh key pair as PKCS#8 DER.
+pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, JwsError> {
+    let rng = SystemRandom::new();
+    let document = match alg {
+        SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+        SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
+        SigningAlg::Hs256 => return Err(JwsError::BadKey),
+    }
+    .map_err(|_| JwsError::BadKey)?;
+    Ok(document.as_ref().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signers() -> Vec<JwsSigner> {
+        let mut all = vec![JwsSigner::hs256(&[7; 32])];
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let der = generate_pkcs8(alg).unwrap();
+            all.push(JwsSigner::from_pkcs8(alg, "k1", &der).unwrap());
+        }
+        all
+    }
+
+    #[test]
+    fn a_signed_payload_verifies_and_comes_back_unchanged() {
+        for signer in signers() {
+            let token = signer.sign(br#"{"sub":"acme"}"#).unwrap();
+            let parts = Parts::split(&token).unwrap();
+            assert_eq!(
+                signer.verifier().unwrap().verify(&parts).unwrap(),
+                br#"{"sub":"acme"}"#
+            );
+        }
+    }
+
+    #[test]
+    fn headers_are_exactly_what_jsonwebtoken_writes() {
+        let decode = |token: &str| {
+            let header = token.split('.').next().unwrap();
+            String::from_utf8(B64.decode(header).unwrap()).unwrap()
+        };
+        let signers = signers();
+        assert_eq!(
+            decode(&signers[0].sign(b"{}").unwrap()),
+            r#"{"alg":"HS256"}"#
+        );
+        assert_eq!(
+            decode(&signers[1].sign(b"{}").unwrap()),
+            r#"{"alg":"ES256","kid":"k1"}"#
+        );
+        assert_eq!(
+            decode(&signers[2].sign(b"{}").unwrap()),
+            r#"{"alg":"EdDSA","kid":"k1"}"#
+        );
+    }
+
+    #[test]
+    fn tokens_verify_with_jsonwebtoken_too() {
+        let signer = JwsSigner::hs256(&[7; 32]);
+        let token = signer.sign(br#"{"sub":"acme","exp":4000000000}"#).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(&[7; 32]),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims["sub"], "acme");
+    }
+
+    #[test]
+    fn any_changed_byte_is_refused() {
+        for signer in signers() {
+            let verifier = signer.verifier().unwrap();
+            let token = signer.sign(br#"{"sub":"acme"}"#).unwrap();
+            // The signature's last character may carry unused bits, whose change decodes to
+            // the same signature: harmless malleability, left out here.
+            for i in 0..token.len() - 1 {
+                let mut bytes = token.clone().into_bytes();
+                bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+                let tampered = String::from_utf8(bytes).unwrap();
+                let result = Parts::split(&tampered).and_then(|parts| verifier.verify(&parts));
+                assert!(result.is_err(), "byte {i}: {tampered}");
+            }
+        }
+    }
+
+    #[test]
+    fn another_key_of_the_same_algorithm_is_refused() {
+        let a = JwsSigner::hs256(&[7; 32]);
+        let b = JwsSigner::hs256(&[8; 32]);
+        let token = a.sign(b"{}").unwrap();
+        let parts = Parts::split(&token).unwrap();
+        assert_eq!(
+            b.verifier().unwrap().verify(&parts),
+            Err(JwsError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_before_any_crypto() {
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "a..c",
+            ".b.c",
+            "a.b.",
+            "a.b.c d",
+            "a.b.c=",
+            &"a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                Parts::split(bad).err(),
+                Some(JwsError::Malformed),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let shown = format!("{:?}", signers());
+        assert!(shown.contains("JwsSigner"), "{shown}");
+        assert!(!shown.contains("7, 7"), "{shown}");
+    }
+}
