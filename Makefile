@@ -45,9 +45,11 @@ $(ST): tests/conformance/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 	touch $(ST)
 
-## Release build, then keymint against the HTTP floor and oidc-provider (bench/run.py);
-## writes bench/results.md. Installs wrk (Debian) and the peer (npm) if missing.
+## Micro-benchmarks of the per-request steps (benches/tokens.rs, criterion), then a release
+## build against the HTTP floor and oidc-provider (bench/run.py), which writes bench/results.md.
+## Installs wrk (Debian) and the peer (npm) if missing.
 bench:
+	$(CARGO) bench --bench tokens -- --warm-up-time 1 --measurement-time 2
 	$(CARGO) build --release
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error

@@ -10,6 +10,7 @@ use crate::core::keyring::SigningAlg;
 use crate::core::lifetime::{Lifetime, LifetimePolicy};
 use crate::core::ratelimit::RatePolicy;
 use crate::core::scope::ScopeSet;
+use crate::core::service::DEFAULT_TOKEN_CACHE;
 use crate::core::slot::KeySlot;
 use crate::core::token::SigningSecret;
 use crate::telemetry::LogFormat;
@@ -162,6 +163,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_FORWARD_AUTH_GATEWAY", default_value = "nginx")]
     pub forward_auth_gateway: Gateway,
 
+    /// Verified bearer tokens forward-auth remembers, so a token presented on every call has its
+    /// signature checked once (its time window and its key's status are checked every time);
+    /// 0 checks every token in full.
+    #[arg(long, env = "KEYMINT_TOKEN_CACHE", default_value_t = DEFAULT_TOKEN_CACHE)]
+    pub token_cache: usize,
+
     /// Route → scope table for forward-auth (TOML, like `openapi/volubile-routes.toml`, which
     /// is the default).
     #[arg(long, env = "KEYMINT_ROUTES")]
@@ -239,6 +246,7 @@ impl Default for ServeArgs {
             log_format: LogFormat::Text,
             routes: None,
             forward_auth_gateway: Gateway::Nginx,
+            token_cache: DEFAULT_TOKEN_CACHE,
             origoid_default_lifetime: 3600,
             origoid_max_lifetime: 3600,
             memoram_default_lifetime: 3600,

@@ -105,6 +105,7 @@ impl Application {
         let tokens = Arc::new(
             TokenService::new(store.clone(), signer, limiter, clock)
                 .with_failure_gate(failures)
+                .with_token_cache(settings.token_cache)
                 .observed_by(metrics.clone()),
         );
 

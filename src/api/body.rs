@@ -129,12 +129,18 @@ async fn read_bytes(
         return Err(BodyError::TooLarge(BODY_LIMIT));
     }
     let mut bytes = web::BytesMut::new();
-    // Usually the whole body came with the headers: take what is there without arming a timer.
-    loop {
-        match futures_util::FutureExt::now_or_never(payload.next()) {
-            Some(Some(chunk)) => append(&mut bytes, chunk)?,
-            Some(None) => return Ok(bytes),
-            None => break,
+    // Usually the whole body came in the same read as the headers: the server hands it over
+    // once this task yields, so a timer is armed only for a body that is really on its way.
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokio::task::yield_now().await;
+        }
+        loop {
+            match futures_util::FutureExt::now_or_never(payload.next()) {
+                Some(Some(chunk)) => append(&mut bytes, chunk)?,
+                Some(None) => return Ok(bytes),
+                None => break,
+            }
         }
     }
     let read = async {

@@ -43,6 +43,10 @@ use crate::store::KeyStore;
 
 pub const RATE_LIMIT_LIMIT: &str = "x-ratelimit-limit";
 pub const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static(RATE_LIMIT_LIMIT);
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static(RATE_LIMIT_REMAINING);
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// What every handler gets injected.
 #[derive(Debug)]
@@ -357,17 +361,14 @@ fn quota_headers(
     reset_secs: u64,
 ) -> [(HeaderName, HeaderValue); 4] {
     [
-        (HeaderName::from_static(RATE_LIMIT_LIMIT), limit.into()),
+        (X_RATELIMIT_LIMIT, limit.into()),
+        (X_RATELIMIT_REMAINING, remaining.into()),
         (
-            HeaderName::from_static(RATE_LIMIT_REMAINING),
-            remaining.into(),
-        ),
-        (
-            HeaderName::from_static("ratelimit-policy"),
+            RATELIMIT_POLICY,
             structured_field(policy, ("q", u64::from(limit)), ("w", window.as_secs())),
         ),
         (
-            HeaderName::from_static("ratelimit"),
+            RATELIMIT,
             structured_field(policy, ("r", u64::from(remaining)), ("t", reset_secs)),
         ),
     ]

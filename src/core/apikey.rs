@@ -136,27 +136,8 @@ impl ApiKeySecret {
 
     /// Checks shape and checksum; no lookup, no secret comparison.
     pub fn parse(candidate: &str) -> Result<Self, KeyFormatError> {
-        if candidate.len() > MAX_KEY_LEN || !candidate.is_ascii() {
-            return Err(KeyFormatError::Malformed);
-        }
-        let (prefix, body) = candidate
-            .rsplit_once('_')
-            .ok_or(KeyFormatError::Malformed)?;
-        if !is_prefix(prefix)
-            || body.len() != BODY_LEN
-            || !body.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(KeyFormatError::Malformed);
-        }
-        let (head, checksum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
-        let expected = base62::decode(checksum).map_err(|_| KeyFormatError::Malformed)?;
-        if expected != u128::from(crc32fast::hash(head.as_bytes())) {
-            return Err(KeyFormatError::BadChecksum);
-        }
         Ok(Self {
-            id: body[..ID_LEN]
-                .parse()
-                .map_err(|_| KeyFormatError::Malformed)?,
+            id: checked_id(candidate)?,
             secret: SecretString::from(candidate.to_owned()),
         })
     }
@@ -166,18 +147,53 @@ impl ApiKeySecret {
     }
 
     pub fn hash(&self) -> KeyHash {
-        let digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            self.secret.expose_secret().as_bytes(),
-        );
-        let mut hash = [0; 32];
-        hash.copy_from_slice(digest.as_ref());
-        KeyHash(hash)
+        KeyHash::of(self.secret.expose_secret())
     }
 
     /// The full key, for the one place that shows it: the CLI that created it.
     pub fn expose(&self) -> &str {
         self.secret.expose_secret()
+    }
+}
+
+/// The id of a well-formed key (prefix, base62 body, matching checksum).
+fn checked_id(candidate: &str) -> Result<KeyId, KeyFormatError> {
+    if candidate.len() > MAX_KEY_LEN || !candidate.is_ascii() {
+        return Err(KeyFormatError::Malformed);
+    }
+    let (prefix, body) = candidate
+        .rsplit_once('_')
+        .ok_or(KeyFormatError::Malformed)?;
+    if !is_prefix(prefix)
+        || body.len() != BODY_LEN
+        || !body.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(KeyFormatError::Malformed);
+    }
+    let (head, checksum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
+    let expected = base62::decode(checksum).map_err(|_| KeyFormatError::Malformed)?;
+    if expected != u128::from(crc32fast::hash(head.as_bytes())) {
+        return Err(KeyFormatError::BadChecksum);
+    }
+    body[..ID_LEN]
+        .parse()
+        .map_err(|_| KeyFormatError::Malformed)
+}
+
+/// A key as a client presented it, reduced at once to what checking it needs: its id and its
+/// hash. The secret is not copied anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedKey {
+    pub id: KeyId,
+    pub hash: KeyHash,
+}
+
+impl PresentedKey {
+    pub fn parse(candidate: &str) -> Result<Self, KeyFormatError> {
+        Ok(Self {
+            id: checked_id(candidate)?,
+            hash: KeyHash::of(candidate),
+        })
     }
 }
 
@@ -195,6 +211,13 @@ impl fmt::Debug for ApiKeySecret {
 pub struct KeyHash([u8; 32]);
 
 impl KeyHash {
+    fn of(key: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+        let mut hash = [0; 32];
+        hash.copy_from_slice(digest.as_ref());
+        Self(hash)
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)
     }
@@ -233,6 +256,9 @@ mod tests {
         let parsed = ApiKeySecret::parse(key.expose()).unwrap();
         assert_eq!(parsed.id(), key.id());
         assert!(parsed.hash().matches(&key.hash()));
+        let presented = PresentedKey::parse(key.expose()).unwrap();
+        assert_eq!(&presented.id, key.id());
+        assert!(presented.hash.matches(&key.hash()));
     }
 
     #[test]
@@ -280,6 +306,7 @@ mod tests {
         ];
         for case in cases {
             assert!(ApiKeySecret::parse(&case).is_err(), "{case:?}");
+            assert!(PresentedKey::parse(&case).is_err(), "{case:?}");
         }
     }
 

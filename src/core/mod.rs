@@ -33,5 +33,7 @@ pub mod service;
 pub mod slot;
 /// JWT claims, signing and verification.
 pub mod token;
+/// Bearer tokens already verified, for forward-auth.
+pub mod token_cache;
 
 pub use error::CoreError;

@@ -2,6 +2,7 @@
 //! default) and request-path normalisation, so a path is matched the way the upstream router
 //! will see it and no `..`, `%2e`, `//` or case trick reaches a route it should not.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use percent_encoding::percent_decode_str;
@@ -85,7 +86,7 @@ impl RouteTable {
     }
 
     /// The route a request falls under, if any. `path` must be normalised.
-    pub fn lookup(&self, method: &str, path: &NormalPath) -> Option<&Route> {
+    pub fn lookup(&self, method: &str, path: &NormalPath<'_>) -> Option<&Route> {
         self.routes.iter().find(|route| {
             route.method.eq_ignore_ascii_case(method)
                 && route.segments.len() == path.0.len()
@@ -114,9 +115,9 @@ fn template_segments(template: &str) -> Option<Vec<Segment>> {
 
 /// A request path after decoding, dot-segment removal and slash merging, as segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalPath(Vec<String>);
+pub struct NormalPath<'a>(Vec<Cow<'a, str>>);
 
-impl fmt::Display for NormalPath {
+impl fmt::Display for NormalPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
             return f.write_str("/");
@@ -136,12 +137,13 @@ pub struct UnsafePath;
 /// query and fragment dropped, percent-decoding, `//` merged, `.` and `..` resolved, a trailing
 /// slash ignored. Anything a router could read two ways (an encoded `/` or `\`, a NUL, a `..`
 /// above the root, invalid UTF-8) is refused rather than guessed.
-pub fn normalize(target: &str) -> Result<NormalPath, UnsafePath> {
+pub fn normalize(target: &str) -> Result<NormalPath<'_>, UnsafePath> {
     let path = target.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') || path.contains('\\') {
         return Err(UnsafePath);
     }
-    let mut segments: Vec<String> = Vec::new();
+    // Segments borrow from the target unless they had to be decoded.
+    let mut segments: Vec<Cow<'_, str>> = Vec::new();
     for raw in path.split('/') {
         let decoded = percent_decode_str(raw)
             .decode_utf8()
@@ -155,7 +157,7 @@ pub fn normalize(target: &str) -> Result<NormalPath, UnsafePath> {
             ".." => {
                 segments.pop().ok_or(UnsafePath)?;
             }
-            segment => segments.push(segment.to_owned()),
+            _ => segments.push(decoded),
         }
     }
     Ok(NormalPath(segments))

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::apikey::{ApiKeySecret, KeyHash, KeyId};
+use super::apikey::{KeyHash, KeyId, PresentedKey};
 use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome};
 use super::clock::Clock;
 use super::error::CoreError;
@@ -15,6 +15,7 @@ use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Scope, ScopeSet};
 use super::token::{Claims, IssuedToken, TokenSigner};
+use super::token_cache::{TokenCache, Verified};
 use crate::store::KeyStore;
 
 /// Credentials as a transport found them, not yet checked.
@@ -117,7 +118,11 @@ pub struct TokenService {
     audit: Mutex<AuditBuffer>,
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
+    verified: TokenCache,
 }
+
+/// Verified bearer tokens kept for forward-auth by default (some 4 MB at most).
+pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
 
 /// Audit events kept while the database cannot take them: some 100,000 events.
 const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
@@ -125,7 +130,7 @@ const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
 /// The key id a credential names, if it is readable: for the audit trail of refusals.
 fn claimed_key_id(credentials: &Credentials) -> Option<KeyId> {
     match credentials {
-        Credentials::ApiKey(raw) => ApiKeySecret::parse(raw).ok().map(|k| *k.id()),
+        Credentials::ApiKey(raw) => PresentedKey::parse(raw).ok().map(|k| k.id),
         Credentials::IdAndKey { id, .. } => id.parse::<KeyId>().ok(),
         Credentials::Missing | Credentials::Bearer(_) => None,
     }
@@ -147,7 +152,14 @@ impl TokenService {
             audit: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
             observer: Arc::new(Unobserved),
             failures: None,
+            verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
         }
+    }
+
+    /// How many verified bearer tokens to remember (0: check every one in full).
+    pub fn with_token_cache(mut self, capacity: usize) -> Self {
+        self.verified = TokenCache::new(capacity);
+        self
     }
 
     /// Turns on the per-client-address limit on failed authentications.
@@ -235,12 +247,12 @@ impl TokenService {
         raw: &str,
         expected_id: Option<&str>,
     ) -> Result<Principal, CoreError> {
-        let key = ApiKeySecret::parse(raw).map_err(|err| {
+        let key = PresentedKey::parse(raw).map_err(|err| {
             tracing::debug!(error = %err, "api key refused before lookup");
             CoreError::InvalidCredentials
         })?;
-        if expected_id.is_some_and(|id| id != key.id().as_str()) {
-            tracing::debug!(key_id = %key.id(), "key id does not match the key");
+        if expected_id.is_some_and(|id| id != key.id.as_str()) {
+            tracing::debug!(key_id = %key.id, "key id does not match the key");
             return Err(CoreError::InvalidCredentials);
         }
         if !self.store.is_current() {
@@ -249,14 +261,13 @@ impl TokenService {
                 crate::store::StoreError::ChangesUnknown,
             ));
         }
-        let presented = key.hash();
-        let Some(stored) = self.store.find_key(key.id()).await? else {
-            let _ = DECOY.matches(&presented);
-            tracing::debug!(key_id = %key.id(), "unknown key id");
+        let Some(stored) = self.store.find_key(&key.id).await? else {
+            let _ = DECOY.matches(&key.hash);
+            tracing::debug!(key_id = %key.id, "unknown key id");
             return Err(CoreError::InvalidCredentials);
         };
-        if !stored.hash.matches(&presented) || stored.revoked {
-            tracing::debug!(key_id = %key.id(), revoked = stored.revoked, "api key refused");
+        if !stored.hash.matches(&key.hash) || stored.revoked {
+            tracing::debug!(key_id = %key.id, revoked = stored.revoked, "api key refused");
             return Err(CoreError::InvalidCredentials);
         }
         self.note_usage(&stored.id);
@@ -278,13 +289,7 @@ impl TokenService {
             .key_id
             .parse()
             .map_err(|_| CoreError::InvalidCredentials)?;
-        match self.store.find_key(&key_id).await? {
-            Some(key) if !key.revoked && *key.account == *claims.sub => {}
-            _ => {
-                tracing::debug!(%key_id, "token of a rotated or revoked key refused");
-                return Err(CoreError::InvalidCredentials);
-            }
-        }
+        self.check_minting_key(&key_id, &claims.sub).await?;
         let scopes =
             ScopeSet::parse_claim(&claims.scope).map_err(|_| CoreError::InvalidCredentials)?;
         let access = Access {
@@ -295,10 +300,50 @@ impl TokenService {
         Ok((claims, access))
     }
 
+    /// A token is only as good as the key that minted it: still active, same account.
+    async fn check_minting_key(&self, key_id: &KeyId, subject: &str) -> Result<(), CoreError> {
+        match self.store.find_key(key_id).await? {
+            Some(key) if !key.revoked && *key.account == *subject => Ok(()),
+            _ => {
+                tracing::debug!(%key_id, "token of a rotated or revoked key refused");
+                Err(CoreError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// What a bearer token grants: from the cache of verified tokens if it is there (its time
+    /// window and minting key checked again), else by a full check, whose result is cached.
+    async fn bearer_access(&self, token: &str) -> Result<Access, CoreError> {
+        if let Some(hit) = self.verified.get(token) {
+            if !hit.is_current(self.clock.now().timestamp()) {
+                tracing::debug!("cached bearer token outside its validity window");
+                return Err(CoreError::InvalidCredentials);
+            }
+            self.check_minting_key(&hit.key_id, &hit.subject).await?;
+            return Ok(Access {
+                subject: hit.subject,
+                key_id: hit.key_id,
+                scopes: hit.scopes,
+            });
+        }
+        let (claims, access) = self.verify_token(token).await?;
+        self.verified.insert(
+            token,
+            Verified {
+                subject: access.subject.clone(),
+                key_id: access.key_id,
+                scopes: access.scopes,
+                nbf: claims.nbf,
+                exp: claims.exp,
+            },
+        );
+        Ok(access)
+    }
+
     /// Who a caller of a protected route is: a bearer token's holder, or an API key's account.
     pub async fn access(&self, credentials: &Credentials) -> Result<Access, CoreError> {
         match credentials {
-            Credentials::Bearer(token) => self.verify_token(token).await.map(|(_, access)| access),
+            Credentials::Bearer(token) => self.bearer_access(token).await,
             other => self.identify(other).await.map(|principal| Access {
                 subject: principal.account,
                 key_id: principal.key_id,
@@ -402,11 +447,17 @@ impl TokenService {
     }
 
     fn note_usage(&self, id: &KeyId) {
+        let now = self.clock.now();
         let mut usage = self
             .usage
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        usage.insert(*id, self.clock.now());
+        match usage.get_mut(id) {
+            Some(last) => *last = now,
+            None => {
+                usage.insert(*id, now);
+            }
+        }
     }
 
     fn audit_refusal(
@@ -490,7 +541,11 @@ impl TokenService {
             }
         };
         match loaded {
-            Ok(ring) if !ring.is_empty() => self.signer.replace_keyring(ring),
+            Ok(ring) if !ring.is_empty() => {
+                self.signer.replace_keyring(ring);
+                // A key may have been retired: its tokens must be checked again.
+                self.verified.clear();
+            }
             Ok(_) => tracing::warn!("no signing keys stored; keeping the loaded ones"),
             Err(err) => {
                 tracing::error!(error = %err, "stored signing keys unusable; keeping the loaded ones")

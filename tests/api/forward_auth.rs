@@ -202,6 +202,45 @@ async fn a_token_of_a_rotated_or_revoked_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_token_that_passed_before_is_refused_once_it_expires() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let status = || async {
+        app.forward_auth("GET", "/v1/calls", bearer(&token))
+            .await
+            .status()
+    };
+    assert_eq!(status().await, StatusCode::OK);
+    app.clock.advance(chrono::Duration::seconds(900));
+    assert_eq!(status().await, StatusCode::OK, "within the leeway");
+    app.clock.advance(chrono::Duration::seconds(6));
+    assert_eq!(status().await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn with_the_token_cache_off_a_rotated_keys_token_is_refused_too() {
+    let app = spawn_app_with(|s| s.token_cache = 0).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let status = || async {
+        app.forward_auth("GET", "/v1/calls", bearer(&token))
+            .await
+            .status()
+    };
+    assert_eq!(status().await, StatusCode::OK);
+    assert_eq!(status().await, StatusCode::OK);
+    app.admin()
+        .rotate(
+            &"acme".parse().unwrap(),
+            keymint::core::slot::KeySlot::Primary,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status().await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn behind_traefik_its_forwarded_headers_are_read_and_nginx_names_ignored() {
     let app = spawn_app_with(|s| s.forward_auth_gateway = keymint::api::Gateway::Traefik).await;
     let acme = app.create_account("acme").await;

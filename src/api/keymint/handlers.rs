@@ -87,11 +87,8 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
                     response.insert_header((name, value));
                 }
             }
-            response.json(ForwardAuthGranted {
-                sub: access.subject.to_string(),
-                scope,
-                key_id: access.key_id.to_string(),
-            })
+            let body = ForwardAuthGranted::to_json(&access.subject, &scope, access.key_id.as_str());
+            response.content_type(mime::APPLICATION_JSON).body(body)
         }
         Err(denial) => {
             let (status, error, challenge) = match &denial {

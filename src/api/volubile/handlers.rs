@@ -49,9 +49,12 @@ pub async fn issue_token(
             extra: Map::new(),
         },
     )?;
-    Ok(token_response(allowance).json(AuthTokenResponse {
+    let body = AuthTokenResponse {
         token: issued.token,
         expires_in: i64::from(issued.lifetime.as_secs()),
         token_type: "Bearer",
-    }))
+    };
+    Ok(token_response(allowance)
+        .content_type(mime::APPLICATION_JSON)
+        .body(body.to_json()))
 }

@@ -1,0 +1,183 @@
+//! Micro-benchmarks of the per-request steps of issuing and checking a token: `make bench`
+//! runs them (`cargo bench --bench tokens`) before the HTTP benchmark. The `jsonwebtoken` rows
+//! show why tokens are not signed with `jsonwebtoken::encode`: it parses the key on every call.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use keymint::core::apikey::{ApiKeySecret, KeyPrefix};
+use keymint::core::audit::{AuditBuffer, AuditEvent, Outcome};
+use keymint::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
+use keymint::core::lifetime::Lifetime;
+use keymint::core::scope::{Scope, ScopeSet};
+use keymint::core::token::{SigningSecret, TokenAuthority, TokenSigner};
+use keymint::store::sqlite::SqliteStore;
+use keymint::store::{KeyStore, NewKey};
+use secrecy::ExposeSecret as _;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn authority() -> TokenAuthority {
+    TokenAuthority {
+        issuer: "keymint".into(),
+        audience: "keymint".into(),
+    }
+}
+
+fn signer(alg: SigningAlg) -> (TokenSigner, Option<KeyPairRecord>) {
+    match alg {
+        SigningAlg::Hs256 => (
+            TokenSigner::hs256(&SigningSecret::new(vec![7; 32]).unwrap(), authority()),
+            None,
+        ),
+        alg => {
+            let record = KeyPairRecord::generate(alg, now(), now()).unwrap();
+            let ring =
+                Keyring::new(alg, vec![record.clone()], chrono::Duration::seconds(900)).unwrap();
+            (TokenSigner::asymmetric(ring, authority()), Some(record))
+        }
+    }
+}
+
+const ALGS: [SigningAlg; 3] = [SigningAlg::Hs256, SigningAlg::Es256, SigningAlg::EdDsa];
+
+fn api_keys(c: &mut Criterion) {
+    let key = ApiKeySecret::generate(&KeyPrefix::default());
+    let raw = key.expose().to_owned();
+    c.bench_function("api key: parse and checksum", |b| {
+        b.iter(|| ApiKeySecret::parse(black_box(&raw)).unwrap())
+    });
+    c.bench_function("api key: SHA-256", |b| b.iter(|| black_box(&key).hash()));
+}
+
+fn key_lookup(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (store, key) = runtime.block_on(async {
+        let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        let key = ApiKeySecret::generate(&KeyPrefix::default());
+        let new = NewKey {
+            id: *key.id(),
+            slot: keymint::core::slot::KeySlot::Primary,
+            hash: key.hash(),
+            scopes: None,
+        };
+        store.create_account("bench", &[new], now()).await.unwrap();
+        let cached = keymint::store::cache::CachedStore::wrap(store, None).await;
+        (cached, key)
+    });
+    c.bench_function("key lookup: cached", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(store.find_key(black_box(key.id())))
+                .unwrap()
+        })
+    });
+}
+
+fn issuing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("issue: claims + sign");
+    let key_id = "AbCdEfGhIjK".parse().unwrap();
+    let scopes = ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]);
+    let extra = serde_json::Map::new();
+    for alg in ALGS {
+        let (signer, _) = signer(alg);
+        group.bench_function(BenchmarkId::from_parameter(alg), |b| {
+            b.iter(|| {
+                signer
+                    .issue("bench", &key_id, scopes, Lifetime::VOLUBILE, &extra, now())
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+
+    // The same claims through jsonwebtoken, which parses the key on every call.
+    let mut group = c.benchmark_group("issue: jsonwebtoken::encode");
+    let (_, token_claims) = {
+        let (signer, _) = signer(SigningAlg::Hs256);
+        let issued = signer
+            .issue("bench", &key_id, scopes, Lifetime::VOLUBILE, &extra, now())
+            .unwrap();
+        (
+            issued.token.clone(),
+            signer.verify(&issued.token, now()).unwrap(),
+        )
+    };
+    for alg in ALGS {
+        let (_, record) = signer(alg);
+        let key = match &record {
+            None => jsonwebtoken::EncodingKey::from_secret(&[7; 32]),
+            Some(r) if alg == SigningAlg::Es256 => {
+                jsonwebtoken::EncodingKey::from_ec_der(r.private_der.expose_secret())
+            }
+            Some(r) => jsonwebtoken::EncodingKey::from_ed_der(r.private_der.expose_secret()),
+        };
+        let header = jsonwebtoken::Header::new(alg.algorithm());
+        group.bench_function(BenchmarkId::from_parameter(alg), |b| {
+            b.iter(|| jsonwebtoken::encode(&header, black_box(&token_claims), &key).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn verifying(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verify");
+    let key_id = "AbCdEfGhIjK".parse().unwrap();
+    let scopes = ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]);
+    for alg in ALGS {
+        let (signer, _) = signer(alg);
+        let token = signer
+            .issue(
+                "bench",
+                &key_id,
+                scopes,
+                Lifetime::VOLUBILE,
+                &serde_json::Map::new(),
+                now(),
+            )
+            .unwrap()
+            .token;
+        group.bench_function(BenchmarkId::from_parameter(alg), |b| {
+            b.iter(|| signer.verify(black_box(&token), now()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn auditing(c: &mut Criterion) {
+    let event = AuditEvent {
+        at: now(),
+        dialect: Cow::Borrowed("volubile"),
+        outcome: Outcome::Issued,
+        reason: None,
+        account: Some(Arc::from("bench")),
+        key_id: Some("AbCdEfGhIjK".parse().unwrap()),
+        scopes: Some(ScopeSet::new([Scope::CallsRead, Scope::AgentsRead])),
+        jti: Some(uuid::Uuid::from_u128(7)),
+        client_ip: Some("127.0.0.1".parse().unwrap()),
+    };
+    let mut buffer = AuditBuffer::new(usize::MAX);
+    let mut recorded = 0;
+    c.bench_function("audit: encode one event", |b| {
+        b.iter(|| {
+            buffer.record(black_box(&event));
+            recorded += 1;
+            if recorded % 10_000 == 0 {
+                buffer.take();
+            }
+        })
+    });
+}
+
+criterion_group!(benches, api_keys, key_lookup, issuing, verifying, auditing);
+criterion_main!(benches);

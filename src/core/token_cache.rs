@@ -1,0 +1,129 @@
+//! Bearer tokens whose signature and claims have already been checked. A client sends the same
+//! token with every call for its whole life, so forward-auth looks it up (an exact match on the
+//! whole token) instead of checking its signature and parsing its claims again. What can change
+//! after the first check is still checked every time: the token's time window, and whether the
+//! key that minted it is still active.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::apikey::KeyId;
+use super::scope::ScopeSet;
+use super::token::LEEWAY_SECS;
+
+/// What a verified token grants, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub subject: Arc<str>,
+    pub key_id: KeyId,
+    pub scopes: ScopeSet,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+impl Verified {
+    /// Whether the token is inside its validity window at `now` (Unix seconds), with the same
+    /// leeway as a full check.
+    pub fn is_current(&self, now: i64) -> bool {
+        self.exp >= now - LEEWAY_SECS && self.nbf <= now + LEEWAY_SECS
+    }
+}
+
+/// A bounded map from token to what it grants. Past `capacity` entries it starts over, so a
+/// flood of distinct valid tokens (which only key holders can mint, within their quota) cannot
+/// grow it without bound.
+#[derive(Debug)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<Box<str>, Verified>>,
+    capacity: usize,
+}
+
+impl TokenCache {
+    /// `capacity` 0 turns the cache off.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, token: &str) -> Option<Verified> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.entries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    pub fn insert(&self, token: &str, verified: Verified) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(token.into(), verified);
+    }
+
+    /// Forgets every token: the keys that verified them may be gone.
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(exp: i64) -> Verified {
+        Verified {
+            subject: Arc::from("acme"),
+            key_id: "AbCdEfGhIjK".parse().unwrap(),
+            scopes: ScopeSet::all(),
+            nbf: exp - 900,
+            exp,
+        }
+    }
+
+    #[test]
+    fn only_the_exact_token_is_found() {
+        let cache = TokenCache::new(10);
+        cache.insert("a.b.c", verified(1000));
+        assert_eq!(cache.get("a.b.c"), Some(verified(1000)));
+        for other in ["a.b.C", "a.b.c ", "a.b", ""] {
+            assert_eq!(cache.get(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_cached_token_is_current_only_inside_its_window() {
+        let v = verified(1000);
+        assert!(v.is_current(1000 + LEEWAY_SECS));
+        assert!(!v.is_current(1001 + LEEWAY_SECS));
+        assert!(v.is_current(100 - LEEWAY_SECS));
+        assert!(!v.is_current(99 - LEEWAY_SECS));
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full_and_can_be_off() {
+        let cache = TokenCache::new(2);
+        for token in ["t1", "t2", "t3"] {
+            cache.insert(token, verified(1000));
+        }
+        assert_eq!(cache.get("t1"), None);
+        assert!(cache.get("t3").is_some());
+        cache.clear();
+        assert_eq!(cache.get("t3"), None);
+
+        let off = TokenCache::new(0);
+        off.insert("t1", verified(1000));
+        assert_eq!(off.get("t1"), None);
+    }
+}
