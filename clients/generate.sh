@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Generates the typed clients from the documents a running keymint serves (not from the
+# checked-in openapi/*.yaml: the served documents are what clients meet).
+#   clients/generate.sh [KEYMINT_BINARY]      writes clients/src/<document>.ts
+#   OUT=DIR clients/generate.sh [BINARY]      writes DIR/<document>.ts instead (run.sh's drift check)
+# Starts keymint on a fresh database and a free port, and always stops it.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=${1:-$root/target/debug/keymint}
+case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+out=${OUT:-$here/src}
+documents=(volubile origoid velt memoram keymint)
+
+[ -x "$bin" ] || { echo "generate.sh: no keymint binary at $bin (run cargo build)" >&2; exit 1; }
+[ -x "$here/node_modules/.bin/openapi-typescript" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+
+work=$(mktemp -d)
+server=""
+cleanup() {
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+KEYMINT_DATABASE_URL="sqlite://$work/keymint.db" "$bin" serve --bind 127.0.0.1:0 2>"$work/server.log" &
+server=$!
+base=""
+for _ in $(seq 100); do
+    base=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -n1 | sed 's/listening on //') || true
+    [ -n "$base" ] && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$base" ] || { cat "$work/server.log" >&2; echo "generate.sh: keymint did not start" >&2; exit 1; }
+
+# The documents Swagger UI lists must be the ones generated here: a new one needs a client.
+served=$(curl -fsS "$base/swagger-ui/swagger-initializer.js" | grep -o '/v3/api-docs/[a-z]*' | sed 's|.*/||' | sort -u | tr '\n' ' ')
+expected=$(printf '%s\n' "${documents[@]}" | sort | tr '\n' ' ')
+if [ "$served" != "$expected" ]; then
+    echo "generate.sh: keymint serves documents [$served], clients are generated for [$expected]" >&2
+    exit 1
+fi
+
+mkdir -p "$out"
+node "$here/generate.mjs" "$base" "$out" "${documents[@]}"
