@@ -109,7 +109,7 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Reads a body within [`BODY_LIMIT`], refusing compressed ones.
-async fn read_bytes(
+pub async fn read_bytes(
     req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<web::BytesMut, BodyError> {
@@ -167,16 +167,18 @@ fn append(
     Ok(())
 }
 
-/// Reads, decodes and validates a JSON body.
-pub async fn read_json<T>(
+/// Decodes and validates a body [`read_bytes`] read (or failed to read). Handlers that check
+/// credentials before looking at the body still read it first: a refusal that leaves the body
+/// unread makes the server close the connection, and every refused client reconnect.
+pub fn decode_body<T>(
     req: &HttpRequest,
-    payload: web::Payload,
+    bytes: Result<web::BytesMut, BodyError>,
     rules: BodyRules,
 ) -> Result<T, BodyError>
 where
     T: DeserializeOwned + Validate,
 {
-    let bytes = read_bytes(req, payload).await?;
+    let bytes = bytes?;
     let value = if rules.optional && bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else if !is_json(req) {

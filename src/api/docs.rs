@@ -77,7 +77,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, dialects: &[&'static Dialect]) {
             .to(serve),
     )
     .service(
-        SwaggerUi::new("/swagger-ui/{_:.*}").config(Config::new(urls).try_it_out_enabled(true)),
+        SwaggerUi::new("/swagger-ui/{_:.*}").config(
+            Config::new(urls)
+                .try_it_out_enabled(true)
+                // Swagger UI would otherwise send every document's address to
+                // validator.swagger.io (for any host but localhost): it must work offline.
+                .validator_url("none"),
+        ),
     );
 }
 

@@ -298,6 +298,8 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
             HeaderName::from_static(request_id::HEADER),
             HeaderName::from_static(RATE_LIMIT_LIMIT),
             HeaderName::from_static(RATE_LIMIT_REMAINING),
+            RATELIMIT,
+            RATELIMIT_POLICY,
             header::RETRY_AFTER,
         ])
         .block_on_origin_mismatch(false)
@@ -418,7 +420,6 @@ impl std::fmt::Display for ErrorChain<'_> {
 
 /// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, the error timestamp format Volubile documents.
 pub fn utc_millis_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    // RFC 3339 with milliseconds and `Z` is exactly that, without parsing a format string.
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

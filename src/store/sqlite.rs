@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
@@ -25,7 +25,6 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
@@ -34,6 +33,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
+        use_wal(&pool).await?;
         sqlx::migrate!("src/store/migrations/sqlite")
             .run(&pool)
             .await
@@ -75,6 +75,41 @@ async fn insert_key(
     .await
     .map(drop)
     .map_err(StoreError::from_sqlx)
+}
+
+/// Puts the database in WAL mode (readers never wait for the writer), once: the mode is kept in
+/// the file. Asking for it on every new connection, as `journal_mode` in the connect options
+/// does, needs a lock the busy timeout does not wait for, so a CLI opening its second connection
+/// while servers write could fail with "database is locked".
+async fn use_wal(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    if mode.eq_ignore_ascii_case("wal") {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match sqlx::query("PRAGMA journal_mode = WAL").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(err) if is_busy(&err) && started.elapsed() < BUSY_RETRY_FOR => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => return Err(StoreError::from_sqlx(err)),
+        }
+    }
+}
+
+/// How long switching to WAL keeps trying while the database is busy: the busy timeout's.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// `SQLITE_BUSY` in any of its variants (`SQLITE_BUSY_SNAPSHOT`, ...).
+fn is_busy(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {

@@ -3,16 +3,15 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{claims, spawn_app_with};
+use crate::helpers::{claims, cli, spawn_app_with};
 
-fn audit(database_url: &str, args: &[&str]) -> Value {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .arg("audit")
-        .args(args)
-        .arg("--json")
-        .env("KEYMINT_DATABASE_URL", database_url)
-        .output()
-        .unwrap();
+async fn audit(database_url: &str, args: &[&str]) -> Value {
+    let args: Vec<&str> = ["audit"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--json"])
+        .collect();
+    let output = cli(database_url, &args).await;
     assert!(
         output.status.success(),
         "{}",
@@ -48,7 +47,7 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
         .await;
     app.tokens.flush_audit().await;
 
-    let events = audit(&app.database_url, &["--account", "acme"])["events"]
+    let events = audit(&app.database_url, &["--account", "acme"]).await["events"]
         .as_array()
         .unwrap()
         .clone();
@@ -63,7 +62,7 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
     assert_eq!(newest["outcome"], "refused");
     assert_eq!(newest["reason"], "rate_limited");
 
-    let everything = audit(&app.database_url, &["--since", "1h"]);
+    let everything = audit(&app.database_url, &["--since", "1h"]).await;
     let text = everything.to_string();
     assert_eq!(everything["events"].as_array().unwrap().len(), 4, "{text}");
     assert!(
@@ -81,7 +80,7 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
         );
     }
     assert!(
-        audit(&app.database_url, &["--since", "2099-01-01T00:00:00Z"])["events"]
+        audit(&app.database_url, &["--since", "2099-01-01T00:00:00Z"]).await["events"]
             .as_array()
             .unwrap()
             .is_empty()

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestKey, claims, spawn_app, spawn_app_with, velt_body};
+use crate::helpers::{TestApp, TestKey, claims, cli, spawn_app, spawn_app_with, velt_body};
 
 /// Asks every dialect for a token with `key`; returns each status.
 async fn statuses(app: &TestApp, key: &TestKey) -> Vec<(&'static str, StatusCode)> {
@@ -43,11 +43,11 @@ async fn the_same_key_works_on_every_dialect() {
 async fn a_key_rotated_through_the_cli_fails_on_all_four_dialects() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(["keys", "rotate", "acme", "--slot", "primary", "--json"])
-        .env("KEYMINT_DATABASE_URL", &app.database_url)
-        .output()
-        .unwrap();
+    let output = cli(
+        &app.database_url,
+        &["keys", "rotate", "acme", "--slot", "primary", "--json"],
+    )
+    .await;
     assert!(output.status.success());
     let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
 

@@ -179,6 +179,23 @@ impl TestApp {
     }
 }
 
+/// Runs the keymint CLI on `database_url` off the test's runtime thread: a blocking wait there
+/// would stall the in-process server sharing that thread, which may hold the database's write
+/// lock the CLI then waits for.
+pub async fn cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    let database_url = database_url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+            .args(&args)
+            .env("KEYMINT_DATABASE_URL", &database_url)
+            .output()
+            .expect("the keymint binary runs")
+    })
+    .await
+    .expect("the CLI thread finishes")
+}
+
 /// Decodes a token's payload without checking it, to look at the claims.
 pub fn claims(token: &str) -> Value {
     segment(token, 1)

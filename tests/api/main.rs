@@ -1,5 +1,6 @@
 //! One integration test binary: each test spawns keymint on port 0 with a fresh database.
 
+mod adversarial;
 mod audit;
 mod cli;
 mod dialects;
@@ -14,5 +15,6 @@ mod origoid;
 mod propagation;
 mod shared_limits;
 mod signing;
+mod soak;
 mod velt;
 mod volubile;

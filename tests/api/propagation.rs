@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, spawn_app_beside, spawn_app_with};
+use crate::helpers::{TestApp, cli, spawn_app_beside, spawn_app_with};
 
 /// What every instance's forward-auth says about a key (no quota involved).
 async fn verdict(app: &TestApp, key: &str) -> StatusCode {
@@ -13,12 +13,12 @@ async fn verdict(app: &TestApp, key: &str) -> StatusCode {
         .status()
 }
 
-fn rotate_with_cli(database_url: &str, account: &str) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(["keys", "rotate", account, "--slot", "primary", "--json"])
-        .env("KEYMINT_DATABASE_URL", database_url)
-        .output()
-        .unwrap();
+async fn rotate_with_cli(database_url: &str, account: &str) -> String {
+    let output = cli(
+        database_url,
+        &["keys", "rotate", account, "--slot", "primary", "--json"],
+    )
+    .await;
     assert!(
         output.status.success(),
         "{}",
@@ -49,7 +49,7 @@ async fn a_key_rotated_by_the_cli_is_refused_by_three_instances_within_a_second(
             assert_eq!(verdict(app, &acme.primary.secret).await, StatusCode::OK);
         }
 
-        let fresh = rotate_with_cli(&first.database_url, &account);
+        let fresh = rotate_with_cli(&first.database_url, &account).await;
         let rotated_at = Instant::now();
         for app in instances {
             while verdict(app, &acme.primary.secret).await != StatusCode::UNAUTHORIZED {

@@ -8,7 +8,7 @@ use keymint::core::keyring::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, header, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, cli, header, spawn_app, spawn_app_with};
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let response = app
@@ -171,13 +171,7 @@ async fn a_token_naming_an_unknown_kid_is_refused() {
 #[tokio::test]
 async fn signing_keys_rotate_through_the_cli() {
     let app = spawn_app().await;
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
-            .args(args)
-            .env("KEYMINT_DATABASE_URL", &app.database_url)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &'static [&'static str]| cli(&app.database_url, args);
     let output = run(&[
         "signing-keys",
         "rotate",
@@ -186,7 +180,8 @@ async fn signing_keys_rotate_through_the_cli() {
         "--activation-delay",
         "120",
         "--json",
-    ]);
+    ])
+    .await;
     assert!(
         output.status.success(),
         "{}",
@@ -196,9 +191,12 @@ async fn signing_keys_rotate_through_the_cli() {
     assert_eq!(rotated["alg"], "EdDSA");
     assert_eq!(rotated["kid"].as_str().unwrap().len(), 43);
 
-    let listed: Value =
-        serde_json::from_slice(&run(&["signing-keys", "list", "--alg", "EdDSA", "--json"]).stdout)
-            .unwrap();
+    let listed: Value = serde_json::from_slice(
+        &run(&["signing-keys", "list", "--alg", "EdDSA", "--json"])
+            .await
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(listed["keys"][0]["kid"], rotated["kid"]);
 
     let too_soon = run(&[
@@ -208,11 +206,12 @@ async fn signing_keys_rotate_through_the_cli() {
         "EdDSA",
         "--activation-delay",
         "10",
-    ]);
+    ])
+    .await;
     assert!(!too_soon.status.success());
     assert!(String::from_utf8_lossy(&too_soon.stderr).contains("at least 65 s"));
 
-    let refused = run(&["signing-keys", "rotate", "--alg", "HS256"]);
+    let refused = run(&["signing-keys", "rotate", "--alg", "HS256"]).await;
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

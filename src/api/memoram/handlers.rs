@@ -37,8 +37,10 @@ pub async fn create_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MemoramError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
+    // Read first, so that a refused bearer token keeps the connection open.
+    let bytes = body::read_bytes(&req, payload).await;
     credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
-    let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let request: AuthTokenRequest = body::decode_body(&req, bytes, BODY)?;
     let principal = state
         .tokens
         .authenticate(&caller, &Credentials::ApiKey(request.api_key))

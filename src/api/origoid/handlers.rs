@@ -55,9 +55,11 @@ async fn generate(
 ) -> Result<HttpResponse, Failure> {
     let caller = crate::api::caller(req, &super::DIALECT);
     let credentials = credentials::from_api_key_or_basic(req, &credentials::X_API_KEY);
+    // Read first, judged after the credentials: a refusal keeps the connection open.
+    let bytes = body::read_bytes(req, payload).await;
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
-    let request: GenerateTokenRequest = body::read_json(req, payload, BODY).await?;
+    let request: GenerateTokenRequest = body::decode_body(req, bytes, BODY)?;
     let lifetime = state.lifetimes.origoid.check(request.expire_after)?;
     let issued = state.tokens.issue(
         &caller,

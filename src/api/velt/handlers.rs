@@ -55,9 +55,11 @@ pub async fn generate_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VeltError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
-    // A presented bearer token is refused before the body is even read.
+    // A presented bearer token is refused before the body is even looked at (read first, so
+    // that the refusal keeps the connection open).
+    let bytes = body::read_bytes(&req, payload).await;
     credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
-    let request: GenerateTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let request: GenerateTokenRequest = body::decode_body(&req, bytes, BODY)?;
     let data = request.data;
     let principal = state
         .tokens

@@ -37,9 +37,11 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, VolubileError> {
     let caller = crate::api::caller(&req, &super::DIALECT);
     let credentials = credentials::from_api_key_header(&req, &credentials::X_API_KEY);
+    // Read first, judged after the key: a refusal keeps the connection open.
+    let bytes = body::read_bytes(&req, payload).await;
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
-    let request: AuthTokenRequest = body::read_json(&req, payload, BODY).await?;
+    let request: AuthTokenRequest = body::decode_body(&req, bytes, BODY)?;
     let issued = state.tokens.issue(
         &caller,
         &principal,

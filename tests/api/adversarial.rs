@@ -1,0 +1,831 @@
+//! A hostile client against a running server, on every dialect: whatever it sends, the answer
+//! is the documented status in the dialect's documented shape, no token is minted, and the
+//! server keeps serving everyone else.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, TestKey, basic, spawn_app, spawn_app_with, velt_body};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Volubile,
+    Origoid,
+    Velt,
+    Memoram,
+}
+
+const DIALECTS: [Dialect; 4] = [
+    Dialect::Volubile,
+    Dialect::Origoid,
+    Dialect::Velt,
+    Dialect::Memoram,
+];
+
+impl Dialect {
+    fn path(self) -> &'static str {
+        match self {
+            Dialect::Volubile => "/v1/auth/token",
+            Dialect::Origoid => "/auth/token",
+            Dialect::Velt => "/v1/auth/token/get",
+            Dialect::Memoram => "/api/v1/auth/token",
+        }
+    }
+
+    /// Where the key goes: a header for Volubile and OrigoID, the body for Velt and Memoram.
+    fn carries_key_in_header(self) -> bool {
+        matches!(self, Dialect::Volubile | Dialect::Origoid)
+    }
+
+    /// A valid body; `key` goes into it where the dialect carries credentials there.
+    fn body(self, key: &TestKey) -> Value {
+        match self {
+            Dialect::Volubile => json!({"scope": ["calls:read"]}),
+            Dialect::Origoid => json!({}),
+            Dialect::Velt => velt_body(key),
+            Dialect::Memoram => json!({"api_key": key.secret}),
+        }
+    }
+
+    /// A valid request with `key`, as raw header lines and body.
+    fn request(self, key: &TestKey) -> Request {
+        let headers = if self.carries_key_in_header() {
+            vec![("X-Api-Key".to_owned(), key.secret.clone())]
+        } else {
+            Vec::new()
+        };
+        Request::post(self.path(), headers, self.body(key).to_string())
+    }
+
+    /// Checks that `body` is this dialect's documented error for `status`.
+    fn assert_error(self, status: StatusCode, body: &Value, case: &str) {
+        let context = format!("{self:?} / {case}: {status} {body}");
+        match self {
+            Dialect::Volubile => {
+                assert_eq!(body["status"], status.as_u16(), "{context}");
+                assert!(body["message"].is_string(), "{context}");
+                assert!(body["errors"].is_array(), "{context}");
+                let timestamp = body["timestamp"].as_str().expect(&context);
+                assert!(
+                    timestamp.len() == 24 && timestamp.ends_with('Z'),
+                    "{context}"
+                );
+            }
+            Dialect::Origoid => {
+                assert_eq!(body["result"], "ERROR", "{context}");
+                assert!(body["code"].is_string(), "{context}");
+                assert!(body["message"].is_string(), "{context}");
+                assert!(body["requestId"].is_string(), "{context}");
+                assert_eq!(body["billable"], false, "{context}");
+                assert_eq!(body["data"], Value::Null, "{context}");
+                assert!(
+                    body["timestamp"]
+                        .as_str()
+                        .expect(&context)
+                        .ends_with("-06:00"),
+                    "{context}"
+                );
+            }
+            Dialect::Velt => {
+                let expected = match status {
+                    StatusCode::BAD_REQUEST => "INVALID_ARGUMENT",
+                    StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
+                    StatusCode::FORBIDDEN => "PERMISSION_DENIED",
+                    StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
+                    other => panic!("{context}: unexpected status {other}"),
+                };
+                assert_eq!(body["error"]["status"], expected, "{context}");
+                assert!(body["error"]["message"].is_string(), "{context}");
+            }
+            Dialect::Memoram => {
+                assert!(body["detail"].is_string(), "{context}");
+            }
+        }
+    }
+}
+
+/// An HTTP/1.1 request written byte for byte, so nothing a client library would tidy up
+/// (repeated headers, odd encodings) gets tidied.
+#[derive(Debug, Clone)]
+struct Request {
+    head: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn post(path: &str, headers: Vec<(String, String)>, body: impl Into<Vec<u8>>) -> Self {
+        let mut request = Self {
+            head: format!("POST {path} HTTP/1.1"),
+            headers,
+            body: body.into(),
+        };
+        request.set("Content-Type", "application/json");
+        request
+    }
+
+    /// Replaces a header (all of its values).
+    fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds one more value of a header.
+    fn add(&mut self, name: &str, value: &str) -> &mut Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn without(&mut self, name: &str) -> &mut Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{}\r\nHost: 127.0.0.1\r\nConnection: close\r\n", self.head);
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: StatusCode,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "{err}: {} {}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+fn port(app: &TestApp) -> u16 {
+    app.address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Sends raw bytes and reads the answer until the server closes the connection.
+async fn send_raw(app: &TestApp, bytes: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port(app))).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_response(&mut stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers and closes within 15 s")
+        .unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Response {
+        status: StatusCode::from_u16(status).unwrap(),
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+async fn send(app: &TestApp, request: &Request) -> Response {
+    send_raw(app, &request.to_bytes()).await
+}
+
+/// The server still does its job: a valid request on `dialect` gets a token, promptly.
+async fn assert_responsive(app: &TestApp, dialect: Dialect, key: &TestKey) {
+    let started = Instant::now();
+    let response = send(app, &dialect.request(key)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{dialect:?} after the attack"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{dialect:?} answered a valid request in {:?}",
+        started.elapsed()
+    );
+}
+
+/// A case: given the dialect, a valid key and another account's key, the request to send and
+/// the status it must get (`None`: the case does not apply to that dialect).
+type Case = fn(Dialect, &TestKey, &TestKey) -> Option<(Request, StatusCode)>;
+
+/// Runs every case on every dialect: each must be refused with `expected` in the dialect's
+/// shape, and the server must go on serving.
+async fn refused_everywhere(app: &TestApp, key: &TestKey, cases: &[(&str, Case)]) {
+    let other = app.create_account("globex").await.primary;
+    for dialect in DIALECTS {
+        for (name, case) in cases {
+            let Some((request, expected)) = case(dialect, key, &other) else {
+                continue;
+            };
+            let response = send(app, &request).await;
+            assert_eq!(response.status, expected, "{dialect:?} / {name}");
+            dialect.assert_error(response.status, &response.json(), name);
+            assert!(
+                !String::from_utf8_lossy(&response.body).contains("eyJ"),
+                "{dialect:?} / {name}: no token in a refusal"
+            );
+        }
+        assert_responsive(app, dialect, key).await;
+    }
+}
+
+/// An app whose brute-force gate will not get in the way of many refused requests.
+async fn target() -> (TestApp, TestKey) {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "1000000/1s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    (app, acme.primary)
+}
+
+#[tokio::test]
+async fn oversized_nested_and_compressed_bodies_are_refused_in_each_dialects_shape() {
+    let (app, key) = target().await;
+    refused_everywhere(
+        &app,
+        &key,
+        &[
+            ("oversized", |d, k, _| {
+                let mut request = d.request(k);
+                request.body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(40_000)).into_bytes();
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("nested 10,000 deep", |d, k, _| {
+                let mut request = d.request(k);
+                request.body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into();
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("nested objects", |d, k, _| {
+                let mut request = d.request(k);
+                request.body = format!("{}1{}", r#"{"a":"#.repeat(5_000), "}".repeat(5_000)).into();
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("gzip", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Encoding", "gzip");
+                request.body = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0];
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("deflate, br and chained", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Encoding", "identity, br");
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_before_the_body_arrives() {
+    let (app, key) = target().await;
+    for dialect in DIALECTS {
+        let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nX-Api-Key: {}\r\nContent-Length: 100000000\r\n\r\n",
+            dialect.path(),
+            key.secret
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let response = read_response(&mut stream).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{dialect:?}");
+        dialect.assert_error(response.status, &response.json(), "declared 100 MB");
+        assert!(started.elapsed() < Duration::from_secs(2), "{dialect:?}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_content_types_are_refused_in_each_dialects_shape() {
+    let (app, key) = target().await;
+    refused_everywhere(
+        &app,
+        &key,
+        &[
+            ("text/plain", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Type", "text/plain");
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("form", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Type", "application/x-www-form-urlencoded");
+                request.body = b"api_key=x&scope=calls:read".to_vec();
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("multipart", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Type", "multipart/form-data; boundary=b");
+                request.body =
+                    b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n{}\r\n--b--\r\n"
+                        .to_vec();
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("JSON sent as XML", |d, k, _| {
+                let mut request = d.request(k);
+                request.set("Content-Type", "application/xml");
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+            ("no content type", |d, k, _| {
+                let mut request = d.request(k);
+                request.without("Content-Type");
+                // OrigoID's body is optional, but a body without a type is still refused.
+                Some((request, StatusCode::BAD_REQUEST))
+            }),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_and_conflicting_credentials_are_refused() {
+    let (app, key) = target().await;
+    refused_everywhere(
+        &app,
+        &key,
+        &[
+            ("the key header twice, two accounts", |d, k, other| {
+                if !d.carries_key_in_header() {
+                    return None;
+                }
+                let mut request = d.request(k);
+                request.add("X-Api-Key", &other.secret);
+                Some((request, StatusCode::UNAUTHORIZED))
+            }),
+            ("the same key header twice", |d, k, _| {
+                if !d.carries_key_in_header() {
+                    return None;
+                }
+                let mut request = d.request(k);
+                request.add("x-api-key", &k.secret);
+                Some((request, StatusCode::UNAUTHORIZED))
+            }),
+            ("a key header and HTTP Basic", |d, k, other| {
+                if d != Dialect::Origoid {
+                    return None;
+                }
+                let mut request = d.request(k);
+                request.add("Authorization", &basic(&other.id, &other.secret));
+                Some((request, StatusCode::UNAUTHORIZED))
+            }),
+            ("HTTP Basic twice", |d, k, other| {
+                if d != Dialect::Origoid {
+                    return None;
+                }
+                let mut request = Request::post(d.path(), Vec::new(), "{}");
+                request.add("Authorization", &basic(&k.id, &k.secret));
+                request.add("Authorization", &basic(&other.id, &other.secret));
+                Some((request, StatusCode::UNAUTHORIZED))
+            }),
+            ("the body credential named twice", |d, k, other| {
+                let body = match d {
+                    Dialect::Memoram => format!(
+                        r#"{{"api_key":"{}","api_key":"{}"}}"#,
+                        k.secret, other.secret
+                    ),
+                    Dialect::Velt => format!(
+                        r#"{{"data":{{"apiKey":"{}","authToken":"{}","authToken":"{}","userId":"u"}}}}"#,
+                        k.id, k.secret, other.secret
+                    ),
+                    _ => return None,
+                };
+                Some((Request::post(d.path(), Vec::new(), body), StatusCode::BAD_REQUEST))
+            }),
+            ("one account's id with another's key", |d, k, other| {
+                let body = match d {
+                    Dialect::Velt => json!({"data": {
+                        "apiKey": k.id, "authToken": other.secret, "userId": "u",
+                        "userProperties": {"organizationId": "o"}
+                    }}),
+                    _ => return None,
+                };
+                Some((
+                    Request::post(d.path(), Vec::new(), body.to_string()),
+                    StatusCode::UNAUTHORIZED,
+                ))
+            }),
+        ],
+    )
+    .await;
+}
+
+/// `km_…` with one character swapped for something that looks or reads the same to a person.
+fn look_alikes(secret: &str) -> Vec<String> {
+    let at = secret.len() - 10;
+    let swap = |with: &str| format!("{}{with}{}", &secret[..at], &secret[at + 1..]);
+    vec![
+        swap("\u{0430}"),                                   // Cyrillic а
+        swap("\u{FF41}"),                                   // fullwidth ａ
+        format!("{secret}\u{200B}"),                        // zero-width space
+        format!("{}\u{00A0}", &secret[..secret.len() - 1]), // no-break space for the last char
+        format!("{} {}", &secret[..at], &secret[at..]),     // a space inside
+        secret.to_uppercase(),
+        secret.replacen("km_", "KM_", 1),
+        format!("{secret}\t"),
+    ]
+}
+
+#[tokio::test]
+async fn keys_with_whitespace_or_look_alike_characters_are_not_keys() {
+    let (app, key) = target().await;
+    for dialect in DIALECTS {
+        for bad in look_alikes(&key.secret) {
+            let request = if dialect.carries_key_in_header() {
+                // Header values are bytes: a non-ASCII value is sent as UTF-8 bytes.
+                dialect.request(&TestKey {
+                    id: key.id.clone(),
+                    secret: bad.clone(),
+                })
+            } else {
+                let body = dialect.body(&TestKey {
+                    id: key.id.clone(),
+                    secret: bad.clone(),
+                });
+                Request::post(dialect.path(), Vec::new(), body.to_string())
+            };
+            let response = send(&app, &request).await;
+            // Trailing whitespace in a header value is not part of the value (RFC 9110 §5.5):
+            // that one key is the real key, sent with optional whitespace.
+            if dialect.carries_key_in_header() && bad == format!("{}\t", key.secret) {
+                assert_eq!(response.status, StatusCode::OK, "{dialect:?} {bad:?}");
+                continue;
+            }
+            assert_eq!(
+                response.status,
+                StatusCode::UNAUTHORIZED,
+                "{dialect:?} {bad:?}"
+            );
+            dialect.assert_error(response.status, &response.json(), &format!("{bad:?}"));
+        }
+        assert_responsive(&app, dialect, &key).await;
+    }
+}
+
+#[tokio::test]
+async fn credentials_in_the_query_string_are_never_read() {
+    let (app, key) = target().await;
+    for dialect in DIALECTS {
+        let query = format!(
+            "?api_key={s}&apiKey={id}&authToken={s}&X-Api-Key={s}&x-api-key={s}&access_token={s}",
+            s = key.secret,
+            id = key.id
+        );
+        let body = match dialect {
+            Dialect::Volubile => json!({"scope": ["calls:read"]}),
+            Dialect::Origoid => json!({}),
+            Dialect::Velt => json!({"data": {"userId": "u"}}),
+            Dialect::Memoram => json!({}),
+        };
+        let mut request = Request::post(dialect.path(), Vec::new(), body.to_string());
+        request.head = format!("POST {}{query} HTTP/1.1", dialect.path());
+        let response = send(&app, &request).await;
+        let expected = if dialect.carries_key_in_header() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST // the body lacks its required credential fields
+        };
+        assert_eq!(response.status, expected, "{dialect:?}");
+        dialect.assert_error(response.status, &response.json(), "query string");
+    }
+}
+
+#[tokio::test]
+async fn header_floods_are_cut_off_and_the_server_carries_on() {
+    let (app, key) = target().await;
+    for dialect in DIALECTS {
+        let mut flood = dialect.request(&key);
+        for i in 0..200 {
+            flood.add(&format!("X-Flood-{i}"), "x");
+        }
+        // Refused by the HTTP layer before any route is chosen, so no dialect's shape applies:
+        // the documented answer is the status alone.
+        let response = send(&app, &flood).await;
+        assert_eq!(
+            response.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{dialect:?}"
+        );
+        // Past the 128 KiB the HTTP layer buffers, the server answers and hangs up while the
+        // client is still writing: whatever of the answer survives the reset must be a 431.
+        let mut huge = dialect.request(&key);
+        huge.add("X-Huge", &"a".repeat(256 * 1024));
+        let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+        let _ = stream.write_all(&huge.to_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        if !answer.is_empty() {
+            let head = String::from_utf8_lossy(&answer);
+            assert!(
+                head.starts_with("HTTP/1.1 431 "),
+                "{dialect:?}: {}",
+                head.lines().next().unwrap_or_default()
+            );
+        }
+        assert_responsive(&app, dialect, &key).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_its_answer_and_holds_up_no_one() {
+    let (app, key) = target().await;
+    let mut stalled = Vec::new();
+    for dialect in DIALECTS {
+        let request = dialect.request(&key).to_bytes();
+        // Everything but the body's last byte, then silence.
+        let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+        stream
+            .write_all(&request[..request.len() - 1])
+            .await
+            .unwrap();
+        stalled.push((dialect, stream));
+    }
+    // Meanwhile everyone else is served at once.
+    for dialect in DIALECTS {
+        assert_responsive(&app, dialect, &key).await;
+    }
+    for (dialect, mut stream) in stalled {
+        let response = read_response(&mut stream).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{dialect:?}");
+        dialect.assert_error(response.status, &response.json(), "stalled body");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_let_go() {
+    let (app, key) = target().await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    stream
+        .write_all(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nX-Api-")
+        .await
+        .unwrap();
+    for dialect in DIALECTS {
+        assert_responsive(&app, dialect, &key).await;
+    }
+    // The server gives up on it (actix's request timeout) rather than holding it forever.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "the stalled connection is closed by the server"
+    );
+}
+
+/// A token with its payload replaced, its signature kept.
+fn with_payload(token: &str, change: impl FnOnce(&mut Value)) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut payload: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    change(&mut payload);
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(serde_json::to_vec(&payload).unwrap()),
+        parts[2]
+    )
+}
+
+fn with_header(token: &str, header: Value) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rest = token.split_once('.').unwrap().1;
+    format!(
+        "{}.{rest}",
+        b64.encode(serde_json::to_vec(&header).unwrap())
+    )
+}
+
+/// Tokens an attacker could make from a real one, without the secret.
+fn forgeries(token: &str) -> Vec<(&'static str, String)> {
+    let unsigned = |header: Value| {
+        let forged = with_header(token, header);
+        format!("{}.", forged.rsplit_once('.').unwrap().0)
+    };
+    let foreign = {
+        let other = jsonwebtoken::EncodingKey::from_secret(b"not-the-signing-secret-of-32-bytes");
+        let claims: Value = crate::helpers::claims(token);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.typ = None;
+        jsonwebtoken::encode(&header, &claims, &other).unwrap()
+    };
+    vec![
+        ("alg none", unsigned(json!({"alg": "none"}))),
+        (
+            "alg none, signature kept",
+            with_header(token, json!({"alg": "none"})),
+        ),
+        ("HS512 header", with_header(token, json!({"alg": "HS512"}))),
+        (
+            "kid pointing at a file",
+            with_header(token, json!({"alg": "HS256", "kid": "../../dev/null"})),
+        ),
+        (
+            "jku to the attacker",
+            with_header(
+                token,
+                json!({"alg": "HS256", "jku": "http://127.0.0.1:1/jwks"}),
+            ),
+        ),
+        (
+            "every scope added",
+            with_payload(token, |p| p["scope"] = json!("calls:write agents:write")),
+        ),
+        (
+            "another account",
+            with_payload(token, |p| p["sub"] = json!("globex")),
+        ),
+        (
+            "expiry pushed out",
+            with_payload(token, |p| p["exp"] = json!(4_102_444_800_i64)),
+        ),
+        ("signed with another secret", foreign),
+        (
+            "signature of another token",
+            format!("{}.{}", token.rsplit_once('.').unwrap().0, "A".repeat(43)),
+        ),
+        ("truncated", token[..token.len() - 5].to_owned()),
+        ("two tokens glued", format!("{token}.{token}")),
+    ]
+}
+
+#[tokio::test]
+async fn forged_and_tampered_tokens_open_nothing() {
+    let (app, key) = target().await;
+    let token = app.token_with(&key.secret, &["calls:read"]).await;
+    // The genuine token works at forward-auth, so the refusals below are the tampering's doing.
+    let genuine = app
+        .forward_auth(
+            "GET",
+            "/v1/calls",
+            Some(("Authorization", format!("Bearer {token}"))),
+        )
+        .await;
+    assert_eq!(genuine.status(), StatusCode::OK);
+
+    for (name, forged) in forgeries(&token) {
+        let response = app
+            .forward_auth(
+                "GET",
+                "/v1/calls",
+                Some(("Authorization", format!("Bearer {forged}"))),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "forward-auth / {name}"
+        );
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "forward-auth / {name}"
+        );
+        for dialect in DIALECTS {
+            let mut request = dialect.request(&key);
+            request.add("Authorization", &format!("Bearer {forged}"));
+            let response = send(&app, &request).await;
+            // A bearer token is never a credential for minting; a forged one is not even that.
+            assert_eq!(
+                response.status,
+                StatusCode::UNAUTHORIZED,
+                "{dialect:?} / {name}"
+            );
+            dialect.assert_error(response.status, &response.json(), name);
+        }
+    }
+    for dialect in DIALECTS {
+        assert_responsive(&app, dialect, &key).await;
+    }
+}
+
+#[tokio::test]
+async fn the_token_of_a_rotated_key_is_dead_everywhere_it_is_replayed() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let bearer = || Some(("Authorization", format!("Bearer {token}")));
+    assert_eq!(
+        app.forward_auth("GET", "/v1/calls", bearer())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    app.admin()
+        .rotate(
+            &"acme".parse().unwrap(),
+            keymint::core::slot::KeySlot::Primary,
+        )
+        .await
+        .unwrap();
+
+    for _ in 0..3 {
+        assert_eq!(
+            app.forward_auth("GET", "/v1/calls", bearer())
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED,
+            "replayed at forward-auth"
+        );
+    }
+    let introspected = app
+        .client
+        .post(app.url("/v1/auth/introspect"))
+        .header("X-Api-Key", &acme.secondary.secret)
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), StatusCode::OK);
+    assert_eq!(
+        introspected.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    // Offered to mint, it is refused as every bearer token is (tokens cannot mint tokens).
+    for dialect in DIALECTS {
+        let mut request = dialect.request(&acme.secondary);
+        request.add("Authorization", &format!("Bearer {token}"));
+        let response = send(&app, &request).await;
+        assert!(
+            matches!(
+                response.status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
+            "{dialect:?}: {}",
+            response.status
+        );
+        dialect.assert_error(response.status, &response.json(), "replayed token");
+    }
+}
+
+/// Reads one response off a kept-alive connection (the body by its `Content-Length`).
+async fn read_one(stream: &mut TcpStream) -> (StatusCode, String) {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert!(n > 0, "the server closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+        let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if raw.len() >= split + 4 + length {
+            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+            return (StatusCode::from_u16(status).unwrap(), head);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_client_keeps_its_connection() {
+    let (app, key) = target().await;
+    for dialect in DIALECTS {
+        let bad = TestKey {
+            id: key.id.clone(),
+            secret: format!("{}x", key.secret),
+        };
+        let mut stream = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+        for (request, expected) in [
+            (dialect.request(&bad), StatusCode::UNAUTHORIZED),
+            (dialect.request(&key), StatusCode::OK),
+        ] {
+            let bytes = request.to_bytes();
+            let text = String::from_utf8(bytes).unwrap();
+            stream
+                .write_all(text.replace("Connection: close\r\n", "").as_bytes())
+                .await
+                .unwrap();
+            let (status, head) = read_one(&mut stream).await;
+            assert_eq!(status, expected, "{dialect:?}");
+            assert!(!head.contains("connection: close"), "{dialect:?}: {head}");
+        }
+    }
+}
