@@ -6,7 +6,9 @@ VENV := .venv
 ST := $(VENV)/bin/st
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run build test unit conformance lint bench
+.PHONY: run build test unit conformance clients clients-test browser fuzz lint bench
+## How long the soak test runs in `make test` (a plain `cargo test` runs it for 10 s).
+SOAK_SECONDS ?= 120
 
 ## Build, create the `demo` account on first run (printing its key), and serve on SQLite.
 run: build
@@ -26,16 +28,30 @@ run: build
 build:
 	$(CARGO) build
 
-## Everything: unit and integration tests (again on PostgreSQL when KEYMINT_TEST_POSTGRES_URL
-## names a database), then schemathesis against the served documents.
-test: unit conformance
+## Everything: unit and integration tests, the adversarial suite and the soak test (the
+## integration suite again on PostgreSQL when KEYMINT_TEST_POSTGRES_URL names a database),
+## schemathesis against the served documents, the typed TypeScript clients against a running
+## keymint, and Swagger UI in a real browser.
+test: unit conformance clients-test browser
 
 unit:
-	$(CARGO) test --all-targets
+	KEYMINT_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --all-targets
 	@if [ -n "$$KEYMINT_TEST_POSTGRES_URL" ]; then \
 		echo "== the integration suite again, on PostgreSQL ($$KEYMINT_TEST_POSTGRES_URL)"; \
-		KEYMINT_TEST_STORE=postgres $(CARGO) test --test api; \
+		KEYMINT_TEST_STORE=postgres $(CARGO) test --test api -- --skip soak::; \
 	fi
+
+## Regenerate the typed TypeScript clients (clients/src/*.ts) from the documents keymint serves.
+clients: build
+	clients/generate.sh $(BIN)
+
+## The typed clients against fresh keymints: checked-in = served, tsc --noEmit, node --test.
+clients-test: build
+	clients/run.sh $(BIN)
+
+## Swagger UI and CORS in Debian's chromium (playwright-core from npm); screenshots in build/browser/.
+browser: build
+	tests/browser/run.sh $(BIN)
 
 conformance: build $(ST)
 	ST=$(ST) tests/conformance/run.sh $(BIN)

@@ -168,6 +168,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "OUT_OF_RANGE",
+                     *       "data": null,
+                     *       "errors": [
+                     *         {
+                     *           "field": "expireAfter",
+                     *           "message": "expireAfter must be between 1 and 3600"
+                     *         }
+                     *       ],
+                     *       "message": "expireAfter must be between 1 and 3600",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -177,6 +194,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "UNAUTHORIZED",
+                     *       "data": null,
+                     *       "message": "Missing or invalid credentials.",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -186,6 +214,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "TOKEN_CHAINING_NOT_ALLOWED",
+                     *       "data": null,
+                     *       "message": "Bearer tokens cannot issue new tokens (no token chaining).",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -195,6 +234,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "RATE_LIMIT_EXCEEDED",
+                     *       "data": null,
+                     *       "message": "Rate limit exceeded. Retry after the time in the Retry-After header.",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -204,6 +254,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "INTERNAL_ERROR",
+                     *       "data": null,
+                     *       "message": "Internal error.",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
@@ -213,6 +274,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "billable": false,
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "data": null,
+                     *       "message": "Service temporarily unavailable. Retry shortly.",
+                     *       "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11",
+                     *       "result": "ERROR",
+                     *       "timestamp": "2026-11-24T22:15:00.123-06:00"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };

@@ -248,6 +248,11 @@ impl Routes {
             .unwrap_or(&volubile::DIALECT)
     }
 
+    /// An error page for `path` in the shape of the dialect that owns it.
+    pub fn error_page(&self, status: StatusCode, message: &str, req: &HttpRequest) -> HttpResponse {
+        (self.owner(req.path()).error_page)(status, message, req)
+    }
+
     /// Answers a request no handler took: 405 with `Allow` on a documented path, else 404.
     pub fn fallback(&self, req: &actix_web::HttpRequest) -> HttpResponse {
         // The router matched on the decoded path (`/v1/auth/%74oken` is `/v1/auth/token`).

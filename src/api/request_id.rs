@@ -3,9 +3,11 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage as _, HttpRequest};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse};
 use tracing::Instrument as _;
 
 pub const HEADER: &str = "x-request-id";
@@ -44,13 +46,23 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// The status and message of an error response whose body is not JSON.
+fn plain_error<B>(response: &ServiceResponse<B>) -> Option<(StatusCode, String)> {
+    let error = response.response().error()?;
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    (!is_json).then(|| (response.status(), error.to_string()))
+}
+
 /// Gives every request an id and returns it in `X-Request-Id`; counts the request in the
 /// metrics. Each request runs in a span carrying its id, and its outcome is logged, at `debug`
 /// (`RUST_LOG=keymint=debug`): a line per request at the default level would cost more than
 /// issuing the token. Server errors are logged at `warn` with their id whatever the level.
 pub async fn middleware(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId::generate();
     req.extensions_mut().insert(id.clone());
@@ -61,7 +73,20 @@ pub async fn middleware(
         path = %req.path(),
     );
     let started = Instant::now();
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let response = next.call(req).instrument(span.clone()).await?;
+    let mut response = match plain_error(&response) {
+        // An error a middleware answered in plain text (a CORS preflight from an origin that
+        // is not allowed, say) is answered in the owning dialect's shape too.
+        Some((status, message)) => {
+            let (request, _) = response.into_parts();
+            let page = match request.app_data::<actix_web::web::Data<super::Routes>>() {
+                Some(routes) => routes.error_page(status, &message, &request),
+                None => HttpResponse::build(status).finish(),
+            };
+            ServiceResponse::new(request, page).map_into_right_body()
+        }
+        None => response.map_into_left_body(),
+    };
     let status = response.status().as_u16();
     if let (Some(routes), Some(state)) = (
         response

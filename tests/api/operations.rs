@@ -152,6 +152,38 @@ async fn a_configured_origin_gets_cors_and_its_preflight_is_answered() {
     );
 }
 
+#[tokio::test]
+async fn a_preflight_from_another_origin_is_refused_in_the_dialects_shape() {
+    let app = spawn_app_with(|s| s.cors_origins = vec!["https://app.example".into()]).await;
+    for (path, shape) in [
+        ("/v1/auth/token", "status"),
+        ("/auth/token", "result"),
+        ("/v1/auth/token/get", "error"),
+        ("/api/v1/auth/token", "detail"),
+    ] {
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("Origin", "https://evil.example")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "x-api-key, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}"
+        );
+        assert!(preflight.headers().contains_key("x-request-id"), "{path}");
+        let body: Value = preflight.json().await.unwrap();
+        assert!(body.get(shape).is_some(), "{path}: {body}");
+    }
+}
+
 /// Starts the real binary and returns it with the address it logged.
 fn serve(args: &[&str], database_url: &str) -> (std::process::Child, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))

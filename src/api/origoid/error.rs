@@ -121,10 +121,12 @@ impl ResponseError for OrigoError {
         let mut response = render(status, code, message, errors, &self.request_id);
         let headers = response.headers_mut();
         match &self.failure {
+            // Not `Basic`, though Basic credentials are accepted: a Basic challenge makes
+            // browsers put up their own login dialog over the page that called.
             Failure::Core(CoreError::InvalidCredentials) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"keymint\", charset=\"UTF-8\""),
+                    HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"x-api-key\""),
                 );
             }
             Failure::Core(CoreError::RateLimited(limited)) => {

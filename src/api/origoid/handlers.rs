@@ -26,12 +26,12 @@ const BODY: BodyRules = BodyRules {
     ),
     responses(
         (status = 200, description = "Token generated successfully.", body = TokenResponse, content_type = "application/json"),
-        (status = 400, description = "INVALID_REQUEST (malformed body) or OUT_OF_RANGE (expireAfter outside its bounds).", body = ErrorResponse, content_type = "application/json"),
-        (status = 401, description = "UNAUTHORIZED: missing or invalid API Key or Basic credentials.", body = ErrorResponse, content_type = "application/json"),
-        (status = 403, description = "TOKEN_CHAINING_NOT_ALLOWED: a Bearer token cannot issue a new token.", body = ErrorResponse, content_type = "application/json"),
-        (status = 429, description = "RATE_LIMIT_EXCEEDED: see Retry-After.", body = ErrorResponse, content_type = "application/json"),
-        (status = 500, description = "INTERNAL_ERROR.", body = ErrorResponse, content_type = "application/json"),
-        (status = 503, description = "SERVICE_UNAVAILABLE: retry shortly.", body = ErrorResponse, content_type = "application/json"),
+        (status = 400, description = "INVALID_REQUEST (malformed body) or OUT_OF_RANGE (expireAfter outside its bounds).", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "OUT_OF_RANGE", "message": "expireAfter must be between 1 and 3600", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null, "errors": [{"field": "expireAfter", "message": "expireAfter must be between 1 and 3600"}]})),
+        (status = 401, description = "UNAUTHORIZED: missing or invalid API Key or Basic credentials.", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "UNAUTHORIZED", "message": "Missing or invalid credentials.", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null})),
+        (status = 403, description = "TOKEN_CHAINING_NOT_ALLOWED: a Bearer token cannot issue a new token.", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "TOKEN_CHAINING_NOT_ALLOWED", "message": "Bearer tokens cannot issue new tokens (no token chaining).", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null})),
+        (status = 429, description = "RATE_LIMIT_EXCEEDED: see Retry-After.", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded. Retry after the time in the Retry-After header.", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null})),
+        (status = 500, description = "INTERNAL_ERROR.", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "INTERNAL_ERROR", "message": "Internal error.", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null})),
+        (status = 503, description = "SERVICE_UNAVAILABLE: retry shortly.", body = ErrorResponse, content_type = "application/json", example = json!({"result": "ERROR", "code": "SERVICE_UNAVAILABLE", "message": "Service temporarily unavailable. Retry shortly.", "requestId": "3f0c9a52-0d7e-4c0e-9a43-2b1f8f0f6d11", "timestamp": "2026-11-24T22:15:00.123-06:00", "billable": false, "data": null})),
     ),
     security(("ApiKeyAuth" = []), ("BasicAuth" = [])),
 )]

@@ -56,7 +56,8 @@ fn openapi() -> OpenApi {
                     API_KEY_SCHEME,
                     SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                         API_KEY_HEADER,
-                        "Your API Key.",
+                        "Your API Key. Use this or BasicAuth, not both: a request carrying both \
+                         is refused.",
                     ))),
                 )
                 .security_scheme(
@@ -64,7 +65,10 @@ fn openapi() -> OpenApi {
                     SecurityScheme::Http(
                         HttpBuilder::new()
                             .scheme(HttpAuthScheme::Basic)
-                            .description(Some("Key id as the user name, API Key as the password."))
+                            .description(Some(
+                                "Key id as the user name, API Key as the password. Use this or \
+                                 ApiKeyAuth, not both.",
+                            ))
                             .build(),
                     ),
                 )
