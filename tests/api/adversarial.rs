@@ -9,33 +9,11 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, TestKey, basic, spawn_app, spawn_app_with, velt_body};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Volubile,
-    Origoid,
-    Velt,
-    Memoram,
-}
-
-const DIALECTS: [Dialect; 4] = [
-    Dialect::Volubile,
-    Dialect::Origoid,
-    Dialect::Velt,
-    Dialect::Memoram,
-];
+use crate::helpers::{
+    DIALECTS, Dialect, TestApp, TestKey, basic, spawn_app, spawn_app_with, velt_body,
+};
 
 impl Dialect {
-    fn path(self) -> &'static str {
-        match self {
-            Dialect::Volubile => "/v1/auth/token",
-            Dialect::Origoid => "/auth/token",
-            Dialect::Velt => "/v1/auth/token/get",
-            Dialect::Memoram => "/api/v1/auth/token",
-        }
-    }
-
     /// Where the key goes: a header for Volubile and OrigoID, the body for Velt and Memoram.
     fn carries_key_in_header(self) -> bool {
         matches!(self, Dialect::Volubile | Dialect::Origoid)
@@ -731,13 +709,7 @@ async fn the_token_of_a_rotated_key_is_dead_everywhere_it_is_replayed() {
         StatusCode::OK
     );
 
-    app.admin()
-        .rotate(
-            &"acme".parse().unwrap(),
-            keymint::core::slot::KeySlot::Primary,
-        )
-        .await
-        .unwrap();
+    app.rotate_primary("acme").await;
 
     for _ in 0..3 {
         assert_eq!(

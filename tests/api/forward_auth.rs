@@ -175,13 +175,7 @@ async fn a_token_of_a_rotated_or_revoked_key_is_refused() {
         StatusCode::OK
     );
 
-    app.admin()
-        .rotate(
-            &"acme".parse().unwrap(),
-            keymint::core::slot::KeySlot::Primary,
-        )
-        .await
-        .unwrap();
+    app.rotate_primary("acme").await;
     app.admin()
         .revoke(&acme.secondary.id.parse().unwrap())
         .await
@@ -230,13 +224,7 @@ async fn with_the_token_cache_off_a_rotated_keys_token_is_refused_too() {
     };
     assert_eq!(status().await, StatusCode::OK);
     assert_eq!(status().await, StatusCode::OK);
-    app.admin()
-        .rotate(
-            &"acme".parse().unwrap(),
-            keymint::core::slot::KeySlot::Primary,
-        )
-        .await
-        .unwrap();
+    app.rotate_primary("acme").await;
     assert_eq!(status().await, StatusCode::UNAUTHORIZED);
 }
 
@@ -384,13 +372,7 @@ async fn introspection_says_only_inactive_for_foreign_rotated_or_bogus_tokens() 
             .unwrap(),
         json!({"active": false})
     );
-    app.admin()
-        .rotate(
-            &"acme".parse().unwrap(),
-            keymint::core::slot::KeySlot::Primary,
-        )
-        .await
-        .unwrap();
+    app.rotate_primary("acme").await;
     assert_eq!(
         introspect(&app, &acme.secondary.secret, &acme_token)
             .await

@@ -363,6 +363,44 @@ impl TestApp {
     }
 }
 
+/// The four token dialects, for tests that go through all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Volubile,
+    Origoid,
+    Velt,
+    Memoram,
+}
+
+pub const DIALECTS: [Dialect; 4] = [
+    Dialect::Volubile,
+    Dialect::Origoid,
+    Dialect::Velt,
+    Dialect::Memoram,
+];
+
+impl Dialect {
+    /// The token endpoint.
+    pub fn path(self) -> &'static str {
+        match self {
+            Dialect::Volubile => "/v1/auth/token",
+            Dialect::Origoid => "/auth/token",
+            Dialect::Velt => "/v1/auth/token/get",
+            Dialect::Memoram => "/api/v1/auth/token",
+        }
+    }
+}
+
+impl TestApp {
+    /// Rotates an account's primary key through the (cached) store, as the CLI would.
+    pub async fn rotate_primary(&self, account: &str) {
+        self.admin()
+            .rotate(&account.parse().unwrap(), KeySlot::Primary)
+            .await
+            .unwrap();
+    }
+}
+
 /// Velt's minimal body for a key.
 pub fn velt_body(key: &TestKey) -> Value {
     serde_json::json!({"data": {

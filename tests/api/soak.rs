@@ -14,7 +14,7 @@ use rand::Rng as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestKey, basic, velt_body};
+use crate::helpers::{DIALECTS, Dialect, TestKey, basic, velt_body};
 
 const ACCOUNTS: usize = 6;
 /// Hammered far beyond its quota, so that 429s are part of the mix.
@@ -106,21 +106,6 @@ impl Server {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Dialect {
-    Volubile,
-    Origoid,
-    Velt,
-    Memoram,
-}
-
-const DIALECTS: [Dialect; 4] = [
-    Dialect::Volubile,
-    Dialect::Origoid,
-    Dialect::Velt,
-    Dialect::Memoram,
-];
-
 /// A token request with `key` on `dialect`.
 fn token_request(
     client: &reqwest::Client,
@@ -130,18 +115,18 @@ fn token_request(
 ) -> reqwest::RequestBuilder {
     match dialect {
         Dialect::Volubile => client
-            .post(format!("{base}/v1/auth/token"))
+            .post(format!("{base}{}", dialect.path()))
             .header("X-Api-Key", &key.secret)
             .json(&json!({"scope": ["calls:read"]})),
         Dialect::Origoid => client
-            .post(format!("{base}/auth/token"))
+            .post(format!("{base}{}", dialect.path()))
             .header("Authorization", basic(&key.id, &key.secret))
             .json(&json!({"expireAfter": 60})),
         Dialect::Velt => client
-            .post(format!("{base}/v1/auth/token/get"))
+            .post(format!("{base}{}", dialect.path()))
             .json(&velt_body(key)),
         Dialect::Memoram => client
-            .post(format!("{base}/api/v1/auth/token"))
+            .post(format!("{base}{}", dialect.path()))
             .json(&json!({"api_key": key.secret})),
     }
 }
@@ -203,14 +188,8 @@ async fn client_loop(
                 (token_request(&client, &base, dialect, &forged), "bad key")
             }
             _ => {
-                let url = match dialect {
-                    Dialect::Volubile => "/v1/auth/token",
-                    Dialect::Origoid => "/auth/token",
-                    Dialect::Velt => "/v1/auth/token/get",
-                    Dialect::Memoram => "/api/v1/auth/token",
-                };
                 let request = client
-                    .post(format!("{base}{url}"))
+                    .post(format!("{base}{}", dialect.path()))
                     .header("X-Api-Key", &hot.secret)
                     .header("Content-Type", "application/json")
                     .body(r#"{"scope": ["calls:read"], "expireAfter": "soon", "data": 7"#);
