@@ -49,6 +49,12 @@ clients: build
 clients-test: build
 	clients/run.sh $(BIN)
 
+## Fuzz every target in fuzz/ for FUZZ_SECONDS each (cargo fuzz: libFuzzer + ASan, on stable via
+## RUSTC_BOOTSTRAP=1); installs cargo-fuzz if missing. Crash inputs land in fuzz/artifacts/.
+FUZZ_SECONDS ?= 30
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 ## Swagger UI and CORS in Debian's chromium (playwright-core from npm); screenshots in build/browser/.
 browser: build
 	tests/browser/run.sh $(BIN)

@@ -7,7 +7,8 @@ use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
 use crate::core::service::{Credentials, Grant};
 
-const BODY: BodyRules = BodyRules {
+/// How this endpoint reads its body (also what its fuzz target decodes with).
+pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::SnakeCase,
     optional: false,
 };

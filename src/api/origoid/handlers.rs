@@ -9,7 +9,8 @@ use crate::api::request_id::RequestId;
 use crate::api::{AppState, credentials, token_response};
 use crate::core::service::Grant;
 
-const BODY: BodyRules = BodyRules {
+/// How this endpoint reads its body (also what its fuzz target decodes with).
+pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::CamelCase,
     optional: true,
 };

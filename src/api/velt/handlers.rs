@@ -12,7 +12,8 @@ use crate::api::{AppState, credentials, token_response};
 use crate::core::scope::ScopeSet;
 use crate::core::service::{Credentials, Grant};
 
-const BODY: BodyRules = BodyRules {
+/// How this endpoint reads its body (also what its fuzz target decodes with).
+pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::CamelCase,
     optional: false,
 };

@@ -9,7 +9,8 @@ use crate::core::lifetime::Lifetime;
 use crate::core::scope::ScopeSet;
 use crate::core::service::Grant;
 
-const BODY: BodyRules = BodyRules {
+/// How this endpoint reads its body (also what its fuzz target decodes with).
+pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::CamelCase,
     optional: false,
 };
