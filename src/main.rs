@@ -8,6 +8,10 @@ use keymint::startup::Application;
 use keymint::telemetry::LogFormat;
 use keymint::{commands, telemetry};
 
+/// The process allocator (see Cargo.toml: mimalloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -165,6 +165,8 @@ pub struct AuditBuffer {
     /// Beyond this many bytes waiting, the oldest batches are dropped (and said so).
     max_bytes: usize,
     dropped: usize,
+    /// Batches filled to [`MAX_BATCH_EVENTS`] since the last [`take`](Self::take).
+    filled: usize,
 }
 
 impl AuditBuffer {
@@ -176,6 +178,7 @@ impl AuditBuffer {
             waiting: Default::default(),
             max_bytes,
             dropped: 0,
+            filled: 0,
         }
     }
 
@@ -186,7 +189,15 @@ impl AuditBuffer {
         self.last_at = self.last_at.max(event.at);
         if self.count >= MAX_BATCH_EVENTS {
             self.seal();
+            self.filled += 1;
         }
+    }
+
+    /// Whether a batch has filled up since the last [`take`](Self::take): worth writing before
+    /// the next regular flush, so that under load each write stays short. Batches put back
+    /// after a failed write do not count (they wait for the regular flush).
+    pub fn has_full_batch(&self) -> bool {
+        self.filled > 0
     }
 
     fn seal(&mut self) {
@@ -205,6 +216,7 @@ impl AuditBuffer {
     /// Everything waiting, oldest first, the open batch closed.
     pub fn take(&mut self) -> std::collections::VecDeque<AuditBatch> {
         self.seal();
+        self.filled = 0;
         std::mem::take(&mut self.waiting)
     }
 
@@ -354,6 +366,24 @@ mod tests {
         }
         let counts: Vec<_> = buffer.take().iter().map(|b| b.count).collect();
         assert_eq!(counts, [MAX_BATCH_EVENTS, 1]);
+    }
+
+    #[test]
+    fn a_full_batch_asks_to_be_written_early_but_a_refused_one_does_not() {
+        let mut buffer = AuditBuffer::new(usize::MAX);
+        for _ in 0..MAX_BATCH_EVENTS - 1 {
+            buffer.record(&event(Outcome::Issued));
+        }
+        assert!(!buffer.has_full_batch());
+        buffer.record(&event(Outcome::Issued));
+        assert!(buffer.has_full_batch());
+        let refused = buffer.take();
+        assert!(!buffer.has_full_batch());
+        buffer.put_back(refused);
+        assert!(
+            !buffer.has_full_batch(),
+            "a failing store is retried at the regular pace"
+        );
     }
 
     #[test]

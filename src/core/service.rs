@@ -487,8 +487,16 @@ impl TokenService {
             .record(&event);
     }
 
+    /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`]).
+    pub fn audit_batch_full(&self) -> bool {
+        self.audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .has_full_batch()
+    }
+
     /// Writes the buffered audit events, a batch per database row; called every few dozen
-    /// milliseconds, off the request path. If the database refuses, the events stay buffered
+    /// milliseconds (sooner under load), off the request path. If the database refuses, the events stay buffered
     /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
     pub async fn flush_audit(&self) {
         let mut batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
