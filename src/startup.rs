@@ -30,7 +30,7 @@ pub struct Application {
 }
 
 /// The bookkeeping clock (10 ms).
-pub const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(10);
 /// How often buffered audit events are written (50 ms), and sooner, at the next tick, once a
 /// full batch is waiting: under load each write is then a short burst (one or two rows of
 /// 256 events) that barely delays requests sharing its core. Writing every 50 ms regardless
@@ -39,7 +39,7 @@ pub const TICK: Duration = Duration::from_millis(10);
 const AUDIT_INTERVAL_TICKS: u64 = 5;
 /// How often signing keys are reloaded from the store (5 s): well inside the smallest sensible
 /// activation delay, so every instance publishes a new key long before it signs with it.
-pub const KEY_RELOAD_INTERVAL_TICKS: u64 = 500;
+const KEY_RELOAD_INTERVAL_TICKS: u64 = 500;
 /// How often last-used times are written (1 s).
 const USAGE_INTERVAL_TICKS: u64 = 100;
 /// How often idle quotas are forgotten (60 s).
@@ -187,12 +187,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let tokens = self.tokens.clone();
         let max_token_lifetime = self.max_token_lifetime;
+        // Stopped between ticks, never in the middle of a write: a write cut short would lose
+        // the events it had taken from the buffer.
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let bookkeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut ticks: u64 = 0;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => break,
+                }
                 ticks += 1;
                 if ticks.is_multiple_of(AUDIT_INTERVAL_TICKS) || tokens.audit_batch_full() {
                     tokens.flush_audit().await;
@@ -209,7 +215,8 @@ impl Application {
             }
         });
         let result = self.server.await;
-        bookkeeping.abort();
+        let _ = stop.send(());
+        let _ = bookkeeping.await;
         self.tokens.flush_usage().await;
         self.tokens.flush_audit().await;
         result

@@ -266,7 +266,7 @@ impl Routes {
                     .insert(header::ALLOW, allow_value(methods));
                 response
             }
-            None => (self.owner(req.path()).error_page)(StatusCode::NOT_FOUND, "Not Found", req),
+            None => self.error_page(StatusCode::NOT_FOUND, "Not Found", req),
         }
     }
 }
@@ -297,12 +297,12 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
         .allowed_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
-            HeaderName::from_static("x-api-key"),
+            credentials::X_API_KEY,
         ])
         .expose_headers([
             HeaderName::from_static(request_id::HEADER),
-            HeaderName::from_static(RATE_LIMIT_LIMIT),
-            HeaderName::from_static(RATE_LIMIT_REMAINING),
+            X_RATELIMIT_LIMIT,
+            X_RATELIMIT_REMAINING,
             RATELIMIT,
             RATELIMIT_POLICY,
             header::RETRY_AFTER,

@@ -189,6 +189,12 @@ pub struct PresentedKey {
 }
 
 impl PresentedKey {
+    /// Only the key id a well-formed key names (checksum checked, nothing hashed): for the
+    /// audit trail of a refusal.
+    pub fn id_of(candidate: &str) -> Result<KeyId, KeyFormatError> {
+        checked_id(candidate)
+    }
+
     pub fn parse(candidate: &str) -> Result<Self, KeyFormatError> {
         Ok(Self {
             id: checked_id(candidate)?,

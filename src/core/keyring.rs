@@ -171,7 +171,7 @@ pub struct Keyring {
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<_> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        let kids: Vec<_> = self.kids().collect();
         f.debug_struct("Keyring")
             .field("alg", &self.alg)
             .field("kids", &kids)
@@ -224,6 +224,11 @@ impl Keyring {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The stored keys' ids, oldest first.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.kid.as_str())
     }
 
     /// The key that signs at `now`: the newest one already active.

@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -116,12 +117,15 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     audit: Mutex<AuditBuffer>,
+    /// The last audit write failed: no early writes until a regular one succeeds.
+    audit_failing: AtomicBool,
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
     verified: TokenCache,
 }
 
-/// Verified bearer tokens kept for forward-auth by default (some 4 MB at most).
+/// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
+/// size; 80 MB if every one were the longest accepted, 8 KiB).
 pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
 
 /// Audit events kept while the database cannot take them: some 100,000 events.
@@ -130,7 +134,7 @@ const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
 /// The key id a credential names, if it is readable: for the audit trail of refusals.
 fn claimed_key_id(credentials: &Credentials) -> Option<KeyId> {
     match credentials {
-        Credentials::ApiKey(raw) => PresentedKey::parse(raw).ok().map(|k| k.id),
+        Credentials::ApiKey(raw) => PresentedKey::id_of(raw).ok(),
         Credentials::IdAndKey { id, .. } => id.parse::<KeyId>().ok(),
         Credentials::Missing | Credentials::Bearer(_) => None,
     }
@@ -150,6 +154,7 @@ impl TokenService {
             clock,
             usage: Mutex::new(HashMap::new()),
             audit: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
+            audit_failing: AtomicBool::new(false),
             observer: Arc::new(Unobserved),
             failures: None,
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
@@ -452,12 +457,7 @@ impl TokenService {
             .usage
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match usage.get_mut(id) {
-            Some(last) => *last = now,
-            None => {
-                usage.insert(*id, now);
-            }
-        }
+        usage.insert(*id, now);
     }
 
     fn audit_refusal(
@@ -487,12 +487,15 @@ impl TokenService {
             .record(&event);
     }
 
-    /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`]).
+    /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`])
+    /// and the store took the last write: a failing store is retried at the regular pace only.
     pub fn audit_batch_full(&self) -> bool {
-        self.audit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .has_full_batch()
+        !self.audit_failing.load(Ordering::Relaxed)
+            && self
+                .audit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .has_full_batch()
     }
 
     /// Writes the buffered audit events, a batch per database row; called every few dozen
@@ -503,7 +506,10 @@ impl TokenService {
         if batches.is_empty() {
             return;
         }
-        if let Err(err) = self.store.record_audit(batches.make_contiguous()).await {
+        let written = self.store.record_audit(batches.make_contiguous()).await;
+        self.audit_failing
+            .store(written.is_err(), Ordering::Relaxed);
+        if let Err(err) = written {
             let count: usize = batches.iter().map(|b| b.count).sum();
             tracing::warn!(error = %err, count, "could not write audit events; will retry");
             let dropped = self
@@ -550,9 +556,10 @@ impl TokenService {
         };
         match loaded {
             Ok(ring) if !ring.is_empty() => {
-                self.signer.replace_keyring(ring);
-                // A key may have been retired: its tokens must be checked again.
-                self.verified.clear();
+                if self.signer.replace_keyring(ring) {
+                    // A key may have been retired: its tokens must be checked again.
+                    self.verified.clear();
+                }
             }
             Ok(_) => tracing::warn!("no signing keys stored; keeping the loaded ones"),
             Err(err) => {

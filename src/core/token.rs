@@ -235,11 +235,18 @@ impl TokenSigner {
         }
     }
 
-    /// Swaps in a freshly loaded keyring (after a rotation); HS256 has none.
-    pub fn replace_keyring(&self, keyring: Keyring) {
-        if let Keys::Ring(ring) = &self.keys {
-            *ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keyring);
+    /// Swaps in a freshly loaded keyring if it holds other keys than the loaded one (after a
+    /// rotation); says whether it did. HS256 has none.
+    pub fn replace_keyring(&self, keyring: Keyring) -> bool {
+        let Keys::Ring(ring) = &self.keys else {
+            return false;
+        };
+        let mut loaded = ring.write().unwrap_or_else(|p| p.into_inner());
+        if loaded.kids().eq(keyring.kids()) {
+            return false;
         }
+        *loaded = Arc::new(keyring);
+        true
     }
 
     /// The public keys verifiers may use; empty for HS256, whose secret is never published.
@@ -310,15 +317,21 @@ impl TokenSigner {
         if claims.iss != self.authority.issuer || claims.aud != self.authority.audience {
             return Err(TokenError::Authority);
         }
-        let now = now.timestamp();
-        if claims.exp < now - LEEWAY_SECS {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now + LEEWAY_SECS {
-            return Err(TokenError::NotYetValid);
-        }
+        check_window(claims.nbf, claims.exp, now.timestamp())?;
         Ok(claims)
     }
+}
+
+/// Whether a token with these `nbf` and `exp` is valid at `now` (Unix seconds), give or take
+/// [`LEEWAY_SECS`]: the one time check, for fresh tokens and remembered ones alike.
+pub fn check_window(nbf: i64, exp: i64, now: i64) -> Result<(), TokenError> {
+    if exp < now - LEEWAY_SECS {
+        return Err(TokenError::Expired);
+    }
+    if nbf > now + LEEWAY_SECS {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use super::apikey::KeyId;
 use super::scope::ScopeSet;
-use super::token::LEEWAY_SECS;
+use super::token::check_window;
 
 /// What a verified token grants, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,17 +25,27 @@ impl Verified {
     /// Whether the token is inside its validity window at `now` (Unix seconds), with the same
     /// leeway as a full check.
     pub fn is_current(&self, now: i64) -> bool {
-        self.exp >= now - LEEWAY_SECS && self.nbf <= now + LEEWAY_SECS
+        check_window(self.nbf, self.exp, now).is_ok()
     }
 }
 
 /// A bounded map from token to what it grants. Past `capacity` entries it starts over, so a
 /// flood of distinct valid tokens (which only key holders can mint, within their quota) cannot
 /// grow it without bound.
-#[derive(Debug)]
 pub struct TokenCache {
     entries: RwLock<HashMap<Box<str>, Verified>>,
     capacity: usize,
+}
+
+/// Its keys are live bearer tokens: Debug shows only how many there are.
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.entries.read().map_or(0, |entries| entries.len());
+        f.debug_struct("TokenCache")
+            .field("len", &len)
+            .field("capacity", &self.capacity)
+            .finish()
+    }
 }
 
 impl TokenCache {
@@ -81,6 +91,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::token::LEEWAY_SECS;
 
     fn verified(exp: i64) -> Verified {
         Verified {

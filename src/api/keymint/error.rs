@@ -78,6 +78,8 @@ pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpRes
     let error = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        // A refused CORS preflight, or anything else the client got wrong.
+        status if status.is_client_error() => "invalid_request",
         _ => "server_error",
     };
     render(status, error, format!("{message}."))

@@ -170,6 +170,8 @@ pub fn error_page(status: StatusCode, message: &str, req: &HttpRequest) -> HttpR
     let code = match status {
         StatusCode::NOT_FOUND => ResultCode::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ResultCode::MethodNotAllowed,
+        // A refused CORS preflight, or anything else the client got wrong.
+        status if status.is_client_error() => ResultCode::InvalidRequest,
         _ => ResultCode::InternalError,
     };
     render(

@@ -119,6 +119,7 @@ impl ResponseError for VeltError {
 pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {
     let name = match status {
         StatusCode::NOT_FOUND => ErrorStatus::NotFound,
+        status if status.is_server_error() => ErrorStatus::Internal,
         _ => ErrorStatus::InvalidArgument,
     };
     render(name, status, format!("{message}."))
