@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::helpers::{
-    DIALECTS, Dialect, TestApp, TestKey, basic, spawn_app, spawn_app_with, velt_body,
+    DIALECTS, Dialect, TestApp, TestKey, basic, bearer, spawn_app, spawn_app_with, velt_body,
 };
 
 impl Dialect {
@@ -652,23 +652,11 @@ async fn forged_and_tampered_tokens_open_nothing() {
     let (app, key) = target().await;
     let token = app.token_with(&key.secret, &["calls:read"]).await;
     // The genuine token works at forward-auth, so the refusals below are the tampering's doing.
-    let genuine = app
-        .forward_auth(
-            "GET",
-            "/v1/calls",
-            Some(("Authorization", format!("Bearer {token}"))),
-        )
-        .await;
+    let genuine = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
     assert_eq!(genuine.status(), StatusCode::OK);
 
     for (name, forged) in forgeries(&token) {
-        let response = app
-            .forward_auth(
-                "GET",
-                "/v1/calls",
-                Some(("Authorization", format!("Bearer {forged}"))),
-            )
-            .await;
+        let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
         assert_eq!(
             response.status(),
             StatusCode::UNAUTHORIZED,
@@ -701,9 +689,8 @@ async fn the_token_of_a_rotated_key_is_dead_everywhere_it_is_replayed() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
     let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
-    let bearer = || Some(("Authorization", format!("Bearer {token}")));
     assert_eq!(
-        app.forward_auth("GET", "/v1/calls", bearer())
+        app.forward_auth("GET", "/v1/calls", bearer(&token))
             .await
             .status(),
         StatusCode::OK
@@ -713,7 +700,7 @@ async fn the_token_of_a_rotated_key_is_dead_everywhere_it_is_replayed() {
 
     for _ in 0..3 {
         assert_eq!(
-            app.forward_auth("GET", "/v1/calls", bearer())
+            app.forward_auth("GET", "/v1/calls", bearer(&token))
                 .await
                 .status(),
             StatusCode::UNAUTHORIZED,

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{TestApp, spawn_on_store, velt_body};
+use crate::helpers::{self, TestApp, spawn_on_store, velt_body};
 
 /// A TCP proxy that can be cut (every connection dropped, new ones refused), frozen (every
 /// connection kept open but silent, as a firewall that drops packets), and restored.
@@ -173,7 +173,7 @@ async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_
     .await;
     let acme = app.create_account("acme").await;
     let token = app.token_for(&acme.primary.secret).await;
-    let bearer = || Some(("Authorization", format!("Bearer {token}")));
+    let bearer = || helpers::bearer(&token);
     // Let the notifications of the account's creation arrive, then warm the key cache.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

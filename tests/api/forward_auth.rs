@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, bearer, spawn_app, spawn_app_with};
 
 impl TestApp {
     /// Asks forward-auth about `method uri` the way nginx does.
@@ -30,10 +30,6 @@ impl TestApp {
             .unwrap()
             .to_owned()
     }
-}
-
-fn bearer(token: &str) -> Option<(&'static str, String)> {
-    Some(("Authorization", format!("Bearer {token}")))
 }
 
 #[tokio::test]
@@ -436,13 +432,7 @@ async fn failed_authentications_at_forward_auth_and_introspection_count_against_
         );
     }
     // Spent: even good credentials from this address are refused for now.
-    let blocked = app
-        .forward_auth(
-            "GET",
-            "/v1/calls",
-            Some(("Authorization", format!("Bearer {token}"))),
-        )
-        .await;
+    let blocked = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
     assert_eq!(blocked.status(), StatusCode::UNAUTHORIZED);
     let blocked = introspect(&app, &acme.primary.secret, &token).await;
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);

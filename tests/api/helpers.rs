@@ -189,6 +189,7 @@ pub async fn cli(database_url: &str, args: &[&str]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
             .args(&args)
             .env("KEYMINT_DATABASE_URL", &database_url)
+            .env_remove("RUST_LOG")
             .output()
             .expect("the keymint binary runs")
     })
@@ -409,10 +410,103 @@ pub fn velt_body(key: &TestKey) -> Value {
     }})
 }
 
+/// The `Authorization: Bearer` header for a token.
+pub fn bearer(token: &str) -> Option<(&'static str, String)> {
+    Some(("Authorization", format!("Bearer {token}")))
+}
+
+/// The `Authorization: Basic` value for a key id and key.
 pub fn basic(id: &str, secret: &str) -> String {
     use base64::Engine as _;
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
     )
+}
+
+/// The real keymint binary serving on port 0 (`keymint serve --bind 127.0.0.1:0 ARGS`), with
+/// everything it logs kept; killed if a test ends without [`stop`](Self::stop).
+pub struct ServedBinary {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as it logged.
+    pub address: String,
+    /// The lines logged up to and including the address.
+    pub startup_log: Vec<String>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServedBinary {
+    pub fn start(args: &[&str], database_url: &str) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("KEYMINT_DATABASE_URL", database_url)
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut startup_log = Vec::new();
+        let address = loop {
+            let line = lines.next().expect("keymint logs before exiting").unwrap();
+            startup_log.push(line.clone());
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let rest = &line[at..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || ":/.".contains(c)))
+                    .unwrap_or(rest.len());
+                break rest[..end].to_owned();
+            }
+        };
+        let log = Arc::new(std::sync::Mutex::new(startup_log.clone()));
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            address,
+            startup_log,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Sends SIGTERM (a graceful shutdown).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and everything it logged.
+    pub fn stop(self) -> (std::process::ExitStatus, Vec<String>) {
+        self.terminate();
+        self.wait()
+    }
+
+    /// Waits for the process to exit: its status and everything it logged.
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+impl Drop for ServedBinary {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

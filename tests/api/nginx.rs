@@ -11,7 +11,7 @@ use keymint::core::slot::KeySlot;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, bearer, spawn_app};
 
 /// The protected API: answers every request with the identity headers it received.
 async fn echo(req: HttpRequest) -> HttpResponse {
@@ -154,10 +154,6 @@ impl Gateway {
             .unwrap()
             .to_owned()
     }
-}
-
-fn bearer(token: &str) -> Option<(&'static str, String)> {
-    Some(("Authorization", format!("Bearer {token}")))
 }
 
 #[tokio::test]

@@ -1,14 +1,12 @@
 //! What operators rely on: health, readiness, metrics, CORS, JSON logs, graceful shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{BrokenStore, spawn_app, spawn_app_with, spawn_on_store};
+use crate::helpers::{BrokenStore, ServedBinary, spawn_app, spawn_app_with, spawn_on_store};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_all_is_well() {
@@ -184,39 +182,12 @@ async fn a_preflight_from_another_origin_is_refused_in_the_dialects_shape() {
     }
 }
 
-/// Starts the real binary and returns it with the address it logged.
-fn serve(args: &[&str], database_url: &str) -> (std::process::Child, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("KEYMINT_DATABASE_URL", database_url)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let address = loop {
-        let line = lines.next().expect("keymint logs before exiting").unwrap();
-        seen.push(line.clone());
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            let rest = &line[at..];
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || ":/.".contains(c)))
-                .unwrap_or(rest.len());
-            break rest[..end].to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, address, seen)
-}
-
 #[tokio::test]
 async fn json_logs_are_one_object_a_line() {
     let app = spawn_app().await;
-    let (mut child, _, seen) = serve(&["--log-format", "json"], &app.database_url);
-    let _ = child.kill();
-    let _ = child.wait();
+    let server = ServedBinary::start(&["--log-format", "json"], &app.database_url);
+    let seen = server.startup_log.clone();
+    drop(server);
     let last: Value = serde_json::from_str(seen.last().unwrap()).expect("a JSON log line");
     assert_eq!(last["level"], "INFO");
     assert!(
@@ -233,9 +204,9 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
-    let (mut child, address, _) = serve(&[], &app.database_url);
+    let server = ServedBinary::start(&[], &app.database_url);
 
-    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+    let mut stream = tokio::net::TcpStream::connect(server.address.trim_start_matches("http://"))
         .await
         .unwrap();
     let body = r#"{"scope":["calls:read"]}"#;
@@ -248,18 +219,14 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     stream.write_all(&body.as_bytes()[..5]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.terminate();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stream.write_all(&body.as_bytes()[5..]).await.unwrap();
 
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+    let (exit, _) = tokio::task::spawn_blocking(move || server.wait())
         .await
         .unwrap();
     assert!(exit.success(), "{exit:?}");

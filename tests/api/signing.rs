@@ -8,7 +8,7 @@ use keymint::core::keyring::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, cli, header, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, bearer, cli, header, spawn_app, spawn_app_with};
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let response = app
@@ -57,13 +57,9 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
             assert!(published.get(private).is_none(), "{alg}: {published}");
         }
         assert_eq!(
-            app.forward_auth(
-                "GET",
-                "/v1/calls",
-                Some(("Authorization", format!("Bearer {token}")))
-            )
-            .await
-            .status(),
+            app.forward_auth("GET", "/v1/calls", bearer(&token))
+                .await
+                .status(),
             StatusCode::OK
         );
     }
@@ -137,13 +133,7 @@ async fn the_public_key_used_as_an_hmac_secret_is_refused() {
         )
         .unwrap();
         let forged = format!("{message}.{signature}");
-        let response = app
-            .forward_auth(
-                "GET",
-                "/v1/calls",
-                Some(("Authorization", format!("Bearer {forged}"))),
-            )
-            .await;
+        let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }
@@ -158,13 +148,7 @@ async fn a_token_naming_an_unknown_kid_is_refused() {
     parts[0] = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"alg": "EdDSA", "kid": "../../etc/passwd"}).to_string());
     let forged = parts.join(".");
-    let response = app
-        .forward_auth(
-            "GET",
-            "/v1/calls",
-            Some(("Authorization", format!("Bearer {forged}"))),
-        )
-        .await;
+    let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 

@@ -4,8 +4,6 @@
 //! runs it for two minutes; a plain `cargo test`, for ten seconds).
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -14,19 +12,16 @@ use rand::Rng as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{DIALECTS, Dialect, TestKey, basic, velt_body};
+use crate::helpers::{DIALECTS, Dialect, ServedBinary, TestKey, basic, cli, velt_body};
 
 const ACCOUNTS: usize = 6;
 /// Hammered far beyond its quota, so that 429s are part of the mix.
 const HOT: &str = "hot";
 const CLIENTS: usize = 12;
 
-fn keymint(database_url: &str, args: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(args)
-        .env("KEYMINT_DATABASE_URL", database_url)
-        .output()
-        .unwrap();
+/// A CLI command that must succeed, and the JSON it printed.
+async fn keymint(database_url: &str, args: &[&str]) -> Value {
+    let output = cli(database_url, args).await;
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -42,50 +37,30 @@ fn primary(created: &Value) -> TestKey {
     }
 }
 
-struct Server {
-    child: Child,
-    address: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
+/// The real binary, as deployed: two workers, a quota that the hot account exceeds.
+struct Server(ServedBinary);
 
 impl Server {
     fn start(database_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .args([
+        Self(ServedBinary::start(
+            &[
+                "--workers",
+                "2",
                 "--rate-limit",
                 "100/1s",
                 "--failed-auth-limit",
                 "1000000/1s",
-            ])
-            .env("KEYMINT_DATABASE_URL", database_url)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines.next().expect("keymint logs its address").unwrap();
-            if let Some(at) = line.find("http://127.0.0.1:") {
-                break line[at..].split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self {
-            child,
-            address,
-            log,
-        }
+            ],
+            database_url,
+        ))
+    }
+
+    fn address(&self) -> &str {
+        &self.0.address
     }
 
     fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.child.id()))
             .unwrap()
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -94,15 +69,8 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status and everything it logged.
-    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let log = self.log.lock().unwrap().clone();
-        (status, log)
+    fn stop(self) -> (std::process::ExitStatus, Vec<String>) {
+        self.0.stop()
     }
 }
 
@@ -234,7 +202,8 @@ async fn rotate_and_check(
     let rotated = keymint(
         database_url,
         &["keys", "rotate", &account, "--slot", "primary", "--json"],
-    );
+    )
+    .await;
     let fresh = TestKey {
         id: rotated["id"].as_str().unwrap().to_owned(),
         secret: rotated["secret"].as_str().unwrap().to_owned(),
@@ -283,16 +252,13 @@ async fn under_mixed_load_with_rotations_nothing_fails_and_memory_stays_flat() {
     let mut keys = HashMap::new();
     for i in 0..ACCOUNTS {
         let name = format!("acct{i}");
-        let created = keymint(&database_url, &["accounts", "create", &name, "--json"]);
+        let created = keymint(&database_url, &["accounts", "create", &name, "--json"]).await;
         keys.insert(name, primary(&created));
     }
-    let hot = primary(&keymint(
-        &database_url,
-        &["accounts", "create", HOT, "--json"],
-    ));
+    let hot = primary(&keymint(&database_url, &["accounts", "create", HOT, "--json"]).await);
     let keys = Arc::new(RwLock::new(keys));
     let server = Server::start(&database_url);
-    let base = server.address.clone();
+    let base = server.address().to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
