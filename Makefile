@@ -5,8 +5,9 @@ BIN := target/debug/keymint
 VENV := .venv
 ST := $(VENV)/bin/st
 BIND ?= 127.0.0.1:8080
+NPM := clients/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 
-.PHONY: run build test unit conformance clients clients-test browser fuzz lint bench
+.PHONY: run build test setup packages unit conformance clients clients-test browser fuzz lint bench
 ## How long the soak test runs in `make test` (a plain `cargo test` runs it for 10 s).
 SOAK_SECONDS ?= 120
 
@@ -32,9 +33,21 @@ build:
 ## integration suite again on PostgreSQL when KEYMINT_TEST_POSTGRES_URL names a database),
 ## schemathesis against the served documents, the typed TypeScript clients against a running
 ## keymint, and Swagger UI in a real browser.
-test: unit conformance clients-test browser
+test: setup unit conformance clients-test browser
 
-unit:
+## What the suites need from the machine, each installed once and only when missing: Debian
+## packages (nginx, chromium, python3-venv, curl; by apt-get as root, otherwise it names the
+## command), the Python venv for schemathesis, and the npm packages of clients/ and tests/browser/.
+setup: packages $(ST) $(NPM)
+
+packages:
+	@tests/setup.sh curl nginx chromium python3-venv node
+
+# npm ci rewrites node_modules/.package-lock.json, so it runs again only when the lock changes.
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
+unit: packages
 	KEYMINT_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --all-targets
 	@if [ -n "$$KEYMINT_TEST_POSTGRES_URL" ]; then \
 		echo "== the integration suite again, on PostgreSQL ($$KEYMINT_TEST_POSTGRES_URL)"; \
@@ -42,11 +55,11 @@ unit:
 	fi
 
 ## Regenerate the typed TypeScript clients (clients/src/*.ts) from the documents keymint serves.
-clients: build
+clients: build clients/node_modules/.package-lock.json
 	clients/generate.sh $(BIN)
 
 ## The typed clients against fresh keymints: checked-in = served, tsc --noEmit, node --test.
-clients-test: build
+clients-test: build clients/node_modules/.package-lock.json
 	clients/run.sh $(BIN)
 
 ## Fuzz every target in fuzz/ for FUZZ_SECONDS each (cargo fuzz: libFuzzer + ASan, on stable via
@@ -56,13 +69,13 @@ fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Swagger UI and CORS in Debian's chromium (playwright-core from npm); screenshots in build/browser/.
-browser: build
+browser: build tests/browser/node_modules/.package-lock.json
 	tests/browser/run.sh $(BIN)
 
 conformance: build $(ST)
 	ST=$(ST) tests/conformance/run.sh $(BIN)
 
-$(ST): tests/conformance/requirements.txt
+$(ST): tests/conformance/requirements.txt | packages
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 	touch $(ST)
@@ -70,11 +83,10 @@ $(ST): tests/conformance/requirements.txt
 ## Micro-benchmarks of the per-request steps (benches/tokens.rs, criterion), then a release
 ## build against the HTTP floor and oidc-provider (bench/run.py), which writes bench/results.md.
 ## Installs wrk (Debian) and the peer (npm) if missing.
-bench:
+bench: bench/peer/node_modules/.package-lock.json
+	@tests/setup.sh wrk
 	$(CARGO) bench --bench tokens -- --warm-up-time 1 --measurement-time 2
 	$(CARGO) build --release
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
 	python3 bench/run.py
 
 lint:

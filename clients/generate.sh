@@ -14,7 +14,7 @@ out=${OUT:-$here/src}
 documents=(volubile origoid velt memoram keymint)
 
 [ -x "$bin" ] || { echo "generate.sh: no keymint binary at $bin (run cargo build)" >&2; exit 1; }
-[ -x "$here/node_modules/.bin/openapi-typescript" ] || (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+[ -x "$here/node_modules/.bin/openapi-typescript" ] || { echo "generate.sh: no npm packages in clients/: run \`make setup\`" >&2; exit 1; }
 
 work=$(mktemp -d)
 server=""

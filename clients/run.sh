@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The typed clients, end to end: npm ci; generate from the documents a fresh keymint serves
-# and fail if the checked-in src/*.ts differ (run `make clients`); tsc --noEmit; compile; then
+# The typed clients, end to end (`make setup` installs the npm packages): generate from the
+# documents a fresh keymint serves and fail if the checked-in src/*.ts differ (run
+# `make clients`); tsc --noEmit; compile; then
 # `node --test` against two fresh keymints (fresh database, fresh keys): one with the defaults,
 # one with `--rate-limit 2/60s` for each dialect's 429. The servers are always stopped.
 #   clients/run.sh [KEYMINT_BINARY]     (default target/debug/keymint; run `cargo build` first)
@@ -24,8 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$here"
-echo "== clients: npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+[ -x node_modules/.bin/tsc ] || { echo "run.sh: no npm packages in clients/: run \`make setup\`" >&2; exit 1; }
 
 echo "== clients: generate from the served documents"
 OUT="$work/generated" ./generate.sh "$bin"

@@ -10,7 +10,7 @@ export async function tokens(origin: string, keyId: string, key: string): Promis
         body: { scope: ["calls:read"] }, // only the documented scopes type-check
     });
     if (v.error) {
-        // 400: v.error.errors?.[0]?.field === "scope[0]", .rejectedValue, .message; 401, 403, 429
+        // 400: v.error.errors?.[0]?.field === "scope[0]", .message; 401, 403, 429
         throw new Error(`${v.response.status} ${v.error.message}`);
     }
     const volubileToken = v.data.token; // string | undefined: Volubile's document marks nothing required

@@ -79,7 +79,7 @@ export interface components {
             /** @description Description of the failed validation */
             message?: string;
             /** @description Value in error */
-            rejectedValue?: unknown;
+            rejectedValue?: Record<string, never>;
         };
     };
     responses: never;

@@ -59,7 +59,7 @@ fn nginx_binary() -> String {
     let path = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
     assert!(
         std::path::Path::new(&path).exists(),
-        "nginx is needed for this test: `apt-get install nginx` (.ci/run does), or set NGINX"
+        "nginx is needed for this test: `make setup` installs it, or set NGINX"
     );
     path
 }

@@ -214,3 +214,100 @@ async fn the_memoram_document_equals_the_reference() {
 async fn the_keymint_document_equals_the_reference() {
     assert_served_document_matches("/v3/api-docs/keymint", "keymint", "keymint.example").await;
 }
+
+/// The providers' documents as they publish them: each is the YAML block of its seed page, byte
+/// for byte. The conformance stage runs schemathesis with these files, not with our copies.
+struct Published {
+    file: &'static str,
+    seed_prefix: &'static str,
+    sha256: &'static str,
+}
+
+const PUBLISHED: [Published; 2] = [
+    Published {
+        file: "volubile.yaml",
+        seed_prefix: "000_",
+        sha256: "c14f97db91afa21af9accd002cb7c346b7b5c95d6451b51ac1a47d8271c1432c",
+    },
+    Published {
+        file: "memoram.yaml",
+        seed_prefix: "004_",
+        sha256: "3f35ebc7363b009cec7136cc452a24ad191563c78384ebe6516001872407c46c",
+    },
+];
+
+fn published_text(file: &str) -> String {
+    let path = format!("{}/openapi/published/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+fn sha256_hex(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The seed pages (`shared/seeds/`), where this checkout sits beside them; `KEYMINT_SEEDS` names
+/// another place.
+fn seeds_dir() -> Option<std::path::PathBuf> {
+    if let Ok(dir) = std::env::var("KEYMINT_SEEDS") {
+        return Some(dir.into());
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared/seeds"))
+        .find(|dir| dir.is_dir())
+}
+
+/// The text between a seed page's "````yaml" line and its closing "````".
+fn yaml_block(page: &str) -> &str {
+    let start = page
+        .find("````yaml")
+        .expect("a seed page holds a YAML block");
+    let body = &page[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("````").expect("the YAML block is closed")]
+}
+
+#[test]
+fn the_published_documents_are_unedited() {
+    for published in PUBLISHED {
+        assert_eq!(
+            sha256_hex(&published_text(published.file)),
+            published.sha256,
+            "openapi/published/{} is not the text its provider published",
+            published.file
+        );
+    }
+}
+
+#[test]
+fn the_published_documents_equal_the_seed_pages_text() {
+    let Some(dir) = seeds_dir() else {
+        eprintln!("no shared/seeds beside this checkout: the pinned hashes stand in for them");
+        return;
+    };
+    for published in PUBLISHED {
+        let page = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(published.seed_prefix))
+            })
+            .unwrap_or_else(|| panic!("no {}* page in {}", published.seed_prefix, dir.display()));
+        let page = std::fs::read_to_string(page).unwrap();
+        assert_eq!(
+            published_text(published.file),
+            yaml_block(&page),
+            "{}",
+            published.file
+        );
+    }
+}
+
+#[test]
+fn keymints_volubile_reference_is_the_published_document() {
+    let ours: Value = serde_yaml::from_str(&published_text("volubile.yaml")).unwrap();
+    assert_eq!(reference("volubile"), ours);
+}

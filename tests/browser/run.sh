@@ -2,7 +2,7 @@
 # Browser: Swagger UI (every dialect, "Authorize", "Try it out", offline) and CORS from a page on
 # another origin, in Debian's chromium driven by playwright-core (tests/browser/*.test.mjs).
 # Usage: tests/browser/run.sh [KEYMINT_BINARY]     Screenshots: build/browser/*.png
-# Installs chromium (apt) and playwright-core (npm ci) if missing; never downloads a browser.
+# Needs Debian's chromium and `npm ci` here (`make browser` sees to both); never downloads a browser.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,13 +10,8 @@ root=$(cd "$here/../.." && pwd)
 bin=$(realpath "${1:-$root/target/debug/keymint}")
 [ -x "$bin" ] || { echo "no keymint binary at $bin (cargo build first)" >&2; exit 1; }
 
-if [ ! -x /usr/bin/chromium ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-fi
-(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -d "$here/node_modules/playwright-core" ] ||
+    { echo "run.sh: needs chromium and playwright-core: run \`make setup\`" >&2; exit 1; }
 
 work=$(mktemp -d)
 server=""

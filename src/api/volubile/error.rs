@@ -42,7 +42,7 @@ impl ResponseError for VolubileError {
                     .map(|scope| FieldError {
                         field: "scope".to_owned(),
                         rejected_value: Some(scope.as_str().into()),
-                        message: "is not granted to this API key".to_owned(),
+                        message: format!("{} is not granted to this API key", scope.as_str()),
                     })
                     .collect(),
             ),

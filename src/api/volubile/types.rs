@@ -1,9 +1,7 @@
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
-};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use validator::Validate;
 
@@ -91,26 +89,29 @@ pub struct ValidationError {
     pub field: String,
     #[schema(schema_with = rejected_value)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rejected_value: Option<Value>,
+    pub rejected_value: Option<Map<String, Value>>,
     /// Description of the failed validation
     #[schema(required = false)]
     pub message: String,
 }
 
-/// Any JSON value: the reference document says `type: object` (springdoc's rendering of Java's
-/// `Object`), but the value echoed is whatever the client sent, often a string. The document
-/// says what the wire carries; see `openapi/volubile.yaml`.
+/// `type: object`, as published. Clients generated from Volubile's document accept only an
+/// object here, so only an object is echoed; any other rejected value is named in `message`.
 fn rejected_value() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
-        .schema_type(SchemaType::AnyValue)
+        .schema_type(Type::Object)
         .description(Some("Value in error"))
 }
 
 impl From<FieldError> for ValidationError {
     fn from(err: FieldError) -> Self {
+        let rejected_value = match err.rejected_value {
+            Some(Value::Object(object)) => Some(object),
+            _ => None,
+        };
         Self {
             field: err.field,
-            rejected_value: err.rejected_value,
+            rejected_value,
             message: err.message,
         }
     }
