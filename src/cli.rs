@@ -3,6 +3,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::client::ProxyNet;
+use crate::api::docs::PublicUrl;
 use crate::api::{Gateway, Lifetimes};
 use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
@@ -130,10 +132,27 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_REDIS_PREFIX", default_value = "keymint:quota:")]
     pub redis_prefix: String,
 
-    /// Failed authentications allowed per client address before it is refused (429) until the
-    /// quota refills: brute-force protection.
+    /// Failed authentications allowed per client address before that address is refused (429;
+    /// 401 at forward-auth) until the quota refills: brute-force protection. Counted: credentials
+    /// that could be guesses (a malformed key, an unknown key id, a wrong secret, a malformed or
+    /// badly signed token). Never counted: no credentials, a revoked key, or a genuine token
+    /// that expired or whose key was rotated. Behind a gateway, set --trusted-proxies, or every
+    /// client shares the gateway's address.
     #[arg(long, env = "KEYMINT_FAILED_AUTH_LIMIT", default_value = "20/60s")]
     pub failed_auth_limit: RatePolicy,
+
+    /// Where clients reach keymint (`https://auth.example.com`, optionally with a path prefix):
+    /// the `servers` URL of every served document, so Swagger UI's "Try it out" sends keys
+    /// there. Without it, documents name the `Host` they were requested from (forwarded host
+    /// and scheme only from --trusted-proxies), with `Vary` so caches keep them apart.
+    #[arg(long, env = "KEYMINT_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR blocks,
+    /// comma-separated, e.g. `127.0.0.1,10.0.0.0/8`); none by default, so the client is the TCP
+    /// peer. The client is the rightmost forwarded address that is not itself a trusted proxy.
+    #[arg(long, env = "KEYMINT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
 
     /// HTTP worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "KEYMINT_WORKERS")]
@@ -238,6 +257,8 @@ impl Default for ServeArgs {
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate_limit: RatePolicy::VOLUBILE,
             failed_auth_limit: "20/60s".parse().expect("a valid policy"),
+            trusted_proxies: Vec::new(),
+            public_url: None,
             redis_url: None,
             redis_prefix: "keymint:quota:".to_owned(),
             workers: None,

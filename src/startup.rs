@@ -6,6 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::api::docs::Documents;
+use crate::api::security::SecurityHeaders;
 use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
 use crate::core::clock::Clock;
@@ -120,7 +121,8 @@ impl Application {
             .map(|d| (*d, api::document(d, &lifetimes)))
             .collect();
         let routes = web::Data::new(Routes::new(&documents));
-        let docs = web::Data::new(Documents::new(&documents));
+        let docs = web::Data::new(Documents::new(&documents, settings.public_url.clone()));
+        let security = web::Data::new(SecurityHeaders::new(settings.public_url.as_ref()));
         let routes_table = match &settings.routes {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -136,6 +138,7 @@ impl Application {
             lifetimes,
             routes: routes_table,
             gateway: settings.forward_auth_gateway,
+            proxies: api::client::TrustedProxies::new(&settings.trusted_proxies),
         });
         let cors_origins = settings.cors_origins.clone();
 
@@ -145,7 +148,8 @@ impl Application {
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(routes.clone())
-                .app_data(docs.clone());
+                .app_data(docs.clone())
+                .app_data(security.clone());
             // Token endpoints first: the router tries routes in order, and the documents'
             // patterns are regular expressions.
             api::configure(app, &dialects)
@@ -153,6 +157,7 @@ impl Application {
                 .default_service(web::to(api::unmatched_request))
                 .wrap(api::cors(&cors_origins))
                 .wrap(actix_web::middleware::from_fn(api::request_id::middleware))
+                .wrap(actix_web::middleware::from_fn(api::security::middleware))
         })
         .listen(listener)?;
         if let Some(workers) = settings.workers {

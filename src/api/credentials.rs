@@ -62,7 +62,9 @@ pub fn refuse_any_bearer(
     match presented_bearer(req) {
         None => Ok(()),
         Some(Credentials::Bearer(token)) => Err(tokens.refuse_bearer(caller, &token)),
-        Some(_) => Err(crate::core::CoreError::InvalidCredentials),
+        Some(_) => Err(crate::core::CoreError::InvalidCredentials(
+            crate::core::Attempt::Absent,
+        )),
     }
 }
 

@@ -3,6 +3,8 @@
 
 /// Reading JSON bodies into field-level errors.
 pub mod body;
+/// Who the client is: the TCP peer, or the address trusted proxies vouch for.
+pub mod client;
 /// Finding credentials in headers.
 pub mod credentials;
 /// Serving each dialect's OpenAPI document and Swagger UI.
@@ -15,6 +17,8 @@ pub mod memoram;
 pub mod origoid;
 /// Request ids: generated per request, logged, returned in `X-Request-Id`.
 pub mod request_id;
+/// Headers every answer carries: content security policy, no framing, no sniffing.
+pub mod security;
 /// A JSON deserializer that accepts structs only from objects.
 pub mod strict;
 /// The Velt dialect.
@@ -60,6 +64,19 @@ pub struct AppState {
     pub routes: RouteTable,
     /// Whose headers name the original request (forward-auth).
     pub gateway: Gateway,
+    /// Whose forwarded headers name the client.
+    pub proxies: client::TrustedProxies,
+}
+
+impl AppState {
+    /// Who is asking, for the core's audit trail and per-client limits: the dialect and the
+    /// client's address (the TCP peer's, or behind trusted proxies the one they vouch for).
+    pub fn caller(&self, req: &HttpRequest, dialect: &Dialect) -> crate::core::audit::Caller {
+        crate::core::audit::Caller {
+            dialect: dialect.name,
+            client_ip: self.proxies.client_ip(req),
+        }
+    }
 }
 
 /// The gateway in front, which decides where forward-auth reads the original request from.
@@ -313,15 +330,6 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
         .iter()
         .filter(|origin| !origin.trim().is_empty())
         .fold(cors, |cors, origin| cors.allowed_origin(origin.trim()))
-}
-
-/// Who is asking, for the core's audit trail and per-client limits: the dialect and the TCP
-/// peer's address.
-pub fn caller(req: &HttpRequest, dialect: &Dialect) -> crate::core::audit::Caller {
-    crate::core::audit::Caller {
-        dialect: dialect.name,
-        client_ip: req.peer_addr().map(|addr| addr.ip()),
-    }
 }
 
 /// The start of every successful token response: no caching, and the quota left.

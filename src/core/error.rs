@@ -7,10 +7,11 @@ use crate::store::StoreError;
 /// documented status and body; the `Display` text is for logs, never for responses.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    /// Missing, malformed, unknown, revoked or wrong key: one answer for all, so a caller learns
-    /// nothing about which.
+    /// Missing, malformed, unknown, revoked or wrong key, or a token that does not hold: one
+    /// answer for all, so a caller learns nothing about which. The [`Attempt`] is for the
+    /// failed-authentication limit only.
     #[error("missing or invalid credentials")]
-    InvalidCredentials,
+    InvalidCredentials(Attempt),
     /// The caller presented a valid bearer token: tokens cannot mint tokens.
     #[error("a bearer token cannot mint another token")]
     TokenCannotMint,
@@ -29,7 +30,7 @@ impl CoreError {
     /// A short, stable name for logs and the audit trail.
     pub fn reason(&self) -> &'static str {
         match self {
-            CoreError::InvalidCredentials => "invalid_credentials",
+            CoreError::InvalidCredentials(_) => "invalid_credentials",
             CoreError::TokenCannotMint => "bearer_token",
             CoreError::RateLimited(limited) if limited.policy == "failed-auth" => {
                 "too_many_failures"
@@ -39,6 +40,28 @@ impl CoreError {
             CoreError::Unavailable(_) => "unavailable",
             CoreError::Internal(_) => "internal",
         }
+    }
+}
+
+/// What refused credentials say about the caller: whether they could be a guess. Only guesses
+/// spend the client's failed-authentication quota; never shown to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// No credentials at all, or an unreadable credential header: nothing was guessed.
+    Absent,
+    /// Credentials that prove nothing: a malformed key, an unknown key id, a wrong secret, a
+    /// token that is malformed, badly signed, of another issuer or with impossible claims.
+    Guess,
+    /// Credentials that were genuine: a revoked or rotated key, or a correctly signed token
+    /// that is expired, not yet valid, or minted by a key since rotated or revoked. Ordinary
+    /// expiry and rotation, not brute force.
+    Lapsed,
+}
+
+impl Attempt {
+    /// Whether the attempt spends from the client's failed-authentication quota.
+    pub const fn counts(self) -> bool {
+        matches!(self, Attempt::Guess)
     }
 }
 

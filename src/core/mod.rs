@@ -36,4 +36,4 @@ pub mod token;
 /// Bearer tokens already verified, for forward-auth.
 pub mod token_cache;
 
-pub use error::CoreError;
+pub use error::{Attempt, CoreError};

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::apikey::{KeyHash, KeyId, PresentedKey};
 use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome};
 use super::clock::Clock;
-use super::error::CoreError;
+use super::error::{Attempt, CoreError};
 use super::keyring::Keyring;
 use super::lifetime::Lifetime;
 use super::ratelimit::{Allowance, FailureGate, Quota};
@@ -208,10 +208,12 @@ impl TokenService {
         })
     }
 
-    /// A failed authentication spends from the client address's failure quota.
+    /// A failed authentication that could be a guess spends from the client address's failure
+    /// quota; absent credentials, expired tokens and rotated keys never do ([`Attempt`]).
     fn note_failure(&self, caller: &Caller, err: &CoreError) {
-        if let (CoreError::InvalidCredentials, Some(ip), Some(gate)) =
+        if let (CoreError::InvalidCredentials(attempt), Some(ip), Some(gate)) =
             (err, caller.client_ip, &self.failures)
+            && attempt.counts()
         {
             gate.record_failure(ip);
         }
@@ -220,7 +222,7 @@ impl TokenService {
     /// Decides who is calling, without an audit record (forward-auth, introspection).
     pub async fn identify(&self, credentials: &Credentials) -> Result<Principal, CoreError> {
         match credentials {
-            Credentials::Missing => Err(CoreError::InvalidCredentials),
+            Credentials::Missing => Err(CoreError::InvalidCredentials(Attempt::Absent)),
             Credentials::ApiKey(key) => self.check_key(key, None).await,
             Credentials::IdAndKey { id, key } => self.check_key(key, Some(id)).await,
             Credentials::Bearer(token) => Err(self.refuse_token(token)),
@@ -242,7 +244,7 @@ impl TokenService {
             Ok(_) => CoreError::TokenCannotMint,
             Err(err) => {
                 tracing::debug!(error = %err, "bearer token refused");
-                CoreError::InvalidCredentials
+                CoreError::InvalidCredentials(err.attempt())
             }
         }
     }
@@ -254,11 +256,11 @@ impl TokenService {
     ) -> Result<Principal, CoreError> {
         let key = PresentedKey::parse(raw).map_err(|err| {
             tracing::debug!(error = %err, "api key refused before lookup");
-            CoreError::InvalidCredentials
+            CoreError::InvalidCredentials(Attempt::Guess)
         })?;
         if expected_id.is_some_and(|id| id != key.id.as_str()) {
             tracing::debug!(key_id = %key.id, "key id does not match the key");
-            return Err(CoreError::InvalidCredentials);
+            return Err(CoreError::InvalidCredentials(Attempt::Guess));
         }
         if !self.store.is_current() {
             // A rotation may have gone unnoticed: no new token on the strength of a cached key.
@@ -269,11 +271,15 @@ impl TokenService {
         let Some(stored) = self.store.find_key(&key.id).await? else {
             let _ = DECOY.matches(&key.hash);
             tracing::debug!(key_id = %key.id, "unknown key id");
-            return Err(CoreError::InvalidCredentials);
+            return Err(CoreError::InvalidCredentials(Attempt::Guess));
         };
-        if !stored.hash.matches(&key.hash) || stored.revoked {
-            tracing::debug!(key_id = %key.id, revoked = stored.revoked, "api key refused");
-            return Err(CoreError::InvalidCredentials);
+        if !stored.hash.matches(&key.hash) {
+            tracing::debug!(key_id = %key.id, "wrong secret for the key id");
+            return Err(CoreError::InvalidCredentials(Attempt::Guess));
+        }
+        if stored.revoked {
+            tracing::debug!(key_id = %key.id, "revoked api key refused");
+            return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
         }
         self.note_usage(&stored.id);
         Ok(Principal {
@@ -288,15 +294,15 @@ impl TokenService {
     pub async fn verify_token(&self, token: &str) -> Result<(Claims, Access), CoreError> {
         let claims = self.signer.verify(token, self.clock.now()).map_err(|err| {
             tracing::debug!(error = %err, "bearer token refused");
-            CoreError::InvalidCredentials
+            CoreError::InvalidCredentials(err.attempt())
         })?;
         let key_id: KeyId = claims
             .key_id
             .parse()
-            .map_err(|_| CoreError::InvalidCredentials)?;
+            .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
         self.check_minting_key(&key_id, &claims.sub).await?;
-        let scopes =
-            ScopeSet::parse_claim(&claims.scope).map_err(|_| CoreError::InvalidCredentials)?;
+        let scopes = ScopeSet::parse_claim(&claims.scope)
+            .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
         let access = Access {
             subject: Arc::from(claims.sub.as_str()),
             key_id,
@@ -311,7 +317,7 @@ impl TokenService {
             Some(key) if !key.revoked && *key.account == *subject => Ok(()),
             _ => {
                 tracing::debug!(%key_id, "token of a rotated or revoked key refused");
-                Err(CoreError::InvalidCredentials)
+                Err(CoreError::InvalidCredentials(Attempt::Lapsed))
             }
         }
     }
@@ -322,7 +328,7 @@ impl TokenService {
         if let Some(hit) = self.verified.get(token) {
             if !hit.is_current(self.clock.now().timestamp()) {
                 tracing::debug!("cached bearer token outside its validity window");
-                return Err(CoreError::InvalidCredentials);
+                return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
             }
             self.check_minting_key(&hit.key_id, &hit.subject).await?;
             return Ok(Access {

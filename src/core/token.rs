@@ -141,6 +141,24 @@ pub enum TokenError {
     Signing,
 }
 
+impl TokenError {
+    /// Whether the token could be a guess (malformed, forged, foreign) or was genuine once
+    /// (expired, not yet valid): only guesses count against the client.
+    pub fn attempt(&self) -> super::error::Attempt {
+        use super::error::Attempt;
+        match self {
+            TokenError::Expired | TokenError::NotYetValid => Attempt::Lapsed,
+            // Our own failure, not the caller's.
+            TokenError::NoSigningKey | TokenError::Signing => Attempt::Absent,
+            TokenError::Malformed
+            | TokenError::Header
+            | TokenError::Signature
+            | TokenError::Claims(_)
+            | TokenError::Authority => Attempt::Guess,
+        }
+    }
+}
+
 impl From<JwsError> for TokenError {
     fn from(err: JwsError) -> Self {
         match err {

@@ -788,3 +788,97 @@ async fn a_refused_client_keeps_its_connection() {
         }
     }
 }
+
+/// Behind the shipped nginx configuration, two clients at once: one floods forward-auth and the
+/// token endpoint with junk, the other holds only expired tokens for a while. Neither throttles
+/// the other, and expired tokens are not brute force: the patient client is never locked out.
+#[tokio::test]
+async fn behind_nginx_one_clients_failures_and_expired_tokens_leave_the_other_untouched() {
+    use crate::nginx::{Gateway, client_at};
+    let gateway = Gateway::start_with(|s| s.failed_auth_limit = "5/60s".parse().unwrap()).await;
+    let victim = gateway.app.create_account("victim").await;
+    let (attacker, honest) = (client_at("127.0.0.2"), client_at("127.0.0.3"));
+    let junk = || bearer("x.y.z");
+
+    // The attacker spends its quota of failures several times over, on both endpoints.
+    for _ in 0..10 {
+        let refused = gateway
+            .get_from(&attacker, reqwest::Method::GET, "/v1/calls", junk())
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        gateway
+            .token_from(&attacker, "km_guess", &["calls:read"])
+            .await;
+    }
+    let attackers_own = gateway
+        .token_from(&attacker, &victim.secondary.secret, &["calls:read"])
+        .await;
+    assert_eq!(
+        attackers_own.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker's own address is the one throttled"
+    );
+
+    // The honest client, meanwhile, mints and uses tokens as usual.
+    let minted = gateway
+        .token_from(&honest, &victim.primary.secret, &["calls:read"])
+        .await;
+    assert_eq!(minted.status(), StatusCode::OK);
+    let token = minted.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let through = gateway
+        .get_from(&honest, reqwest::Method::GET, "/v1/calls", bearer(&token))
+        .await;
+    assert_eq!(through.status(), StatusCode::OK);
+
+    // Its token expires and it keeps presenting it, far more often than the limit allows.
+    gateway
+        .app
+        .clock
+        .advance(chrono::Duration::seconds(900 + 10));
+    for _ in 0..10 {
+        let expired = gateway
+            .get_from(&honest, reqwest::Method::GET, "/v1/calls", bearer(&token))
+            .await;
+        assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    }
+    let renewed = gateway
+        .token_from(&honest, &victim.primary.secret, &["calls:read"])
+        .await;
+    assert_eq!(
+        renewed.status(),
+        StatusCode::OK,
+        "expiry is not brute force"
+    );
+}
+
+/// Without --trusted-proxies, `X-Forwarded-For` is the client's own word: a client cannot escape
+/// its failure quota by naming a new address on every request.
+#[tokio::test]
+async fn a_client_cannot_pick_its_address_by_forwarded_headers() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "3/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    for i in 0..5 {
+        app.client
+            .post(app.url("/v1/auth/token"))
+            .header("X-Api-Key", "km_guess")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .header("X-Real-IP", format!("198.51.100.{i}"))
+            .json(&json!({"scope": []}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let blocked = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .header("X-Api-Key", &acme.primary.secret)
+        .header("X-Forwarded-For", "203.0.113.77")
+        .json(&json!({"scope": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -8,7 +8,7 @@ mod faults;
 mod forward_auth;
 mod helpers;
 mod memoram;
-mod nginx;
+pub mod nginx;
 mod openapi;
 mod operations;
 mod origoid;

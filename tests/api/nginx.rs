@@ -11,7 +11,9 @@ use keymint::core::slot::KeySlot;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, bearer, spawn_app};
+use keymint::cli::ServeArgs;
+
+use crate::helpers::{TestApp, bearer, spawn_app_with};
 
 /// The protected API: answers every request with the identity headers it received.
 async fn echo(req: HttpRequest) -> HttpResponse {
@@ -107,30 +109,49 @@ async fn spawn_nginx(keymint: &str, upstream: &str) -> Nginx {
     panic!("nginx did not start listening on {listen}: {log}");
 }
 
-struct Gateway {
-    app: TestApp,
+pub struct Gateway {
+    pub app: TestApp,
     nginx: Nginx,
 }
 
 impl Gateway {
-    async fn start() -> Self {
-        let app = spawn_app().await;
+    /// keymint behind the shipped nginx configuration, trusting nginx (127.0.0.1) to name the
+    /// client, as that configuration says to.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut ServeArgs)) -> Self {
+        let app = spawn_app_with(|s| {
+            s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            configure(s);
+        })
+        .await;
         let upstream = spawn_upstream();
         let keymint = app.address.trim_start_matches("http://").to_owned();
         let nginx = spawn_nginx(&keymint, &upstream).await;
         Self { app, nginx }
     }
 
-    async fn get(
+    pub async fn get(
         &self,
         method: reqwest::Method,
         path: &str,
         credential: Option<(&str, String)>,
     ) -> reqwest::Response {
-        let mut request = self
-            .app
-            .client
-            .request(method, format!("{}{path}", self.nginx.base));
+        self.get_from(&self.app.client, method, path, credential)
+            .await
+    }
+
+    /// A request through nginx from `client` (see [`client_at`]).
+    pub async fn get_from(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        credential: Option<(&str, String)>,
+    ) -> reqwest::Response {
+        let mut request = client.request(method, format!("{}{path}", self.nginx.base));
         if let Some((name, value)) = credential {
             request = request.header(name, value);
         }
@@ -138,22 +159,39 @@ impl Gateway {
     }
 
     /// A token minted through nginx, as a client behind the gateway would get it.
-    async fn token(&self, key: &str, scopes: &[&str]) -> String {
-        let response = self
-            .app
-            .client
-            .post(format!("{}/v1/auth/token", self.nginx.base))
-            .header("X-Api-Key", key)
-            .json(&json!({ "scope": scopes }))
-            .send()
-            .await
-            .unwrap();
+    pub async fn token(&self, key: &str, scopes: &[&str]) -> String {
+        let response = self.token_from(&self.app.client, key, scopes).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()["token"]
             .as_str()
             .unwrap()
             .to_owned()
     }
+
+    /// `POST /v1/auth/token` through nginx from `client`.
+    pub async fn token_from(
+        &self,
+        client: &reqwest::Client,
+        key: &str,
+        scopes: &[&str],
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/v1/auth/token", self.nginx.base))
+            .header("X-Api-Key", key)
+            .json(&json!({ "scope": scopes }))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A client whose connections come from `ip` (any 127.x.y.z reaches nginx on 127.0.0.1), so
+/// several clients behind the gateway have addresses of their own.
+pub fn client_at(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(ip.parse().unwrap()))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 fn reference(name: &str) -> Value {
     let path = format!("{}/openapi/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -94,13 +94,14 @@ fn differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<Strin
     }
 }
 
+/// The document served at `path`, by a keymint whose public URL is `https://{host}` (the
+/// providers' own servers), equals `openapi/{reference_name}.yaml`.
 pub async fn assert_served_document_matches(path: &str, reference_name: &str, host: &str) {
-    let app = spawn_app().await;
+    let public_url = format!("https://{host}");
+    let app = spawn_app_with(|s| s.public_url = Some(public_url.parse().unwrap())).await;
     let served: Value = app
         .client
         .get(app.url(path))
-        .header("X-Forwarded-Proto", "https")
-        .header("X-Forwarded-Host", host)
         .send()
         .await
         .unwrap()
@@ -148,6 +149,101 @@ async fn the_server_url_follows_the_request_so_try_it_out_hits_this_instance() {
         doc["servers"],
         json!([{"url": app.address, "description": "Generated server url"}])
     );
+}
+
+async fn servers_of(
+    app: &crate::helpers::TestApp,
+    headers: &[(&str, &str)],
+) -> (Value, reqwest::header::HeaderMap) {
+    let mut request = app.client.get(app.url("/v3/api-docs/memoram"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let headers = response.headers().clone();
+    (
+        response.json::<Value>().await.unwrap()["servers"].clone(),
+        headers,
+    )
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_a_client_never_reach_the_documents_servers() {
+    let app = spawn_app().await;
+    let forged = [
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+        ("Forwarded", "host=evil.example;proto=https"),
+    ];
+    let (servers, headers) = servers_of(&app, &forged).await;
+    assert_eq!(servers[0]["url"], format!("{}/api/v1", app.address));
+    // A cache in front keeps each Host's copy apart, and revalidates.
+    let vary = headers["vary"].to_str().unwrap();
+    assert!(
+        vary.starts_with("Host, X-Forwarded-Host, X-Forwarded-Proto, Forwarded"),
+        "{vary}"
+    );
+    assert_eq!(headers["cache-control"], "no-cache");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_public_host_and_scheme() {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let (servers, _) = servers_of(
+        &app,
+        &[
+            ("X-Forwarded-Host", "auth.example.com"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    )
+    .await;
+    assert_eq!(servers[0]["url"], "https://auth.example.com/api/v1");
+    let (servers, _) = servers_of(&app, &[("Forwarded", "proto=https;host=id.example.com")]).await;
+    assert_eq!(servers[0]["url"], "https://id.example.com/api/v1");
+}
+
+#[tokio::test]
+async fn a_configured_public_url_is_the_only_server_named() {
+    let app = spawn_app_with(|s| {
+        s.public_url = Some("https://auth.example.com/keys/".parse().unwrap());
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (servers, headers) = servers_of(&app, &[("X-Forwarded-Host", "evil.example")]).await;
+    assert_eq!(servers[0]["url"], "https://auth.example.com/keys/api/v1");
+    let vary = headers.get("vary").map(|v| v.to_str().unwrap().to_owned());
+    assert!(
+        !vary.unwrap_or_default().contains("Host"),
+        "nothing to vary on"
+    );
+}
+
+#[tokio::test]
+async fn every_page_refuses_framing_sniffing_and_foreign_scripts() {
+    let app = spawn_app().await;
+    for path in ["/swagger-ui/", "/v3/api-docs", "/nowhere", "/healthz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert!(policy.starts_with("default-src 'none'"), "{path}: {policy}");
+    }
+    let ui = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
+    let policy = ui.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ fn describe(err: &KeymintError) -> (StatusCode, &'static str, String) {
         KeymintError::Core(err) => {
             api::log_core_error(err);
             match err {
-                CoreError::InvalidCredentials | CoreError::TokenCannotMint => (
+                CoreError::InvalidCredentials(_) | CoreError::TokenCannotMint => (
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
                     "Introspection needs a valid API key in X-Api-Key.".into(),

@@ -67,7 +67,7 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     match state
         .tokens
         .authorize(
-            &crate::api::caller(&req, &super::DIALECT),
+            &state.caller(&req, &super::DIALECT),
             &credentials,
             method,
             target,
@@ -155,10 +155,14 @@ pub async fn introspect(
 ) -> Result<HttpResponse, KeymintError> {
     let caller = match credentials::from_api_key_header(&req, &credentials::X_API_KEY) {
         key @ Credentials::ApiKey(_) => {
-            let caller = crate::api::caller(&req, &super::DIALECT);
+            let caller = state.caller(&req, &super::DIALECT);
             state.tokens.authenticate(&caller, &key).await?
         }
-        _ => return Err(crate::core::CoreError::InvalidCredentials.into()),
+        _ => {
+            return Err(
+                crate::core::CoreError::InvalidCredentials(crate::core::Attempt::Absent).into(),
+            );
+        }
     };
     let request: IntrospectionRequest = body::read_form(&req, payload).await?;
     let answer = match state.tokens.verify_token(&request.token).await {

@@ -32,7 +32,7 @@ fn describe(err: &MemoramError) -> (StatusCode, String) {
         MemoramError::Core(err) => {
             api::log_core_error(err);
             match err {
-                CoreError::InvalidCredentials => {
+                CoreError::InvalidCredentials(_) => {
                     (StatusCode::UNAUTHORIZED, "Invalid API key.".into())
                 }
                 CoreError::TokenCannotMint => (
@@ -72,7 +72,7 @@ impl ResponseError for MemoramError {
         let mut response = render(status, detail);
         let headers = response.headers_mut();
         match self {
-            MemoramError::Core(CoreError::InvalidCredentials) => {
+            MemoramError::Core(CoreError::InvalidCredentials(_)) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     "Bearer realm=\"keymint\"".parse().expect("static"),

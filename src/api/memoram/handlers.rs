@@ -37,7 +37,7 @@ pub async fn create_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MemoramError> {
-    let caller = crate::api::caller(&req, &super::DIALECT);
+    let caller = state.caller(&req, &super::DIALECT);
     // Read first, so that a refused bearer token keeps the connection open.
     let bytes = body::read_bytes(&req, payload).await;
     credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;

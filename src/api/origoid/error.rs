@@ -75,7 +75,7 @@ fn describe(failure: &Failure) -> (StatusCode, ResultCode, String, Option<Vec<Fi
         Failure::Core(err) => {
             api::log_core_error(err);
             let (status, code, message) = match err {
-                CoreError::InvalidCredentials => (
+                CoreError::InvalidCredentials(_) => (
                     StatusCode::UNAUTHORIZED,
                     ResultCode::Unauthorized,
                     "Missing or invalid credentials.",
@@ -123,7 +123,7 @@ impl ResponseError for OrigoError {
         match &self.failure {
             // Not `Basic`, though Basic credentials are accepted: a Basic challenge makes
             // browsers put up their own login dialog over the page that called.
-            Failure::Core(CoreError::InvalidCredentials) => {
+            Failure::Core(CoreError::InvalidCredentials(_)) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"x-api-key\""),

@@ -54,7 +54,7 @@ async fn generate(
     state: &AppState,
     request_id: &RequestId,
 ) -> Result<HttpResponse, Failure> {
-    let caller = crate::api::caller(req, &super::DIALECT);
+    let caller = state.caller(req, &super::DIALECT);
     let credentials = credentials::from_api_key_or_basic(req, &credentials::X_API_KEY);
     // Read first, judged after the credentials: a refusal keeps the connection open.
     let bytes = body::read_bytes(req, payload).await;

@@ -66,7 +66,7 @@ fn describe(err: &VeltError) -> (ErrorStatus, String) {
         VeltError::Core(err) => {
             api::log_core_error(err);
             match err {
-                CoreError::InvalidCredentials => (
+                CoreError::InvalidCredentials(_) => (
                     ErrorStatus::Unauthenticated,
                     "Invalid API key or auth token.".to_owned(),
                 ),

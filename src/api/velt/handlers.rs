@@ -60,7 +60,7 @@ pub async fn generate_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VeltError> {
-    let caller = crate::api::caller(&req, &super::DIALECT);
+    let caller = state.caller(&req, &super::DIALECT);
     // A presented bearer token is refused before the body is even looked at (read first, so
     // that the refusal keeps the connection open).
     let bytes = body::read_bytes(&req, payload).await;

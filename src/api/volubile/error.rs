@@ -21,7 +21,7 @@ impl ResponseError for VolubileError {
         match self {
             VolubileError::Body(_) => StatusCode::BAD_REQUEST,
             VolubileError::Core(err) => match err {
-                CoreError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+                CoreError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
                 CoreError::TokenCannotMint => StatusCode::FORBIDDEN,
                 CoreError::ScopeNotAllowed(_) => StatusCode::BAD_REQUEST,
                 CoreError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -54,7 +54,7 @@ impl ResponseError for VolubileError {
         let mut response = render(status, &message, errors);
         let headers = response.headers_mut();
         match self {
-            VolubileError::Core(CoreError::InvalidCredentials) => {
+            VolubileError::Core(CoreError::InvalidCredentials(_)) => {
                 headers.insert(
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"X-Api-Key\""),
@@ -71,7 +71,7 @@ impl ResponseError for VolubileError {
 
 fn core_message(err: &CoreError) -> &'static str {
     match err {
-        CoreError::InvalidCredentials => "Missing or invalid API key",
+        CoreError::InvalidCredentials(_) => "Missing or invalid API key",
         CoreError::TokenCannotMint => "Bearer tokens cannot be used to mint another token",
         CoreError::ScopeNotAllowed(_) => "Unsupported scope",
         CoreError::RateLimited(_) => "Too Many Requests",

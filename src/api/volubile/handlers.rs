@@ -36,7 +36,7 @@ pub async fn issue_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VolubileError> {
-    let caller = crate::api::caller(&req, &super::DIALECT);
+    let caller = state.caller(&req, &super::DIALECT);
     let credentials = credentials::from_api_key_header(&req, &credentials::X_API_KEY);
     // Read first, judged after the key: a refusal keeps the connection open.
     let bytes = body::read_bytes(&req, payload).await;
