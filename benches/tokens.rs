@@ -26,6 +26,7 @@ fn authority() -> TokenAuthority {
     TokenAuthority {
         issuer: "keymint".into(),
         audience: "keymint".into(),
+        max_lifetime: chrono::Duration::hours(48),
     }
 }
 

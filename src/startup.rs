@@ -80,6 +80,7 @@ impl Application {
         let authority = TokenAuthority {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            max_lifetime: max_token_lifetime,
         };
         let signer = match settings.signing_alg {
             SigningAlg::Hs256 => TokenSigner::hs256(&secret, authority),

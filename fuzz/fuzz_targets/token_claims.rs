@@ -2,8 +2,8 @@
 //! header (the first byte picks HS256, ES256 or EdDSA), so `TokenSigner::verify` gets past the
 //! signature to the claims: types, required members, issuer, audience, `exp`, `nbf`.
 //! Asserts: no panic; a token is accepted exactly when its payload is JSON claims with every
-//! required member well typed, issuer and audience `keymint`, and `exp`/`nbf` within 5 s of now
-//! (and it fits in 8 KiB); accepted claims are the payload's and the token is genuine.
+//! required member well typed, issuer and audience `keymint`, `exp`/`nbf` within 5 s of now, a
+//! lifetime (`exp - iat`) of at most 48 h and `iat` not in the future (and it fits in 8 KiB); accepted claims are the payload's and the token is genuine.
 #![no_main]
 
 use keymint::core::jws::MAX_TOKEN_LEN;

@@ -52,6 +52,7 @@ impl Fixture {
         let authority = TokenAuthority {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
+            max_lifetime: chrono::Duration::seconds(MAX_LIFETIME_SECS),
         };
         let (signer, jws) = match alg {
             SigningAlg::Hs256 => {
@@ -108,14 +109,20 @@ pub fn fixtures() -> &'static [Fixture; 3] {
         .get_or_init(|| [SigningAlg::Hs256, SigningAlg::Es256, SigningAlg::EdDsa].map(Fixture::new))
 }
 
+/// The longest lifetime the fixtures' signers accept (`exp - iat`).
+pub const MAX_LIFETIME_SECS: i64 = 48 * 3600;
+
 /// Whether claims pass the documented checks at `now`: our issuer and audience, `exp` and
-/// `nbf` within [`LEEWAY_SECS`].
+/// `nbf` within [`LEEWAY_SECS`], a lifetime of at most [`MAX_LIFETIME_SECS`], and `iat` not
+/// in the future beyond [`LEEWAY_SECS`].
 pub fn acceptable(claims: &Claims, now: DateTime<Utc>) -> bool {
     let now = now.timestamp();
     claims.iss == ISSUER
         && claims.aud == AUDIENCE
         && claims.exp >= now - LEEWAY_SECS
         && claims.nbf <= now + LEEWAY_SECS
+        && claims.exp.saturating_sub(claims.iat) <= MAX_LIFETIME_SECS
+        && claims.iat <= now + LEEWAY_SECS
 }
 
 /// What any token `fixture.signer` accepted at `now` must be: this key's header, a canonical

@@ -135,6 +135,8 @@ pub enum TokenError {
     Expired,
     #[error("token not yet valid")]
     NotYetValid,
+    #[error("token lifetime longer than any keymint issues, or issued in the future")]
+    Lifetime,
     #[error("no signing key is active yet")]
     NoSigningKey,
     #[error("signing failed")]
@@ -154,7 +156,8 @@ impl TokenError {
             | TokenError::Header
             | TokenError::Signature
             | TokenError::Claims(_)
-            | TokenError::Authority => Attempt::Guess,
+            | TokenError::Authority
+            | TokenError::Lifetime => Attempt::Guess,
         }
     }
 }
@@ -180,11 +183,14 @@ pub struct IssuedToken {
     pub scopes: ScopeSet,
 }
 
-/// Who issues and who accepts tokens.
+/// Who issues and who accepts tokens, and the longest lifetime a token of ours can have.
 #[derive(Debug, Clone)]
 pub struct TokenAuthority {
     pub issuer: String,
     pub audience: String,
+    /// The longest lifetime any enabled dialect issues: a token claiming more was not minted
+    /// here, whatever its signature says.
+    pub max_lifetime: chrono::Duration,
 }
 
 /// Where signing keys come from.
@@ -336,6 +342,13 @@ impl TokenSigner {
             return Err(TokenError::Authority);
         }
         check_window(claims.nbf, claims.exp, now.timestamp())?;
+        // Only a leaked signing secret could have made these: bound what it can mint.
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if lifetime > self.authority.max_lifetime.num_seconds()
+            || claims.iat > now.timestamp().saturating_add(LEEWAY_SECS)
+        {
+            return Err(TokenError::Lifetime);
+        }
         Ok(claims)
     }
 }
@@ -367,6 +380,7 @@ mod tests {
             TokenAuthority {
                 issuer: "keymint".into(),
                 audience: "keymint".into(),
+                max_lifetime: Duration::hours(48),
             },
         )
     }
@@ -499,6 +513,7 @@ mod tests {
                 TokenAuthority {
                     issuer: issuer.into(),
                     audience: audience.into(),
+                    max_lifetime: Duration::hours(48),
                 },
             );
             let issued = issue(&foreign);

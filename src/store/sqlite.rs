@@ -28,6 +28,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
+        owner_only(options.get_filename()).map_err(|err| StoreError::Unavailable(err.into()))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
@@ -41,6 +42,49 @@ impl SqliteStore {
             .map_err(|err| StoreError::Database(err.into()))?;
         Ok(Self { pool })
     }
+}
+
+/// The database holds the signing secret and every key's hash: only its owner may read it. A
+/// new file is created 0600 before SQLite opens it (SQLite gives the `-wal` and `-shm` files
+/// the database file's mode); an existing file any other user could read is made 0600, with a
+/// warning.
+#[cfg(unix)]
+fn owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // SQLite says it better when it tries (a missing directory, say).
+        Err(_) => return Ok(()),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(
+                file = %std::path::Path::new(&file).display(),
+                "the database file was readable by other users; it is now 0600"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 impl SqliteStore {

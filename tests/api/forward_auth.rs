@@ -438,3 +438,47 @@ async fn failed_authentications_at_forward_auth_and_introspection_count_against_
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(blocked.headers().contains_key("retry-after"));
 }
+
+/// An HS256 token signed with the test signing secret, as someone who stole it would mint one.
+fn minted_with_the_secret(claims: &Value) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let message = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::SIGNING_SECRET),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_any_dialect_issues_or_issued_in_the_future_is_refused() {
+    let app = spawn_app().await;
+    use keymint::core::clock::Clock as _;
+    let acme = app.create_account("acme").await;
+    let now = app.clock.now().timestamp();
+    let claims = |iat: i64, exp: i64| {
+        json!({"iss": "keymint", "sub": "acme", "aud": "keymint", "iat": iat, "nbf": iat,
+               "exp": exp, "jti": "f3c1", "scope": "calls:read", "key_id": acme.primary.id})
+    };
+    // The longest lifetime keymint issues by default is Velt's 48 h: that still passes.
+    let longest = minted_with_the_secret(&claims(now, now + 48 * 3600));
+    let response = app.forward_auth("GET", "/v1/calls", bearer(&longest)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    for (case, iat, exp) in [
+        ("a year", now, now + 365 * 24 * 3600),
+        ("48 h and a second", now, now + 48 * 3600 + 1),
+        ("issued in an hour", now + 3600, now + 3600 + 900),
+    ] {
+        let forged = minted_with_the_secret(&claims(iat, exp));
+        let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
+    }
+}

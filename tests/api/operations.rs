@@ -231,3 +231,41 @@ async fn sigterm_lets_an_in_flight_request_finish() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_sqlite_database_and_its_journal_are_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keymint.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = keymint::store::connect(&url).await.unwrap();
+    let app = spawn_on_store(store, url, dir, |_| {}).await;
+    let acme = app.create_account("acme").await;
+    let token = app
+        .volubile_token(&acme.primary.secret, &json!({"scope": ["calls:read"]}))
+        .await;
+    assert_eq!(token.status(), StatusCode::OK);
+
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[tokio::test]
+async fn an_existing_database_others_could_read_is_made_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keymint.db");
+    let url = format!("sqlite://{}", path.display());
+    drop(keymint::store::connect(&url).await.unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    drop(keymint::store::connect(&url).await.unwrap());
+
+    assert_eq!(mode(&path), 0o600);
+}
