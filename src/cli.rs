@@ -86,6 +86,17 @@ pub enum SigningKeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a signing key at once (a leaked private key): every instance stops accepting its
+    /// tokens within a second and the JWKS drops it. If it is the key signing now, a new key
+    /// replaces it at once (verifiers refetch the JWKS for a `kid` they do not know).
+    Revoke {
+        /// The key's `kid`, as `signing-keys list` shows it.
+        kid: String,
+        /// Print one JSON object: {"kid", "alg", "revoked_at", "replacement": {"kid",
+        /// "activates_at"} or null}.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the stored signing keys (public facts only).
     List {
         #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]

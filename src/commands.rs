@@ -185,12 +185,36 @@ pub async fn signing_keys(
                 )
             }
         }
+        SigningKeysCommand::Revoke { kid, json } => {
+            let revoked = admin.revoke_signing_key(&kid).await?;
+            let replacement = revoked.replacement.as_ref();
+            if json {
+                print(
+                    out,
+                    json!({
+                        "kid": kid,
+                        "alg": revoked.alg.as_str(),
+                        "revoked_at": revoked.revoked_at.to_rfc3339(),
+                        "replacement": replacement.map(|key| json!({
+                            "kid": key.kid,
+                            "activates_at": key.activates_at.to_rfc3339(),
+                        })),
+                    }),
+                )
+            } else {
+                print(out, format_args!("Revoked {} key {kid}.", revoked.alg))?;
+                match replacement {
+                    Some(key) => print(out, format_args!("{} signs from now on.", key.kid)),
+                    None => Ok(()),
+                }
+            }
+        }
         SigningKeysCommand::List { alg, json } => {
             let keys = admin.signing_keys(alg).await?;
             if json {
                 let keys: Vec<_> = keys
                     .iter()
-                    .map(|k| json!({"kid": k.kid, "alg": alg.as_str(), "created_at": k.created_at.to_rfc3339(), "activates_at": k.activates_at.to_rfc3339()}))
+                    .map(|k| json!({"kid": k.kid, "alg": alg.as_str(), "created_at": k.created_at.to_rfc3339(), "activates_at": k.activates_at.to_rfc3339(), "revoked_at": k.revoked_at.map(|at| at.to_rfc3339())}))
                     .collect();
                 print(out, json!({ "keys": keys }))
             } else {
@@ -198,9 +222,12 @@ pub async fn signing_keys(
                     print(
                         out,
                         format_args!(
-                            "{}  {alg}  activates {}",
+                            "{}  {alg}  activates {}{}",
                             key.kid,
-                            key.activates_at.to_rfc3339()
+                            key.activates_at.to_rfc3339(),
+                            key.revoked_at
+                                .map(|at| format!("  revoked {}", at.to_rfc3339()))
+                                .unwrap_or_default()
                         ),
                     )?;
                 }

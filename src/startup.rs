@@ -214,6 +214,10 @@ impl Application {
                 }
                 if ticks.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
                     tokens.reload_signing_keys(max_token_lifetime).await;
+                } else {
+                    tokens
+                        .reload_signing_keys_on_change(max_token_lifetime)
+                        .await;
                 }
                 if ticks.is_multiple_of(HOUSEKEEPING_INTERVAL_TICKS) {
                     tokens.housekeeping();

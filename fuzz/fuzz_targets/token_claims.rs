@@ -3,7 +3,9 @@
 //! signature to the claims: types, required members, issuer, audience, `exp`, `nbf`.
 //! Asserts: no panic; a token is accepted exactly when its payload is JSON claims with every
 //! required member well typed, issuer and audience `keymint`, `exp`/`nbf` within 5 s of now, a
-//! lifetime (`exp - iat`) of at most 48 h and `iat` not in the future (and it fits in 8 KiB); accepted claims are the payload's and the token is genuine.
+//! lifetime (`exp - iat`) of at most 48 h, `iat` not in the future nor, for key pairs, before
+//! the key signed (and it fits in 8 KiB); accepted claims are the payload's and the token is
+//! genuine.
 #![no_main]
 
 use keymint::core::jws::MAX_TOKEN_LEN;
@@ -20,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let now = tokens::now();
     let expected = serde_json::from_slice::<Claims>(payload)
         .ok()
-        .filter(|claims| acceptable(claims, now));
+        .filter(|claims| acceptable(fixture, claims, now));
     match (fixture.signer.verify(&token, now), expected) {
         (Ok(claims), Some(expected)) => {
             assert_eq!(claims, expected);

@@ -109,7 +109,7 @@ fuzz_target!(|input: Input| {
     let verified = fixture.signer.verify(&token, now);
 
     if token == fixture.token {
-        if acceptable(&fixture.claims, now) {
+        if acceptable(fixture, &fixture.claims, now) {
             assert_eq!(
                 verified,
                 Ok(fixture.claims.clone()),

@@ -45,6 +45,9 @@ pub struct Fixture {
     pub token: String,
     /// Its claims, as `signer.verify` reads them back.
     pub claims: Claims,
+    /// Since when the key signs (Unix seconds): a key pair vouches for no token issued
+    /// earlier. HS256 has no such bound.
+    pub signs_from: i64,
 }
 
 impl Fixture {
@@ -88,12 +91,18 @@ impl Fixture {
         let claims = signer
             .verify(&token, now())
             .expect("a fresh token verifies");
+        let signs_from = if alg.is_asymmetric() {
+            now().timestamp()
+        } else {
+            i64::MIN
+        };
         Self {
             alg,
             signer,
             jws,
             token,
             claims,
+            signs_from,
         }
     }
 
@@ -112,12 +121,14 @@ pub fn fixtures() -> &'static [Fixture; 3] {
 /// The longest lifetime the fixtures' signers accept (`exp - iat`).
 pub const MAX_LIFETIME_SECS: i64 = 48 * 3600;
 
-/// Whether claims pass the documented checks at `now`: our issuer and audience, `exp` and
-/// `nbf` within [`LEEWAY_SECS`], a lifetime of at most [`MAX_LIFETIME_SECS`], and `iat` not
-/// in the future beyond [`LEEWAY_SECS`].
-pub fn acceptable(claims: &Claims, now: DateTime<Utc>) -> bool {
+/// Whether claims pass the documented checks at `now` for `fixture`'s key: our issuer and
+/// audience, `exp` and `nbf` within [`LEEWAY_SECS`], a lifetime of at most
+/// [`MAX_LIFETIME_SECS`], `iat` not in the future and not before the key signed (each give or
+/// take [`LEEWAY_SECS`]).
+pub fn acceptable(fixture: &Fixture, claims: &Claims, now: DateTime<Utc>) -> bool {
     let now = now.timestamp();
-    claims.iss == ISSUER
+    claims.iat >= fixture.signs_from.saturating_sub(LEEWAY_SECS)
+        && claims.iss == ISSUER
         && claims.aud == AUDIENCE
         && claims.exp >= now - LEEWAY_SECS
         && claims.nbf <= now + LEEWAY_SECS
@@ -149,7 +160,7 @@ pub fn assert_genuine(fixture: &Fixture, token: &str, claims: &Claims, now: Date
         "verify returned claims the payload does not hold"
     );
     assert!(
-        acceptable(claims, now),
+        acceptable(fixture, claims, now),
         "accepted claims that fail the checks: {claims:?}"
     );
     let carried = B64_LENIENT

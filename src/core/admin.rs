@@ -15,6 +15,15 @@ pub struct FreshKey {
     pub key: ApiKeySecret,
 }
 
+/// What `signing-keys revoke` did.
+#[derive(Debug)]
+pub struct RevokedSigningKey {
+    pub alg: SigningAlg,
+    pub revoked_at: chrono::DateTime<chrono::Utc>,
+    /// The key that signs from now on, if the revoked one was signing.
+    pub replacement: Option<KeyPairRecord>,
+}
+
 /// Account and key management, as the CLI offers it.
 #[derive(Debug, Clone)]
 pub struct KeyAdmin {
@@ -91,6 +100,42 @@ impl KeyAdmin {
         let key = KeyPairRecord::generate(alg, now, now + delay)?;
         self.store.add_signing_key(&key).await?;
         Ok(key)
+    }
+
+    /// Revokes a signing key: it stops signing and verifying, and leaves the JWKS, on every
+    /// instance once it reloads (at once, through the change feed). If it was the key signing
+    /// now, a new key takes its place at once: there is no time to publish it first, and
+    /// verifiers refetch the JWKS for a `kid` they do not know. Returns the replacement.
+    pub async fn revoke_signing_key(&self, kid: &str) -> anyhow::Result<RevokedSigningKey> {
+        let now = self.clock.now();
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let records = self.store.signing_keys(alg).await?;
+            let Some(target) = records.iter().find(|r| r.kid == kid) else {
+                continue;
+            };
+            if target.revoked_at.is_some() {
+                anyhow::bail!("signing key {kid} is already revoked");
+            }
+            let signing_now = records
+                .iter()
+                .filter(|r| r.activates_at <= now)
+                .max_by_key(|r| (r.activates_at, r.created_at))
+                .is_some_and(|r| r.kid == kid);
+            let replacement = if signing_now {
+                Some(KeyPairRecord::generate(alg, now, now)?)
+            } else {
+                None
+            };
+            self.store
+                .revoke_signing_key(kid, now, replacement.as_ref())
+                .await?;
+            return Ok(RevokedSigningKey {
+                alg,
+                revoked_at: now,
+                replacement,
+            });
+        }
+        anyhow::bail!("no signing key {kid}")
     }
 
     pub async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {

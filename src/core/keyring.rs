@@ -77,6 +77,9 @@ pub struct KeyPairRecord {
     pub private_der: SecretSlice<u8>,
     pub created_at: DateTime<Utc>,
     pub activates_at: DateTime<Utc>,
+    /// When an operator revoked it (`signing-keys revoke`): it then neither signs nor verifies,
+    /// and is no longer published.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for KeyPairRecord {
@@ -85,6 +88,7 @@ impl fmt::Debug for KeyPairRecord {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("activates_at", &self.activates_at)
+            .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +150,7 @@ impl KeyPairRecord {
             private_der: SecretSlice::from(der),
             created_at: now,
             activates_at,
+            revoked_at: None,
         })
     }
 }
@@ -156,6 +161,8 @@ pub struct RingKey {
     pub activates_at: DateTime<Utc>,
     /// When the next key took over; `None` while this one is the newest.
     pub superseded_at: Option<DateTime<Utc>>,
+    /// Revoked: kept only so that no older key takes its place as the signer.
+    pub revoked: bool,
     pub signer: JwsSigner,
     pub verifier: JwsVerifier,
     pub jwk: Value,
@@ -205,6 +212,7 @@ impl Keyring {
                     kid: record.kid.clone(),
                     activates_at: record.activates_at,
                     superseded_at: activations.get(i + 1).copied(),
+                    revoked: record.revoked_at.is_some(),
                     signer,
                     verifier,
                     jwk,
@@ -226,22 +234,31 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    /// The stored keys' ids, oldest first.
+    /// The ids of the keys not revoked, oldest first.
     pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.kid.as_str())
+        self.keys
+            .iter()
+            .filter(|k| !k.revoked)
+            .map(|k| k.kid.as_str())
     }
 
-    /// The key that signs at `now`: the newest one already active.
+    /// The key that signs at `now`: the newest one already active, unless it was revoked (an
+    /// older key never signs again; `signing-keys revoke` puts a new one in its place).
     pub fn signing_key(&self, now: DateTime<Utc>) -> Option<&RingKey> {
-        self.keys.iter().rev().find(|k| k.activates_at <= now)
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.activates_at <= now)
+            .filter(|k| !k.revoked)
     }
 
-    /// Published keys: everything not yet retired, including keys waiting to activate.
+    /// Published keys: everything neither retired nor revoked, including keys waiting to
+    /// activate.
     fn published(&self, now: DateTime<Utc>) -> impl Iterator<Item = &RingKey> {
         let keep = self.max_token_lifetime + Duration::seconds(super::token::LEEWAY_SECS);
         self.keys
             .iter()
-            .filter(move |k| k.superseded_at.is_none_or(|at| at + keep > now))
+            .filter(move |k| !k.revoked && k.superseded_at.is_none_or(|at| at + keep > now))
     }
 
     /// The published key whose header the token carries, if any.
@@ -322,6 +339,26 @@ mod tests {
         assert!(ring.verifying_key(&old, at(300 + 900)).is_some());
         assert!(ring.verifying_key(&old, at(300 + 900 + 6)).is_none());
         assert_eq!(ring.jwks(at(2000))["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_revoked_key_neither_verifies_nor_is_published_nor_signs() {
+        let mut records = vec![
+            KeyPairRecord::generate(SigningAlg::Es256, at(0), at(0)).unwrap(),
+            KeyPairRecord::generate(SigningAlg::Es256, at(0), at(300)).unwrap(),
+        ];
+        let token = {
+            let ring = Keyring::new(SigningAlg::Es256, records.clone(), Duration::seconds(900));
+            ring.unwrap().keys[1].signer.sign(b"{}").unwrap()
+        };
+        records[1].revoked_at = Some(at(400));
+        let ring = Keyring::new(SigningAlg::Es256, records, Duration::seconds(900)).unwrap();
+        let parts = jws::Parts::split(&token).unwrap();
+        assert!(ring.verifying_key(&parts, at(500)).is_none());
+        assert_eq!(ring.jwks(at(500))["keys"].as_array().unwrap().len(), 1);
+        // The key it superseded does not take over again.
+        assert!(ring.signing_key(at(500)).is_none());
+        assert_eq!(ring.kids().count(), 1);
     }
 
     #[test]

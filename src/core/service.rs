@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -122,6 +122,8 @@ pub struct TokenService {
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
     verified: TokenCache,
+    /// The store's change count when the signing keys were last reloaded.
+    keys_seen: AtomicU64,
 }
 
 /// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
@@ -158,6 +160,7 @@ impl TokenService {
             observer: Arc::new(Unobserved),
             failures: None,
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
+            keys_seen: AtomicU64::new(0),
         }
     }
 
@@ -571,6 +574,16 @@ impl TokenService {
             Err(err) => {
                 tracing::error!(error = %err, "stored signing keys unusable; keeping the loaded ones")
             }
+        }
+    }
+
+    /// Reloads the key pairs if the store announced a change since the last look: a key
+    /// revoked or added anywhere is honoured here within the change feed's delay. Cheap when
+    /// nothing changed (one atomic read), so it runs on every bookkeeping tick.
+    pub async fn reload_signing_keys_on_change(&self, max_token_lifetime: chrono::Duration) {
+        let seen = self.store.changes_seen();
+        if self.keys_seen.swap(seen, Ordering::Relaxed) != seen {
+            self.reload_signing_keys(max_token_lifetime).await;
         }
     }
 

@@ -137,6 +137,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("token lifetime longer than any keymint issues, or issued in the future")]
     Lifetime,
+    #[error("token issued when its key was not the one signing")]
+    OutsideSignerWindow,
     #[error("no signing key is active yet")]
     NoSigningKey,
     #[error("signing failed")]
@@ -157,7 +159,8 @@ impl TokenError {
             | TokenError::Signature
             | TokenError::Claims(_)
             | TokenError::Authority
-            | TokenError::Lifetime => Attempt::Guess,
+            | TokenError::Lifetime
+            | TokenError::OutsideSignerWindow => Attempt::Guess,
         }
     }
 }
@@ -328,16 +331,27 @@ impl TokenSigner {
     /// claims, inside their validity window (± [`LEEWAY_SECS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let parts = Parts::split(token)?;
-        let payload = match &self.keys {
-            Keys::Hmac { verifier, .. } => verifier.verify(&parts)?,
+        // For a key pair, when it was the signer: it vouches for no token issued outside that.
+        let (payload, signed_from, signed_until) = match &self.keys {
+            Keys::Hmac { verifier, .. } => (verifier.verify(&parts)?, i64::MIN, None),
             Keys::Ring(_) => {
                 let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
                 let key = ring.verifying_key(&parts, now).ok_or(TokenError::Header)?;
-                key.verifier.verify(&parts)?
+                let until = key.superseded_at.map(|at| at.timestamp());
+                (
+                    key.verifier.verify(&parts)?,
+                    key.activates_at.timestamp(),
+                    until,
+                )
             }
         };
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|err| TokenError::Claims(err.to_string()))?;
+        if claims.iat < signed_from.saturating_sub(LEEWAY_SECS)
+            || signed_until.is_some_and(|until| claims.iat > until.saturating_add(LEEWAY_SECS))
+        {
+            return Err(TokenError::OutsideSignerWindow);
+        }
         if claims.iss != self.authority.issuer || claims.aud != self.authority.audience {
             return Err(TokenError::Authority);
         }

@@ -185,6 +185,17 @@ impl KeyStore for CachedStore {
         self.inner.add_signing_key(key).await
     }
 
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+        replacement: Option<&KeyPairRecord>,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.revoke_signing_key(kid, now, replacement).await;
+        self.invalidate();
+        result
+    }
+
     async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
         self.inner.record_audit(batches).await
     }
@@ -203,5 +214,9 @@ impl KeyStore for CachedStore {
 
     fn is_current(&self) -> bool {
         self.watching.load(Ordering::SeqCst)
+    }
+
+    fn changes_seen(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }

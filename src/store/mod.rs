@@ -138,6 +138,15 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Stores a new key pair (published at once, signing from its `activates_at`).
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
 
+    /// Revokes a key pair and stores `replacement` (if any), atomically. Fails with
+    /// `UnknownKey` if there is no such key not yet revoked.
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+        replacement: Option<&KeyPairRecord>,
+    ) -> Result<(), StoreError>;
+
     /// Appends batches of audit events, a row each, atomically.
     async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError>;
 
@@ -154,6 +163,12 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// down says no: it still answers, but minting should not trust it.
     fn is_current(&self) -> bool {
         true
+    }
+
+    /// How many changes this store has seen announced (a cache counts its change feed's
+    /// notices; a plain store says 0): a new count means "reload what you derived".
+    fn changes_seen(&self) -> u64 {
+        0
     }
 }
 

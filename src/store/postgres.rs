@@ -261,7 +261,7 @@ impl KeyStore for PostgresStore {
 
     async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, created_at, activates_at FROM signing_keys
+            "SELECT kid, private_key, created_at, activates_at, revoked_at FROM signing_keys
              WHERE alg = $1 ORDER BY activates_at, created_at",
         )
         .bind(alg.as_str())
@@ -276,6 +276,7 @@ impl KeyStore for PostgresStore {
                 private_der: SecretSlice::from(row.get::<Vec<u8>, _>("private_key")),
                 created_at: row.get("created_at"),
                 activates_at: row.get("activates_at"),
+                revoked_at: row.get("revoked_at"),
             })
             .collect())
     }
@@ -294,6 +295,41 @@ impl KeyStore for PostgresStore {
         .await
         .map(drop)
         .map_err(StoreError::from_sqlx)
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+        replacement: Option<&KeyPairRecord>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let revoked = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $1 WHERE kid = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if revoked.rows_affected() == 0 {
+            return Err(StoreError::UnknownKey(kid.to_owned()));
+        }
+        if let Some(key) = replacement {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(key.private_der.expose_secret())
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
     async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {

@@ -361,7 +361,7 @@ impl KeyStore for SqliteStore {
 
     async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, created_at, activates_at FROM signing_keys
+            "SELECT kid, private_key, created_at, activates_at, revoked_at FROM signing_keys
              WHERE alg = ? ORDER BY activates_at, created_at",
         )
         .bind(alg.as_str())
@@ -376,6 +376,7 @@ impl KeyStore for SqliteStore {
                 private_der: SecretSlice::from(row.get::<Vec<u8>, _>("private_key")),
                 created_at: row.get("created_at"),
                 activates_at: row.get("activates_at"),
+                revoked_at: row.get("revoked_at"),
             })
             .collect())
     }
@@ -394,6 +395,41 @@ impl KeyStore for SqliteStore {
         .await
         .map(drop)
         .map_err(StoreError::from_sqlx)
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+        replacement: Option<&KeyPairRecord>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let revoked = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if revoked.rows_affected() == 0 {
+            return Err(StoreError::UnknownKey(kid.to_owned()));
+        }
+        if let Some(key) = replacement {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&key.kid)
+            .bind(key.alg.as_str())
+            .bind(key.private_der.expose_secret())
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
     async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {

@@ -304,6 +304,14 @@ impl KeyStore for BrokenStore {
     ) -> Result<(), store::StoreError> {
         Err(gone())
     }
+    async fn revoke_signing_key(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+        _: Option<&keymint::core::keyring::KeyPairRecord>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
     async fn record_audit(
         &self,
         _: &[keymint::core::audit::AuditBatch],

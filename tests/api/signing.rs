@@ -8,7 +8,7 @@ use keymint::core::keyring::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, bearer, cli, header, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, bearer, cli, header, spawn_app, spawn_app_beside, spawn_app_with};
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let response = app
@@ -203,4 +203,113 @@ async fn signing_keys_rotate_through_the_cli() {
         stderr.contains("HS256 signs with one shared secret"),
         "{stderr}"
     );
+}
+
+/// Polls until `instance`'s forward-auth answers `status` for `token`, for at most a second.
+async fn within_a_second(instance: &TestApp, token: &str, status: StatusCode) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let answer = instance
+            .forward_auth("GET", "/v1/calls", bearer(token))
+            .await;
+        if answer.status() == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after a second",
+            answer.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_signing_key_is_refused_by_every_instance_within_a_second() {
+    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
+    let other = spawn_app_beside(&app, |s| s.signing_alg = SigningAlg::Es256).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_for(&acme.primary.secret).await;
+    let kid = header(&token)["kid"].as_str().unwrap().to_owned();
+    for instance in [&app, &other] {
+        within_a_second(instance, &token, StatusCode::OK).await;
+    }
+
+    let output = cli(
+        &app.database_url,
+        &["signing-keys", "revoke", &kid, "--json"],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let revoked: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(revoked["kid"], kid.as_str());
+    let replacement = revoked["replacement"]["kid"].as_str().unwrap().to_owned();
+
+    for instance in [&app, &other] {
+        within_a_second(instance, &token, StatusCode::UNAUTHORIZED).await;
+        let set = jwks(instance).await;
+        assert!(set.find(&kid).is_none(), "the JWKS dropped it");
+        assert!(
+            set.find(&replacement).is_some(),
+            "and publishes its replacement"
+        );
+    }
+
+    // The replacement signs at once (the CLI's clock is a moment ahead of the instances').
+    for instance in [&app, &other] {
+        instance.clock.advance(Duration::seconds(2));
+    }
+    let fresh = other.token_for(&acme.primary.secret).await;
+    assert_eq!(header(&fresh)["kid"], replacement.as_str());
+    within_a_second(&app, &fresh, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
+    use keymint::core::keyring::Keyring;
+    use keymint::core::token::{TokenAuthority, TokenSigner};
+    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
+    let acme = app.create_account("acme").await;
+    let genuine = app.token_for(&acme.primary.secret).await;
+    let old = app.store.signing_keys(SigningAlg::Es256).await.unwrap();
+
+    app.admin()
+        .rotate_signing_key(SigningAlg::Es256, Duration::seconds(300))
+        .await
+        .unwrap();
+    app.tokens.reload_signing_keys(Duration::hours(48)).await;
+    app.clock.advance(Duration::seconds(600));
+
+    // Someone holding the old private key mints a token now, after the key was retired.
+    let leaked = TokenSigner::asymmetric(
+        Keyring::new(SigningAlg::Es256, old, Duration::hours(48)).unwrap(),
+        TokenAuthority {
+            issuer: "keymint".into(),
+            audience: "keymint".into(),
+            max_lifetime: Duration::hours(48),
+        },
+    );
+    use keymint::core::clock::Clock as _;
+    let forged = leaked
+        .issue(
+            "acme",
+            &acme.primary.id.parse().unwrap(),
+            keymint::core::scope::ScopeSet::all(),
+            keymint::core::lifetime::Lifetime::VOLUBILE,
+            &serde_json::Map::new(),
+            app.clock.now(),
+        )
+        .unwrap()
+        .token;
+    assert_eq!(header(&forged)["kid"], header(&genuine)["kid"]);
+    let refused = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Its own tokens, issued before the rotation, still hold until they expire.
+    let held = app.forward_auth("GET", "/v1/calls", bearer(&genuine)).await;
+    assert_eq!(held.status(), StatusCode::OK);
 }
