@@ -136,7 +136,8 @@ pub struct UnsafePath;
 /// Normalises a request target (`/v1/calls/%2e%2e/agents?x=1`) the way upstream routers do:
 /// query and fragment dropped, percent-decoding, `//` merged, `.` and `..` resolved, a trailing
 /// slash ignored. Anything a router could read two ways (an encoded `/` or `\`, a NUL, a `..`
-/// above the root, invalid UTF-8) is refused rather than guessed.
+/// above the root, invalid UTF-8, a segment that is `.` or `..` once its `;` path parameters
+/// are stripped, an encoded `;`) is refused rather than guessed.
 pub fn normalize(target: &str) -> Result<NormalPath<'_>, UnsafePath> {
     let path = target.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') || path.contains('\\') {
@@ -152,6 +153,14 @@ pub fn normalize(target: &str) -> Result<NormalPath<'_>, UnsafePath> {
             // An encoded separator, or double encoding (`%252e`): ambiguous by construction.
             return Err(UnsafePath);
         }
+        // Tomcat and Spring drop `;` parameters from each segment before routing, so `..;x`
+        // is `..` to them (and `/v1/agents/7/calls/..;` is `/v1/agents/7`); an encoded `;` is
+        // a parameter to some routers and data to others.
+        if let Some((bare, _)) = decoded.split_once(';')
+            && (matches!(bare, "" | "." | "..") || has_encoded_semicolon(raw))
+        {
+            return Err(UnsafePath);
+        }
         match decoded.as_ref() {
             "" | "." => {}
             ".." => {
@@ -161,6 +170,12 @@ pub fn normalize(target: &str) -> Result<NormalPath<'_>, UnsafePath> {
         }
     }
     Ok(NormalPath(segments))
+}
+
+fn has_encoded_semicolon(raw: &str) -> bool {
+    raw.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'b'))
 }
 
 #[cfg(test)]
@@ -224,6 +239,11 @@ mod tests {
     }
 
     #[test]
+    fn path_parameters_that_leave_a_real_segment_still_fill_a_param() {
+        assert_eq!(scope_of("GET", "/v1/agents/7;v=2"), Some(Scope::AgentsRead));
+    }
+
+    #[test]
     fn literal_segments_match_whatever_their_case() {
         assert_eq!(scope_of("get", "/V1/AGENTS"), Some(Scope::AgentsRead));
     }
@@ -241,6 +261,13 @@ mod tests {
             "/v1/%ff",
             "v1/agents",
             "",
+            "/v1/agents/7/calls/..;",
+            "/v1/agents/7/calls/..;jsessionid=x",
+            "/v1/agents/7/calls/%2e%2e;",
+            "/v1/agents/7/calls/.;x",
+            "/v1/agents/;x",
+            "/v1/agents/7%3Bx",
+            "/v1/agents/7%3b",
         ] {
             assert_eq!(normalize(raw), Err(UnsafePath), "{raw:?}");
         }

@@ -482,3 +482,33 @@ async fn a_token_living_longer_than_any_dialect_issues_or_issued_in_the_future_i
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
     }
 }
+
+#[tokio::test]
+async fn a_segment_routers_read_as_dot_dot_never_fills_a_path_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("routes.toml");
+    std::fs::write(
+        &table,
+        "[[route]]\nmethod = \"GET\"\npath = \"/v1/agents/{id}\"\nscope = \"agents:read\"\n\
+         [[route]]\nmethod = \"GET\"\npath = \"/v1/agents/{id}/calls/{call}\"\nscope = \"calls:read\"\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(|s| s.routes = Some(table.clone())).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let through = app
+        .forward_auth("GET", "/v1/agents/7/calls/9", bearer(&token))
+        .await;
+    assert_eq!(through.status(), StatusCode::OK);
+
+    // A Tomcat or Spring upstream reads each of these as /v1/agents/7 (agents:read).
+    for trick in [
+        "/v1/agents/7/calls/..;",
+        "/v1/agents/7/calls/..;x=1",
+        "/v1/agents/7/calls/%2e%2e;",
+        "/v1/agents/7/calls/9%3b/..",
+    ] {
+        let response = app.forward_auth("GET", trick, bearer(&token)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{trick}");
+    }
+}
