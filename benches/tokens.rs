@@ -166,6 +166,7 @@ fn auditing(c: &mut Criterion) {
         scopes: Some(ScopeSet::new([Scope::CallsRead, Scope::AgentsRead])),
         jti: Some(uuid::Uuid::from_u128(7)),
         client_ip: Some("127.0.0.1".parse().unwrap()),
+        count: 1,
     };
     let mut buffer = AuditBuffer::new(usize::MAX);
     let mut recorded = 0;

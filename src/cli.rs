@@ -64,7 +64,8 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     /// Print one JSON object: {"events": [{"at", "dialect", "outcome", "reason", "account",
-    /// "key_id", "scopes", "jti", "client_ip"}, ...]}.
+    /// "key_id", "scopes", "jti", "client_ip", "count"}, ...]}; `count` is how many refusals
+    /// at a limit one event stands for (1 otherwise).
     #[arg(long)]
     pub json: bool,
 }
@@ -183,6 +184,11 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// How long the audit trail keeps events (`90d`, `12h`, ...; `forever` keeps them all).
+    /// Older events are deleted every minute.
+    #[arg(long, env = "KEYMINT_AUDIT_RETENTION", default_value = "90d")]
+    pub audit_retention: Retention,
+
     /// Log format: `text` for people, `json` (one object a line, with request ids) for machines.
     #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -269,6 +275,7 @@ impl Default for ServeArgs {
             rate_limit: RatePolicy::VOLUBILE,
             failed_auth_limit: "20/60s".parse().expect("a valid policy"),
             trusted_proxies: Vec::new(),
+            audit_retention: "90d".parse().expect("a valid retention"),
             public_url: None,
             redis_url: None,
             redis_prefix: "keymint:quota:".to_owned(),
@@ -284,6 +291,26 @@ impl Default for ServeArgs {
             memoram_default_lifetime: 3600,
             memoram_min_lifetime: 60,
             memoram_max_lifetime: 86400,
+        }
+    }
+}
+
+/// How long something is kept: a duration (`90d`, `12h`), or `forever`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<chrono::Duration>);
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "forever" {
+            return Ok(Self(None));
+        }
+        let bad = || format!("{s:?} is not a duration such as 90d or 12h, nor `forever`");
+        let duration = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
+        match chrono::Duration::from_std(duration) {
+            Ok(duration) if !duration.is_zero() => Ok(Self(Some(duration))),
+            _ => Err(bad()),
         }
     }
 }
@@ -377,6 +404,18 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(inconsistent.lifetimes().is_err());
+    }
+
+    #[test]
+    fn retention_is_a_duration_or_forever() {
+        assert_eq!(
+            "90d".parse::<Retention>().unwrap().0,
+            Some(chrono::Duration::days(90))
+        );
+        assert_eq!("forever".parse::<Retention>().unwrap().0, None);
+        for bad in ["", "0s", "soon", "-1d"] {
+            assert!(bad.parse::<Retention>().is_err(), "{bad}");
+        }
     }
 
     #[test]

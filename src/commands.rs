@@ -270,6 +270,7 @@ pub async fn audit(
                     "scopes": e.scopes,
                     "jti": e.jti,
                     "client_ip": e.client_ip,
+                    "count": e.count,
                 })
             })
             .collect();
@@ -282,7 +283,7 @@ pub async fn audit(
         print(
             out,
             format_args!(
-                "{}  {:<8} {:<7} {:<19} account={} key={} ip={} jti={} scopes={}",
+                "{}  {:<8} {:<7} {:<19} account={} key={} ip={} jti={} scopes={}{}",
                 e.at.to_rfc3339(),
                 e.dialect,
                 e.outcome,
@@ -292,6 +293,11 @@ pub async fn audit(
                 or_dash(e.client_ip.as_ref()),
                 or_dash(e.jti.as_ref()),
                 or_dash(e.scopes.as_ref()),
+                if e.count == 1 {
+                    String::new()
+                } else {
+                    format!(" count={}", e.count)
+                },
             ),
         )?;
     }

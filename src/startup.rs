@@ -113,6 +113,7 @@ impl Application {
             TokenService::new(store.clone(), signer, limiter, clock)
                 .with_failure_gate(failures)
                 .with_token_cache(settings.token_cache)
+                .with_audit_retention(settings.audit_retention.0)
                 .observed_by(metrics.clone()),
         );
 
@@ -221,6 +222,8 @@ impl Application {
                 }
                 if ticks.is_multiple_of(HOUSEKEEPING_INTERVAL_TICKS) {
                     tokens.housekeeping();
+                    tokens.prune_audit().await;
+                    crate::telemetry::report_suppressed();
                 }
             }
         });
@@ -228,7 +231,7 @@ impl Application {
         let _ = stop.send(());
         let _ = bookkeeping.await;
         self.tokens.flush_usage().await;
-        self.tokens.flush_audit().await;
+        self.tokens.flush_audit_at_shutdown().await;
         result
     }
 }

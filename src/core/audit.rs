@@ -2,9 +2,14 @@
 //! where and why; never a secret. Events are buffered and written in batches, off the request path.
 //!
 //! A batch is stored as one row holding a JSON array of events, each a positional array
-//! `[at_micros, dialect, outcome, reason, account, key_id, scopes, jti, client_ip]`: one row
-//! write per second of traffic instead of one per token (measured: a row per event cost several
-//! microseconds of database time per token, more than issuing it).
+//! `[at_micros, dialect, outcome, reason, account, key_id, scopes, jti, client_ip]`, with a
+//! tenth member `count` when the event stands for several refusals: one row write per second
+//! of traffic instead of one per token (measured: a row per event cost several microseconds of
+//! database time per token, more than issuing it).
+//!
+//! Refusals at a limit (429s) are not written one by one, or a client would grow the trail at
+//! the rate it sends: the first of each client's window is written as it happens, the rest as
+//! one event carrying their `count` when the window ends ([`RefusalDigest`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -73,6 +78,8 @@ pub struct AuditEvent {
     pub scopes: Option<ScopeSet>,
     pub jti: Option<uuid::Uuid>,
     pub client_ip: Option<IpAddr>,
+    /// How many requests the event stands for: 1, or more for a summary of refusals at a limit.
+    pub count: u32,
 }
 
 /// Appends one event as a positional JSON array.
@@ -105,11 +112,16 @@ fn write_row(out: &mut Vec<u8>, e: &AuditEvent) {
         Some(ip) => row.ip(ip),
         None => row.null(),
     };
+    if e.count != 1 {
+        row.integer(i64::from(e.count));
+    }
     row.close_array();
 }
 
-/// A stored row as read back, before its fields are checked.
-type RawRow = (
+/// A stored row as read back, before its fields are checked; rows written before summaries
+/// existed have no `count`.
+#[derive(serde::Deserialize)]
+struct RawRow(
     i64,
     String,
     String,
@@ -119,7 +131,12 @@ type RawRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    #[serde(default = "one")] u32,
 );
+
+fn one() -> u32 {
+    1
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable audit batch: {0}")]
@@ -259,7 +276,7 @@ pub fn decode_batch(text: &str) -> Result<Vec<AuditEvent>, CorruptBatch> {
 }
 
 fn decode_row(row: RawRow) -> Result<AuditEvent, CorruptBatch> {
-    let (at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip) = row;
+    let RawRow(at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip, count) = row;
     let bad = |what: &str| CorruptBatch(what.to_owned());
     Ok(AuditEvent {
         at: DateTime::from_timestamp_micros(at).ok_or_else(|| bad("time"))?,
@@ -277,7 +294,89 @@ fn decode_row(row: RawRow) -> Result<AuditEvent, CorruptBatch> {
         client_ip: client_ip
             .map(|ip| ip.parse().map_err(|_| bad("client ip")))
             .transpose()?,
+        count,
     })
+}
+
+/// Who a refusal at a limit is summarised for: the limit, the client address, the account.
+type DigestKey = (Cow<'static, str>, Option<IpAddr>, Option<Arc<str>>);
+
+/// Refusals at a limit, summarised per client and window: the first is recorded as it
+/// happens, the rest counted and recorded as one event (with their `count`) once the window
+/// has passed.
+#[derive(Debug, Default)]
+pub struct RefusalDigest {
+    open: std::collections::HashMap<DigestKey, Summary>,
+    /// Summaries of windows found closed by a later refusal, not yet handed over.
+    due: Vec<AuditEvent>,
+}
+
+#[derive(Debug)]
+struct Summary {
+    closes_at: DateTime<Utc>,
+    /// The latest refusal held back, with how many it stands for.
+    held: Option<AuditEvent>,
+}
+
+/// Clients summarised at once, at most: beyond it, refusals are recorded one by one again
+/// rather than letting a flood of addresses grow the digest.
+const MAX_DIGESTED_CLIENTS: usize = 100_000;
+
+impl RefusalDigest {
+    /// Whether `event`, a refusal at a limit with this `window`, should be recorded now; if
+    /// not, it is held in its client's summary.
+    pub fn admit(&mut self, event: &AuditEvent, window: chrono::Duration) -> bool {
+        let key = (
+            event.reason.clone().unwrap_or_default(),
+            event.client_ip,
+            event.account.clone(),
+        );
+        if let Some(summary) = self.open.get_mut(&key) {
+            if event.at < summary.closes_at {
+                let count = summary.held.as_ref().map_or(0, |held| held.count);
+                summary.held = Some(AuditEvent {
+                    count: count + event.count,
+                    ..event.clone()
+                });
+                return false;
+            }
+            // That window has passed: its summary is due, and this refusal opens the next.
+            self.due.extend(summary.held.take());
+            summary.closes_at = event.at + window;
+            return true;
+        }
+        if self.open.len() < MAX_DIGESTED_CLIENTS {
+            let summary = Summary {
+                closes_at: event.at + window,
+                held: None,
+            };
+            self.open.insert(key, summary);
+        }
+        true
+    }
+
+    /// The summaries of windows that have passed by `now`, to be recorded.
+    pub fn closed(&mut self, now: DateTime<Utc>) -> Vec<AuditEvent> {
+        let mut closed = std::mem::take(&mut self.due);
+        if self.open.is_empty() {
+            return closed;
+        }
+        self.open.retain(|_, summary| {
+            if summary.closes_at > now {
+                return true;
+            }
+            closed.extend(summary.held.take());
+            false
+        });
+        closed
+    }
+
+    /// Every summary still open, at shutdown.
+    pub fn drain(&mut self) -> Vec<AuditEvent> {
+        let mut all = std::mem::take(&mut self.due);
+        all.extend(self.open.drain().filter_map(|(_, summary)| summary.held));
+        all
+    }
 }
 
 /// Which events to read back.
@@ -321,6 +420,7 @@ mod tests {
             scopes: Some(ScopeSet::all()),
             jti: Some(uuid::Uuid::from_u128(7)),
             client_ip: Some("2001:db8::1".parse().unwrap()),
+            count: 1,
         }
     }
 
@@ -333,6 +433,54 @@ mod tests {
             stored.starts_with(
                 r#"[[1800000000123456,"volubile","issued",null,"acme","AbCdEfGhIjK","#
             )
+        );
+    }
+
+    #[test]
+    fn a_summary_keeps_its_count_and_old_rows_read_as_one_each() {
+        let summary = AuditEvent {
+            count: 41,
+            ..event(Outcome::Refused)
+        };
+        let stored = encode_batch([&summary]).events;
+        assert!(stored.ends_with(",41]]"), "{stored}");
+        assert_eq!(decode_batch(&stored).unwrap(), vec![summary]);
+        let old = r#"[[1,"volubile","issued",null,null,null,null,null,null]]"#;
+        assert_eq!(decode_batch(old).unwrap()[0].count, 1);
+    }
+
+    #[test]
+    fn refusals_at_a_limit_are_one_event_then_one_summary_per_window() {
+        let mut digest = RefusalDigest::default();
+        let window = chrono::Duration::seconds(60);
+        let first = event(Outcome::Refused);
+        let later = |secs| AuditEvent {
+            at: first.at + chrono::Duration::seconds(secs),
+            ..first.clone()
+        };
+        assert!(digest.admit(&first, window));
+        for secs in 1..=10 {
+            assert!(!digest.admit(&later(secs), window));
+        }
+        assert!(digest.closed(later(59).at).is_empty(), "the window is open");
+        let closed = digest.closed(later(60).at);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].count, closed[0].at), (10, later(10).at));
+        // Another client is summarised apart; the next window starts afresh.
+        let elsewhere = AuditEvent {
+            client_ip: Some("192.0.2.1".parse().unwrap()),
+            ..later(61)
+        };
+        assert!(digest.admit(&elsewhere, window));
+        assert!(digest.admit(&later(61), window));
+        assert!(!digest.admit(&later(62), window));
+        // A refusal after that window, before anyone asked: the summary is due, not lost.
+        assert!(digest.admit(&later(130), window));
+        let closed = digest.closed(later(131).at);
+        assert_eq!(closed.iter().map(|e| e.count).collect::<Vec<_>>(), [1]);
+        assert!(
+            digest.closed(later(500).at).is_empty(),
+            "nothing else was held back"
         );
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::apikey::{KeyHash, KeyId, PresentedKey};
-use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome};
+use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome, RefusalDigest};
 use super::clock::Clock;
 use super::error::{Attempt, CoreError};
 use super::keyring::Keyring;
@@ -117,6 +117,8 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
     audit: Mutex<AuditBuffer>,
+    /// Refusals at a limit, summarised rather than written one by one.
+    refusals: Mutex<RefusalDigest>,
     /// The last audit write failed: no early writes until a regular one succeeds.
     audit_failing: AtomicBool,
     observer: Arc<dyn Observer>,
@@ -124,6 +126,8 @@ pub struct TokenService {
     verified: TokenCache,
     /// The store's change count when the signing keys were last reloaded.
     keys_seen: AtomicU64,
+    /// How long audit events are kept; `None`: for ever.
+    audit_retention: Option<chrono::Duration>,
 }
 
 /// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
@@ -156,11 +160,13 @@ impl TokenService {
             clock,
             usage: Mutex::new(HashMap::new()),
             audit: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
+            refusals: Mutex::new(RefusalDigest::default()),
             audit_failing: AtomicBool::new(false),
             observer: Arc::new(Unobserved),
             failures: None,
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
             keys_seen: AtomicU64::new(0),
+            audit_retention: None,
         }
     }
 
@@ -173,6 +179,12 @@ impl TokenService {
     /// Turns on the per-client-address limit on failed authentications.
     pub fn with_failure_gate(mut self, gate: FailureGate) -> Self {
         self.failures = Some(gate);
+        self
+    }
+
+    /// Deletes audit events older than `retention` at each [`prune_audit`](Self::prune_audit).
+    pub fn with_audit_retention(mut self, retention: Option<chrono::Duration>) -> Self {
+        self.audit_retention = retention;
         self
     }
 
@@ -436,6 +448,7 @@ impl TokenService {
                 scopes: Some(issued.scopes),
                 jti: Some(issued.jti),
                 client_ip: caller.client_ip,
+                count: 1,
             }),
             Err(err) => self.audit_refusal(caller, err, Some(principal), None),
         }
@@ -476,7 +489,7 @@ impl TokenService {
         principal: Option<&Principal>,
         claimed_key: Option<KeyId>,
     ) {
-        self.audit(AuditEvent {
+        let event = AuditEvent {
             at: self.clock.now(),
             dialect: Cow::Borrowed(caller.dialect),
             outcome: Outcome::Refused,
@@ -486,7 +499,43 @@ impl TokenService {
             scopes: None,
             jti: None,
             client_ip: caller.client_ip,
-        });
+            count: 1,
+        };
+        // A client refused at a limit gets one event a window, not one a request.
+        if let CoreError::RateLimited(limited) = err {
+            let window =
+                chrono::Duration::from_std(limited.window).unwrap_or(chrono::Duration::MAX);
+            let admitted = self
+                .refusals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(&event, window);
+            if !admitted {
+                return;
+            }
+        }
+        self.audit(event);
+    }
+
+    /// Records the summaries of refusal windows that have closed (all of them at shutdown).
+    fn close_refusal_windows(&self, all: bool) {
+        let closed = {
+            let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+            if all {
+                refusals.drain()
+            } else {
+                refusals.closed(self.clock.now())
+            }
+        };
+        for summary in closed {
+            self.audit(summary);
+        }
+    }
+
+    /// At shutdown: every summary still open goes to the buffer, then everything is written.
+    pub async fn flush_audit_at_shutdown(&self) {
+        self.close_refusal_windows(true);
+        self.flush_audit().await;
     }
 
     fn audit(&self, event: AuditEvent) {
@@ -511,6 +560,7 @@ impl TokenService {
     /// milliseconds (sooner under load), off the request path. If the database refuses, the events stay buffered
     /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
     pub async fn flush_audit(&self) {
+        self.close_refusal_windows(false);
         let mut batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
         if batches.is_empty() {
             return;
@@ -584,6 +634,19 @@ impl TokenService {
         let seen = self.store.changes_seen();
         if self.keys_seen.swap(seen, Ordering::Relaxed) != seen {
             self.reload_signing_keys(max_token_lifetime).await;
+        }
+    }
+
+    /// Deletes the audit events older than the retention period; called every minute.
+    pub async fn prune_audit(&self) {
+        let Some(retention) = self.audit_retention else {
+            return;
+        };
+        let before = self.clock.now() - retention;
+        match self.store.prune_audit(before).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, %before, "pruned the audit trail"),
+            Err(err) => tracing::warn!(error = %err, "could not prune the audit trail"),
         }
     }
 

@@ -200,6 +200,10 @@ impl KeyStore for CachedStore {
         self.inner.record_audit(batches).await
     }
 
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_audit(before).await
+    }
+
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         self.inner.audit_events(query).await
     }

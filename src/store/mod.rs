@@ -150,6 +150,10 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Appends batches of audit events, a row each, atomically.
     async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError>;
 
+    /// Deletes the audit batches whose newest event is older than `before`; returns how many
+    /// rows went.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Reads audit events, newest first.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 

@@ -454,6 +454,15 @@ impl KeyStore for SqliteStore {
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM audit_batches WHERE last_at_micros < ?")
+            .bind(before.timestamp_micros())
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(StoreError::from_sqlx)
+    }
+
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
         let batches = sqlx::query_as::<_, (i64, String)>(

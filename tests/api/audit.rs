@@ -86,3 +86,66 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_client_refused_at_its_limit_is_one_event_and_one_summary_a_window() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "3/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    for _ in 0..4 {
+        app.volubile_token("km_guess", &json!({"scope": []})).await;
+    }
+    for _ in 0..50 {
+        let refused = app
+            .volubile_token(&acme.primary.secret, &json!({"scope": []}))
+            .await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    app.tokens.flush_audit().await;
+    let at_the_limit = |events: &Value| -> Vec<u64> {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == "too_many_failures")
+            .map(|e| e["count"].as_u64().unwrap())
+            .collect()
+    };
+    let events = audit(&app.database_url, &["--limit", "1000"]).await;
+    assert_eq!(
+        at_the_limit(&events),
+        [1],
+        "the first refusal, as it happened"
+    );
+
+    // Once the window has passed, the rest are one event that says how many.
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.tokens.flush_audit().await;
+    let events = audit(&app.database_url, &["--limit", "1000"]).await;
+    assert_eq!(at_the_limit(&events), [49, 1]);
+    assert!(events["events"].as_array().unwrap().len() < 10, "{events}");
+}
+
+#[tokio::test]
+async fn events_older_than_the_retention_period_are_deleted() {
+    let app = spawn_app_with(|s| s.audit_retention = "1h".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": ["calls:read"]});
+    app.volubile_token(&acme.primary.secret, &body).await;
+    app.tokens.flush_audit().await;
+
+    app.clock.advance(chrono::Duration::minutes(90));
+    app.volubile_token(&acme.primary.secret, &body).await;
+    app.tokens.flush_audit().await;
+    assert_eq!(
+        audit(&app.database_url, &[]).await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    app.tokens.prune_audit().await;
+
+    let kept = audit(&app.database_url, &[]).await;
+    assert_eq!(kept["events"].as_array().unwrap().len(), 1, "{kept}");
+}

@@ -304,6 +304,9 @@ impl KeyStore for BrokenStore {
     ) -> Result<(), store::StoreError> {
         Err(gone())
     }
+    async fn prune_audit(&self, _: chrono::DateTime<Utc>) -> Result<u64, store::StoreError> {
+        Err(gone())
+    }
     async fn revoke_signing_key(
         &self,
         _: &str,

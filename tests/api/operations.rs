@@ -269,3 +269,28 @@ async fn an_existing_database_others_could_read_is_made_owner_only() {
 
     assert_eq!(mode(&path), 0o600);
 }
+
+#[tokio::test]
+async fn a_flood_of_malformed_requests_logs_a_few_lines_not_one_each() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keymint.db").display());
+    let served = ServedBinary::start(&[], &url);
+    let address = served.address.trim_start_matches("http://").to_owned();
+    for _ in 0..40 {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+    }
+    let (_, log) = served.stop();
+    let parser_lines = log.iter().filter(|l| l.contains("actix_http")).count();
+    assert!(parser_lines > 0, "the first few are logged");
+    assert!(
+        parser_lines <= 10,
+        "{parser_lines} lines:\n{}",
+        log.join("\n")
+    );
+}
