@@ -113,10 +113,21 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_BIND", default_value = DEFAULT_BIND)]
     pub bind: String,
 
-    /// HS256 signing secret (at least 32 bytes). Without it, a secret is generated on first
-    /// start and kept in the database, shared by every instance using that database.
+    /// HS256 signing secret (at least 32 bytes), from the environment only: on the command
+    /// line every user of the host would see it in `ps`, so the flag is refused there. Without
+    /// it (or --signing-secret-file), a secret is generated on first start and kept in the
+    /// database, shared by every instance using that database.
     #[arg(long, env = "KEYMINT_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub signing_secret: Option<SigningSecret>,
+
+    /// A file holding the HS256 signing secret (a trailing newline is ignored); readable by
+    /// keymint's user only, or keymint warns.
+    #[arg(
+        long,
+        env = "KEYMINT_SIGNING_SECRET_FILE",
+        conflicts_with = "signing_secret"
+    )]
+    pub signing_secret_file: Option<std::path::PathBuf>,
 
     /// How tokens are signed: HS256 (shared secret), ES256 or EdDSA (key pairs kept in the
     /// database, published at `/.well-known/jwks.json`, rotated with `keymint signing-keys rotate`).
@@ -152,6 +163,11 @@ pub struct ServeArgs {
     /// client shares the gateway's address.
     #[arg(long, env = "KEYMINT_FAILED_AUTH_LIMIT", default_value = "20/60s")]
     pub failed_auth_limit: RatePolicy,
+
+    /// Serve `/metrics` on this address only (`127.0.0.1:9090`), so that it need not face the
+    /// clients; the main address then answers 404 there. By default it is on --bind.
+    #[arg(long, env = "KEYMINT_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 
     /// Where clients reach keymint (`https://auth.example.com`, optionally with a path prefix):
     /// the `servers` URL of every served document, so Swagger UI's "Try it out" sends keys
@@ -269,6 +285,7 @@ impl Default for ServeArgs {
         Self {
             bind: DEFAULT_BIND.to_owned(),
             signing_secret: None,
+            signing_secret_file: None,
             signing_alg: SigningAlg::Hs256,
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
@@ -277,6 +294,7 @@ impl Default for ServeArgs {
             trusted_proxies: Vec::new(),
             audit_retention: "90d".parse().expect("a valid retention"),
             public_url: None,
+            metrics_bind: None,
             redis_url: None,
             redis_prefix: "keymint:quota:".to_owned(),
             workers: None,
@@ -313,6 +331,18 @@ impl std::str::FromStr for Retention {
             _ => Err(bad()),
         }
     }
+}
+
+/// Refuses secrets given as command-line arguments, which every user of the host can read in
+/// `ps` or `/proc`: one line saying where to put them instead, never the secret.
+pub fn refuse_secrets_on_the_command_line(matches: &clap::ArgMatches) -> Result<(), String> {
+    let serve = matches.subcommand_matches("serve");
+    let on_the_line = serve.and_then(|m| m.value_source("signing_secret"))
+        == Some(clap::parser::ValueSource::CommandLine);
+    if on_the_line {
+        return Err("error: --signing-secret on the command line is visible to every user in ps: set KEYMINT_SIGNING_SECRET or use --signing-secret-file".to_owned());
+    }
+    Ok(())
 }
 
 /// Never fails: clap would quote the rejected value in its error. The length is checked at

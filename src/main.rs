@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use keymint::cli::{Cli, Command};
 use keymint::core::clock::SystemClock;
 use keymint::startup::Application;
@@ -14,8 +14,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)));
+    let cli = match parsed {
+        Ok((matches, cli)) => {
+            if let Err(line) = keymint::cli::refuse_secrets_on_the_command_line(&matches) {
+                eprintln!("{line}");
+                return ExitCode::from(2);
+            }
+            cli
+        }
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version
         Err(err) => {
             // One clear line, as for every other error.

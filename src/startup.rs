@@ -25,6 +25,8 @@ use crate::store::{self, KeyStore};
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own address, with that address's port.
+    metrics_server: Option<(u16, Server)>,
     tokens: Arc<TokenService>,
     store: Arc<dyn KeyStore>,
     max_token_lifetime: chrono::Duration,
@@ -46,6 +48,50 @@ const USAGE_INTERVAL_TICKS: u64 = 100;
 /// How often idle quotas are forgotten (60 s).
 const HOUSEKEEPING_INTERVAL_TICKS: u64 = 6000;
 
+/// The signing secret kept in a file, without its trailing newline. A file others may read is
+/// worth a warning: the secret mints every account's tokens.
+fn read_secret_file(path: &std::path::Path) -> anyhow::Result<SigningSecret> {
+    let mut bytes = std::fs::read(path).map_err(|err| {
+        anyhow::anyhow!("reading --signing-secret-file {}: {err}", path.display())
+    })?;
+    while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(
+                file = %path.display(),
+                "the signing secret file is readable by other users: chmod 600 it"
+            );
+        }
+    }
+    Ok(SigningSecret::unchecked(bytes))
+}
+
+/// A listener of its own for `/metrics` (one worker: a scrape every few seconds).
+fn metrics_server(bind: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(bind).map_err(|err| anyhow::anyhow!("--metrics-bind {bind}: {err}"))?;
+    let address = listener.local_addr()?;
+    let metrics = web::Data::from(metrics);
+    let server = HttpServer::new(move || {
+        App::new().app_data(metrics.clone()).route(
+            "/metrics",
+            web::get().to(|metrics: web::Data<Metrics>| async move {
+                api::keymint::handlers::metrics_page(&metrics)
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(%address, "metrics on http://{address}/metrics");
+    Ok((address.port(), server))
+}
+
 impl Application {
     pub async fn build(
         settings: ServeArgs,
@@ -64,9 +110,14 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let cache = CachedStore::wrap(store, Some(metrics.clone())).await;
         let store: Arc<dyn KeyStore> = cache.clone();
-        let secret = match settings.signing_secret.clone() {
+        let given = match (&settings.signing_secret, &settings.signing_secret_file) {
+            (Some(secret), _) => Some(secret.clone()),
+            (None, Some(path)) => Some(read_secret_file(path)?),
+            (None, None) => None,
+        };
+        let secret = match given {
             Some(secret) => secret.checked().map_err(|err| {
-                anyhow::anyhow!("KEYMINT_SIGNING_SECRET / --signing-secret: {err}")
+                anyhow::anyhow!("KEYMINT_SIGNING_SECRET / --signing-secret-file: {err}")
             })?,
             None => {
                 let shared = store
@@ -141,7 +192,12 @@ impl Application {
             routes: routes_table,
             gateway: settings.forward_auth_gateway,
             proxies: api::client::TrustedProxies::new(&settings.trusted_proxies),
+            metrics_elsewhere: settings.metrics_bind.is_some(),
         });
+        let metrics_server = match &settings.metrics_bind {
+            Some(bind) => Some(metrics_server(bind, state.metrics.clone())?),
+            None => None,
+        };
         let cors_origins = settings.cors_origins.clone();
 
         let listener = TcpListener::bind(&settings.bind)?;
@@ -169,6 +225,7 @@ impl Application {
         Ok(Self {
             port: address.port(),
             server: server.run(),
+            metrics_server,
             tokens,
             store,
             max_token_lifetime,
@@ -177,6 +234,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on with `--metrics-bind`.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The (cached) store the server uses; changes made through it are seen at once.
@@ -227,7 +289,15 @@ impl Application {
                 }
             }
         });
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((running, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = running.await;
+        }
         let _ = stop.send(());
         let _ = bookkeeping.await;
         self.tokens.flush_usage().await;

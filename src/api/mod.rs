@@ -66,6 +66,8 @@ pub struct AppState {
     pub gateway: Gateway,
     /// Whose forwarded headers name the client.
     pub proxies: client::TrustedProxies,
+    /// `/metrics` is served on its own address (`--metrics-bind`), not on this one.
+    pub metrics_elsewhere: bool,
 }
 
 impl AppState {

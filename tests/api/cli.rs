@@ -73,6 +73,39 @@ async fn a_duplicate_account_name_is_one_clear_error() {
 }
 
 #[tokio::test]
+async fn names_that_differ_only_in_case_are_one_name() {
+    let app = spawn_app().await;
+    app.create_account("Acme").await;
+    let stderr = one_line_error(&keymint(&app.database_url, &["accounts", "create", "acme"]));
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_name_a_command_line_would_read_as_an_option_is_refused() {
+    let app = spawn_app().await;
+    for name in ["--help", "-x", ".hidden"] {
+        let output = keymint(&app.database_url, &["accounts", "create", "--", name]);
+        let stderr = one_line_error(&output);
+        assert!(
+            stderr.contains("starting with a letter or digit"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_signing_secret_is_refused_on_the_command_line_where_ps_would_show_it() {
+    let app = spawn_app().await;
+    let secret = "a-secret-of-at-least-thirty-two-bytes!";
+    let output = keymint(&app.database_url, &["serve", "--signing-secret", secret]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = one_line_error(&output);
+    assert!(stderr.contains("KEYMINT_SIGNING_SECRET"), "{stderr}");
+    assert!(stderr.contains("--signing-secret-file"), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+}
+
+#[tokio::test]
 async fn rotating_through_the_cli_takes_effect_in_the_running_server_at_once() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
@@ -279,4 +312,48 @@ async fn rotating_a_revoked_slot_keeps_its_scopes() {
             .all(|k| k["scopes"] == "calls:read"),
         "{listed}"
     );
+}
+
+#[tokio::test]
+async fn the_signing_secret_can_come_from_a_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keymint.db").display());
+    let secret = "a-secret-of-at-least-thirty-two-bytes!";
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let created = json_out(&keymint(&url, &["accounts", "create", "acme", "--json"]));
+    let key = created["keys"][0]["secret"].as_str().unwrap().to_owned();
+
+    let served = crate::helpers::ServedBinary::start(
+        &["--signing-secret-file", file.to_str().unwrap()],
+        &url,
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/auth/token", served.address))
+        .header("X-Api-Key", key)
+        .json(&json!({"scope": ["calls:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, log) = served.stop();
+
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["keymint"]);
+    let verified = jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    );
+    assert!(
+        verified.is_ok(),
+        "signed with the file's secret: {verified:?}"
+    );
+    assert!(!log.join("\n").contains(secret), "never logged");
 }

@@ -24,6 +24,8 @@ pub const SIGNING_SECRET: &[u8] = b"test-signing-secret-of-32-bytes!!";
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of `/metrics`, when served apart (`--metrics-bind`).
+    pub metrics_address: Option<String>,
     pub tokens: Arc<keymint::core::service::TokenService>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -110,12 +112,16 @@ pub async fn spawn_on_store(
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let tokens = app.tokens();
     // The server's own (cached) store: admin changes made through it are seen at once.
     let store = app.store();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         tokens,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

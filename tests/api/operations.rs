@@ -294,3 +294,21 @@ async fn a_flood_of_malformed_requests_logs_a_few_lines_not_one_each() {
         log.join("\n")
     );
 }
+
+#[tokio::test]
+async fn metrics_can_be_served_on_an_address_of_their_own_and_not_on_the_public_one() {
+    let app = spawn_app_with(|s| s.metrics_bind = Some("127.0.0.1:0".into())).await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    assert!(public.json::<Value>().await.unwrap()["error"].is_string());
+
+    let private = app.metrics_address.clone().expect("a metrics address");
+    let scraped = app
+        .client
+        .get(format!("{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("keymint_"));
+}

@@ -262,11 +262,22 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
     summary = "Prometheus metrics",
     description = "Requests and latency by dialect and HTTP status, tokens issued, rate-limit rejections, key-cache hits and misses (all prefixed `keymint_`).",
     operation_id = "metrics",
-    responses((status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+    responses(
+        (status = 200, description = "OpenMetrics text.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 404, description = "Metrics are served on their own address (`--metrics-bind`), not here.", body = ErrorResponse, content_type = "application/json"),
+    ),
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if state.metrics_elsewhere {
+        return (super::DIALECT.error_page)(StatusCode::NOT_FOUND, "Not Found", &req);
+    }
+    metrics_page(&state.metrics)
+}
+
+/// The metrics in the OpenMetrics text format, here or on `--metrics-bind`.
+pub fn metrics_page(registry: &crate::metrics::Metrics) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(OPENMETRICS)
-        .body(state.metrics.render())
+        .body(registry.render())
 }
