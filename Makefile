@@ -47,7 +47,8 @@ packages:
 %/node_modules/.package-lock.json: %/package-lock.json
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 
-unit: packages
+unit:
+	@tests/setup.sh nginx
 	KEYMINT_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --all-targets
 	@if [ -n "$$KEYMINT_TEST_POSTGRES_URL" ]; then \
 		echo "== the integration suite again, on PostgreSQL ($$KEYMINT_TEST_POSTGRES_URL)"; \

@@ -73,7 +73,12 @@ fn key_lookup(c: &mut Criterion) {
             scopes: None,
         };
         store.create_account("bench", &[new], now()).await.unwrap();
-        let cached = keymint::store::cache::CachedStore::wrap(store, None).await;
+        let cached = keymint::store::cache::CachedStore::wrap(
+            store,
+            std::time::Duration::from_secs(10),
+            None,
+        )
+        .await;
         (cached, key)
     });
     c.bench_function("key lookup: cached", |b| {

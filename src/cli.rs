@@ -58,8 +58,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub account: Option<String>,
     /// Only events since then: an RFC 3339 time or an age such as 15m, 2h, 7d.
-    #[arg(long)]
-    pub since: Option<String>,
+    #[arg(long, value_parser = since_now)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// At most this many events, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
@@ -169,6 +169,18 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// How long one database round trip may take (`2s`, `500ms`): a change-feed heartbeat,
+    /// a bookkeeping write (PostgreSQL's `statement_timeout` and `lock_timeout` too). A slower
+    /// one counts as the feed lost (minting waits, /readyz says 503) or a write to retry.
+    #[arg(long, env = "KEYMINT_STORE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub store_timeout: std::time::Duration,
+
+    /// How long a key looked up in the database is trusted from memory without asking again
+    /// (`10s`). Changes are announced at once; this bounds what an unannounced one (TRUNCATE,
+    /// a restore with triggers disabled, logical replication) can cost.
+    #[arg(long, env = "KEYMINT_KEY_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub key_cache_ttl: std::time::Duration,
+
     /// Where clients reach keymint (`https://auth.example.com`, optionally with a path prefix):
     /// the `servers` URL of every served document, so Swagger UI's "Try it out" sends keys
     /// there. Without it, documents name the `Host` they were requested from (forwarded host
@@ -181,6 +193,12 @@ pub struct ServeArgs {
     /// peer. The client is the rightmost forwarded address that is not itself a trusted proxy.
     #[arg(long, env = "KEYMINT_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ProxyNet>,
+
+    /// Open connections served at once, across workers; beyond it new connections wait in the
+    /// listen queue. By default, what the open-files limit allows (raised at start to the
+    /// host's hard limit) less a reserve for the database and logs, at most 25,000.
+    #[arg(long, env = "KEYMINT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 
     /// HTTP worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "KEYMINT_WORKERS")]
@@ -295,9 +313,12 @@ impl Default for ServeArgs {
             audit_retention: "90d".parse().expect("a valid retention"),
             public_url: None,
             metrics_bind: None,
+            store_timeout: crate::store::DEFAULT_STORE_TIMEOUT,
+            key_cache_ttl: std::time::Duration::from_secs(10),
             redis_url: None,
             redis_prefix: "keymint:quota:".to_owned(),
             workers: None,
+            max_connections: None,
             dialects: Vec::new(),
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
@@ -311,6 +332,28 @@ impl Default for ServeArgs {
             memoram_max_lifetime: 86400,
         }
     }
+}
+
+/// A duration such as `2s`, `500ms` or `10m`, more than zero.
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(raw.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("{raw:?} is not a duration such as 2s or 500ms")),
+    }
+}
+
+impl ServeArgs {
+    /// The deadlines the store is opened with.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            timeout: self.store_timeout,
+        }
+    }
+}
+
+/// `--since`, an age counted back from now or a time.
+fn since_now(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::core::audit::parse_since(raw, chrono::Utc::now())
 }
 
 /// How long something is kept: a duration (`90d`, `12h`), or `forever`.

@@ -6,13 +6,18 @@ use serde_json::json;
 use crate::cli::{AccountsCommand, AuditArgs, KeysCommand, SigningKeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::apikey::{KeyId, KeyPrefix};
-use crate::core::audit::{AuditQuery, parse_since};
+use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
 use crate::core::keyring::KeyringError;
 use crate::store;
 
+/// Commands are run by people, who would rather wait for a locked table than be told no.
+const COMMAND_STORE: store::StoreOptions = store::StoreOptions {
+    timeout: std::time::Duration::from_secs(60),
+};
+
 async fn admin(database_url: &str, prefix: KeyPrefix) -> anyhow::Result<KeyAdmin> {
-    let store = store::connect(database_url).await?;
+    let store = store::connect_with(database_url, COMMAND_STORE).await?;
     Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
 }
 
@@ -242,13 +247,8 @@ pub async fn audit(
     args: AuditArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = store::connect(database_url).await?;
-    let since = args
-        .since
-        .as_deref()
-        .map(|raw| parse_since(raw, chrono::Utc::now()))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let store = store::connect_with(database_url, COMMAND_STORE).await?;
+    let since = args.since;
     let events = store
         .audit_events(&AuditQuery {
             account: args.account,

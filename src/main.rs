@@ -68,6 +68,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: keymint::cli::ServeArgs, database_url: &str) -> anyhow::Result<()> {
+    let open_files = keymint::startup::raise_open_files_limit();
+    tracing::info!(open_files, "open-files limit");
     let app = Application::build(args, database_url, Arc::new(SystemClock)).await?;
     app.run_until_stopped().await?;
     Ok(())

@@ -14,6 +14,12 @@ use prometheus_client::registry::Registry;
 use crate::core::service::Observer;
 use crate::store::cache::CacheObserver;
 
+/// Which background write: `audit`, `usage`, `signing_keys`, `prune`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     dialect: &'static str,
@@ -29,6 +35,8 @@ pub struct Metrics {
     rate_limited: Counter<u64, AtomicU64>,
     cache_hits: Counter<u64, AtomicU64>,
     cache_misses: Counter<u64, AtomicU64>,
+    store_failures: Family<JobLabels, Counter>,
+    audit_dropped: Counter<u64, AtomicU64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -53,6 +61,18 @@ impl Default for Metrics {
         let rate_limited = Counter::default();
         let cache_hits = Counter::default();
         let cache_misses = Counter::default();
+        let store_failures = Family::<JobLabels, Counter>::default();
+        let audit_dropped = Counter::default();
+        registry.register(
+            "store_write_failures",
+            "Background writes that failed or missed their deadline (and were retried), by job",
+            store_failures.clone(),
+        );
+        registry.register(
+            "audit_events_dropped",
+            "Audit events dropped because the buffer was full while the store could not take them",
+            audit_dropped.clone(),
+        );
         registry.register(
             "http_requests",
             "Requests answered, by dialect and HTTP status",
@@ -91,6 +111,8 @@ impl Default for Metrics {
             rate_limited,
             cache_hits,
             cache_misses,
+            store_failures,
+            audit_dropped,
         }
     }
 }
@@ -124,6 +146,14 @@ impl Observer for Metrics {
 
     fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+
+    fn store_write_failed(&self, job: &'static str) {
+        self.store_failures.get_or_create(&JobLabels { job }).inc();
+    }
+
+    fn audit_dropped(&self, events: u64) {
+        self.audit_dropped.inc_by(events);
     }
 }
 

@@ -43,10 +43,10 @@ const AUDIT_INTERVAL_TICKS: u64 = 5;
 /// How often signing keys are reloaded from the store (5 s): well inside the smallest sensible
 /// activation delay, so every instance publishes a new key long before it signs with it.
 const KEY_RELOAD_INTERVAL_TICKS: u64 = 500;
-/// How often last-used times are written (1 s).
-const USAGE_INTERVAL_TICKS: u64 = 100;
-/// How often idle quotas are forgotten (60 s).
-const HOUSEKEEPING_INTERVAL_TICKS: u64 = 6000;
+/// How often last-used times are written.
+const USAGE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often idle quotas are forgotten and the audit trail pruned.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The signing secret kept in a file, without its trailing newline. A file others may read is
 /// worth a warning: the secret mints every account's tokens.
@@ -68,6 +68,29 @@ fn read_secret_file(path: &std::path::Path) -> anyhow::Result<SigningSecret> {
         }
     }
     Ok(SigningSecret::unchecked(bytes))
+}
+
+/// Raises the soft open-files limit to the hard one (a process starts with 1,024 on many hosts,
+/// which a few idle keep-alive connections exhaust), and returns the soft limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// Descriptors kept for everything but client connections: database pools, the change feed,
+/// logs, the metrics listener.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// As many connections as the open-files limit leaves room for, at most 25,000 (actix's own
+/// default per worker).
+fn default_max_connections() -> usize {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS).clamp(64, 25_000)).unwrap_or(25_000)
 }
 
 /// A listener of its own for `/metrics` (one worker: a scrape every few seconds).
@@ -92,13 +115,79 @@ fn metrics_server(bind: &str, metrics: Arc<Metrics>) -> anyhow::Result<(u16, Ser
     Ok((address.port(), server))
 }
 
+/// The background jobs, each a task of its own so that none waits on another: a write blocked
+/// by a locked table delays neither key reloads nor the other writes. Each run is bounded by
+/// the store deadline.
+fn bookkeeping(
+    tokens: &Arc<TokenService>,
+    max_token_lifetime: chrono::Duration,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let audit = every(TICK, stopped, tokens, |tokens, tick| async move {
+        if tick.is_multiple_of(AUDIT_INTERVAL_TICKS) || tokens.audit_batch_full() {
+            tokens.flush_audit().await;
+        }
+    });
+    let usage = every(USAGE_INTERVAL, stopped, tokens, |tokens, _| async move {
+        tokens.flush_usage().await;
+    });
+    let keys = every(TICK, stopped, tokens, move |tokens, tick| async move {
+        if tick.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
+            tokens.reload_signing_keys(max_token_lifetime).await;
+        } else {
+            tokens
+                .reload_signing_keys_on_change(max_token_lifetime)
+                .await;
+        }
+    });
+    let housekeeping = every(
+        HOUSEKEEPING_INTERVAL,
+        stopped,
+        tokens,
+        |tokens, _| async move {
+            tokens.housekeeping();
+            tokens.prune_audit().await;
+            crate::telemetry::report_suppressed();
+        },
+    );
+    vec![audit, usage, keys, housekeeping]
+}
+
+/// Runs `job` every `period` (counting its runs) until told to stop; never mid-run.
+fn every<F, Fut>(
+    period: Duration,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+    tokens: &Arc<TokenService>,
+    job: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Arc<TokenService>, u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut stopped = stopped.clone();
+    let tokens = tokens.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut runs: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => break,
+            }
+            runs += 1;
+            job(tokens.clone(), runs).await;
+        }
+    })
+}
+
 impl Application {
     pub async fn build(
         settings: ServeArgs,
         database_url: &str,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let store = store::connect(database_url).await?;
+        let store = store::connect_with(database_url, settings.store_options()).await?;
         Self::with_store(settings, store, clock).await
     }
 
@@ -108,7 +197,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let cache = CachedStore::wrap(store, Some(metrics.clone())).await;
+        let cache = CachedStore::wrap(store, settings.key_cache_ttl, Some(metrics.clone())).await;
         let store: Arc<dyn KeyStore> = cache.clone();
         let given = match (&settings.signing_secret, &settings.signing_secret_file) {
             (Some(secret), _) => Some(secret.clone()),
@@ -139,10 +228,12 @@ impl Application {
                 let mut records = store.signing_keys(alg).await?;
                 if records.is_empty() {
                     let first = KeyPairRecord::generate(alg, clock.now(), clock.now())?;
-                    store.add_signing_key(&first).await?;
-                    tracing::info!(kid = %first.kid, %alg, "generated the first signing key");
-                    // Another instance may have raced us; whatever is stored is what counts.
+                    // Instances starting together each propose one; one is recorded.
+                    store.add_first_signing_key(&first).await?;
                     records = store.signing_keys(alg).await?;
+                    if records.iter().any(|r| r.kid == first.kid) {
+                        tracing::info!(kid = %first.kid, %alg, "generated the first signing key");
+                    }
                 }
                 TokenSigner::asymmetric(Keyring::new(alg, records, max_token_lifetime)?, authority)
             }
@@ -165,6 +256,7 @@ impl Application {
                 .with_failure_gate(failures)
                 .with_token_cache(settings.token_cache)
                 .with_audit_retention(settings.audit_retention.0)
+                .with_store_timeout(settings.store_timeout)
                 .observed_by(metrics.clone()),
         );
 
@@ -193,6 +285,7 @@ impl Application {
             gateway: settings.forward_auth_gateway,
             proxies: api::client::TrustedProxies::new(&settings.trusted_proxies),
             metrics_elsewhere: settings.metrics_bind.is_some(),
+            store_timeout: settings.store_timeout,
         });
         let metrics_server = match &settings.metrics_bind {
             Some(bind) => Some(metrics_server(bind, state.metrics.clone())?),
@@ -218,9 +311,16 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(api::security::middleware))
         })
         .listen(listener)?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
+        let workers = settings.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let max_connections = settings
+            .max_connections
+            .unwrap_or_else(default_max_connections);
+        // actix counts per worker.
+        server = server
+            .workers(workers)
+            .max_connections(max_connections.div_ceil(workers).max(1));
         tracing::info!(%address, "keymint listening on http://{address}");
         Ok(Self {
             port: address.port(),
@@ -254,41 +354,8 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, letting in-flight requests finish, with background
     /// bookkeeping (key last-used times, idle quota cleanup) alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let tokens = self.tokens.clone();
-        let max_token_lifetime = self.max_token_lifetime;
-        // Stopped between ticks, never in the middle of a write: a write cut short would lose
-        // the events it had taken from the buffer.
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let bookkeeping = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut ticks: u64 = 0;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = &mut stopped => break,
-                }
-                ticks += 1;
-                if ticks.is_multiple_of(AUDIT_INTERVAL_TICKS) || tokens.audit_batch_full() {
-                    tokens.flush_audit().await;
-                }
-                if ticks.is_multiple_of(USAGE_INTERVAL_TICKS) {
-                    tokens.flush_usage().await;
-                }
-                if ticks.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
-                    tokens.reload_signing_keys(max_token_lifetime).await;
-                } else {
-                    tokens
-                        .reload_signing_keys_on_change(max_token_lifetime)
-                        .await;
-                }
-                if ticks.is_multiple_of(HOUSEKEEPING_INTERVAL_TICKS) {
-                    tokens.housekeeping();
-                    tokens.prune_audit().await;
-                    crate::telemetry::report_suppressed();
-                }
-            }
-        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let jobs = bookkeeping(&self.tokens, self.max_token_lifetime, &stopped);
         let metrics = self.metrics_server.map(|(_, server)| {
             let handle = server.handle();
             (tokio::spawn(server), handle)
@@ -298,8 +365,12 @@ impl Application {
             handle.stop(true).await;
             let _ = running.await;
         }
-        let _ = stop.send(());
-        let _ = bookkeeping.await;
+        // Each job stops between its runs, and each run is bounded by the store deadline:
+        // a run cut short would lose what it had taken.
+        let _ = stop.send(true);
+        for job in jobs {
+            let _ = job.await;
+        }
         self.tokens.flush_usage().await;
         self.tokens.flush_audit_at_shutdown().await;
         result

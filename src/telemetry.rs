@@ -48,6 +48,16 @@ const PARSER_LINES_PER_MINUTE: u64 = 10;
 
 static PARSER_LINES: Throttle = Throttle::new(PARSER_LINES_PER_MINUTE);
 
+/// Lines about failed requests (a store outage answers every request with 503): at most this
+/// many a minute, the rest counted and reported once a minute.
+pub const REQUEST_ERROR_LINES_PER_MINUTE: u64 = 20;
+pub static REQUEST_ERROR_LINES: Throttle = Throttle::new(REQUEST_ERROR_LINES_PER_MINUTE);
+
+/// Whether a line about a failed request may be logged now (see [`REQUEST_ERROR_LINES`]).
+pub fn request_error_line() -> bool {
+    REQUEST_ERROR_LINES.admit(unix_secs())
+}
+
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -55,7 +65,7 @@ fn unix_secs() -> u64 {
 }
 
 /// At most `per_minute` admissions in each minute; the rest are counted.
-struct Throttle {
+pub struct Throttle {
     per_minute: u64,
     minute: AtomicU64,
     admitted: AtomicU64,
@@ -89,13 +99,20 @@ impl Throttle {
     }
 }
 
-/// Says how many HTTP parser lines were held back since the last report (called every minute).
+/// Says how many lines were held back since the last report (called every minute).
 pub fn report_suppressed() {
     let suppressed = PARSER_LINES.take_suppressed();
     if suppressed > 0 {
         tracing::warn!(
             suppressed,
             "malformed requests: log lines from the HTTP parser held back (at most {PARSER_LINES_PER_MINUTE} a minute)"
+        );
+    }
+    let suppressed = REQUEST_ERROR_LINES.take_suppressed();
+    if suppressed > 0 {
+        tracing::warn!(
+            suppressed,
+            "failed requests: log lines held back (at most {REQUEST_ERROR_LINES_PER_MINUTE} a minute)"
         );
     }
 }

@@ -90,7 +90,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the store answers */
+        /** Readiness: the store answers and its changes are followed */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -367,7 +367,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description The store does not answer. */
+            /** @description The store does not answer, or its change feed is down (token endpoints answer 503 meanwhile). */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -61,12 +61,14 @@ impl TrustedProxies {
             return Some(client);
         }
         let values: Vec<&HeaderValue> = req.headers().get_all(X_FORWARDED_FOR).collect();
+        // Split as bytes: a client could put a byte that is not ASCII in its own part, and the
+        // address the proxy appended after it must still be read.
         for hop in values
             .iter()
             .rev()
-            .flat_map(|value| value.to_str().unwrap_or("").rsplit(','))
+            .flat_map(|value| value.as_bytes().rsplit(|b| *b == b','))
         {
-            match parse_hop(hop) {
+            match std::str::from_utf8(hop).ok().and_then(parse_hop) {
                 Some(ip) if self.trusts(ip) => client = ip,
                 Some(ip) => return Some(ip),
                 // Unreadable: stop at the last proxy that could be believed.
@@ -134,6 +136,16 @@ mod tests {
     fn trusted_hops_are_skipped_from_the_right_across_repeated_headers() {
         let req = request("10.0.0.2:5000", &["1.1.1.1, 198.51.100.7", "10.0.0.1"]);
         assert_eq!(proxies(&["10.0.0.0/8"]).client_ip(&req), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_client_cannot_hide_the_appended_address_behind_a_byte_that_is_not_ascii() {
+        let value = HeaderValue::from_bytes(b"\xff, 198.51.100.7").unwrap();
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .append_header((X_FORWARDED_FOR, value))
+            .to_http_request();
+        assert_eq!(proxies(&["127.0.0.1"]).client_ip(&req), ip("198.51.100.7"));
     }
 
     #[test]

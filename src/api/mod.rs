@@ -68,6 +68,8 @@ pub struct AppState {
     pub proxies: client::TrustedProxies,
     /// `/metrics` is served on its own address (`--metrics-bind`), not on this one.
     pub metrics_elsewhere: bool,
+    /// How long the store may take to answer a readiness check.
+    pub store_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -411,8 +413,11 @@ fn structured_field(policy: &str, (a, x): (&str, u64), (b, y): (&str, u64)) -> H
 /// Logs server-side failures with their cause chain, where they are turned into responses.
 pub fn log_core_error(err: &CoreError) {
     match err {
+        // An outage fails every request: a few lines a minute say so, and how many were held.
         CoreError::Unavailable(_) | CoreError::Internal(_) => {
-            tracing::error!(error = %ErrorChain(err), "token request failed");
+            if crate::telemetry::request_error_line() {
+                tracing::error!(error = %ErrorChain(err), "token request failed");
+            }
         }
         _ => tracing::debug!(error = %err, "token request refused"),
     }

@@ -101,7 +101,7 @@ pub async fn middleware(
             .metrics
             .observe_request(dialect, status, started.elapsed());
     }
-    if response.status().is_server_error() {
+    if response.status().is_server_error() && crate::telemetry::request_error_line() {
         tracing::warn!(request_id = %id, status, path = %response.request().path(), "server error");
     }
     span.in_scope(|| {

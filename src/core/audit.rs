@@ -178,7 +178,10 @@ pub struct AuditBuffer {
     last_at: DateTime<Utc>,
     /// Batches the store has not taken yet (it was unreachable), oldest first.
     waiting: std::collections::VecDeque<AuditBatch>,
-    /// Beyond this many bytes waiting, the oldest batches are dropped (and said so).
+    /// Their size.
+    waiting_bytes: usize,
+    /// Beyond this many bytes waiting, the oldest batches are dropped (and said so), whatever
+    /// keeps the store from taking them: refused, slow or blocked writes alike.
     max_bytes: usize,
     dropped: usize,
     /// Batches filled to [`MAX_BATCH_EVENTS`] since the last [`take`](Self::take).
@@ -203,6 +206,7 @@ impl AuditBuffer {
             count: 0,
             last_at: DateTime::UNIX_EPOCH,
             waiting: Default::default(),
+            waiting_bytes: 0,
             max_bytes,
             dropped: 0,
             filled: 0,
@@ -231,12 +235,25 @@ impl AuditBuffer {
         if self.count > 0 {
             let mut events = std::mem::take(&mut self.open);
             events.push(b']');
+            self.waiting_bytes += events.len();
             self.waiting.push_back(AuditBatch {
                 // Only JSON text is ever written: strings come whole from serde_json or `plain`.
                 events: String::from_utf8(events).unwrap_or_default(),
                 count: std::mem::take(&mut self.count),
                 last_at: std::mem::replace(&mut self.last_at, DateTime::UNIX_EPOCH),
             });
+            self.shed();
+        }
+    }
+
+    /// Drops the oldest batches beyond the byte limit.
+    fn shed(&mut self) {
+        while self.waiting_bytes > self.max_bytes {
+            let Some(oldest) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_bytes -= oldest.events.len();
+            self.dropped += oldest.count;
         }
     }
 
@@ -244,6 +261,7 @@ impl AuditBuffer {
     pub fn take(&mut self) -> std::collections::VecDeque<AuditBatch> {
         self.seal();
         self.filled = 0;
+        self.waiting_bytes = 0;
         std::mem::take(&mut self.waiting)
     }
 
@@ -252,15 +270,19 @@ impl AuditBuffer {
     pub fn put_back(&mut self, mut batches: std::collections::VecDeque<AuditBatch>) -> usize {
         batches.append(&mut self.waiting);
         self.waiting = batches;
-        let mut bytes: usize = self.waiting.iter().map(|b| b.events.len()).sum();
-        while bytes > self.max_bytes {
-            let Some(oldest) = self.waiting.pop_front() else {
-                break;
-            };
-            bytes -= oldest.events.len();
-            self.dropped += oldest.count;
-        }
+        self.waiting_bytes = self.waiting.iter().map(|b| b.events.len()).sum();
+        self.shed();
         self.dropped
+    }
+
+    /// Events dropped so far for want of room.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// Events waiting to be written, the open batch included.
+    pub fn pending(&self) -> usize {
+        self.count + self.waiting.iter().map(|b| b.count).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -307,6 +329,8 @@ type DigestKey = (Cow<'static, str>, Option<IpAddr>, Option<Arc<str>>);
 #[derive(Debug, Default)]
 pub struct RefusalDigest {
     open: std::collections::HashMap<DigestKey, Summary>,
+    /// Closed windows are looked for at most once a second: the map may be large.
+    next_scan: Option<DateTime<Utc>>,
     /// Summaries of windows found closed by a later refusal, not yet handed over.
     due: Vec<AuditEvent>,
 }
@@ -335,7 +359,7 @@ impl RefusalDigest {
             if event.at < summary.closes_at {
                 let count = summary.held.as_ref().map_or(0, |held| held.count);
                 summary.held = Some(AuditEvent {
-                    count: count + event.count,
+                    count: count.saturating_add(event.count),
                     ..event.clone()
                 });
                 return false;
@@ -358,9 +382,10 @@ impl RefusalDigest {
     /// The summaries of windows that have passed by `now`, to be recorded.
     pub fn closed(&mut self, now: DateTime<Utc>) -> Vec<AuditEvent> {
         let mut closed = std::mem::take(&mut self.due);
-        if self.open.is_empty() {
+        if self.open.is_empty() || self.next_scan.is_some_and(|at| now < at) {
             return closed;
         }
+        self.next_scan = Some(now + chrono::Duration::seconds(1));
         self.open.retain(|_, summary| {
             if summary.closes_at > now {
                 return true;
@@ -402,7 +427,11 @@ pub fn parse_since(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         "d" => 86_400,
         _ => return Err(invalid()),
     };
-    Ok(now - chrono::Duration::seconds(count.saturating_mul(seconds)))
+    count
+        .checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|age| now.checked_sub_signed(age))
+        .ok_or_else(|| format!("{raw:?} reaches back further than time goes"))
 }
 
 #[cfg(test)]
@@ -569,6 +598,24 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_stays_bounded_even_when_nothing_is_ever_put_back() {
+        // A write that never returns: batches are taken by nobody, and new ones keep coming.
+        let one_batch = {
+            let mut probe = AuditBuffer::new(usize::MAX);
+            for _ in 0..MAX_BATCH_EVENTS {
+                probe.record(&event(Outcome::Issued));
+            }
+            probe.take()[0].events.len()
+        };
+        let mut buffer = AuditBuffer::new(3 * one_batch);
+        for _ in 0..10 * MAX_BATCH_EVENTS {
+            buffer.record(&event(Outcome::Issued));
+        }
+        assert_eq!(buffer.pending(), 3 * MAX_BATCH_EVENTS);
+        assert_eq!(buffer.dropped(), 7 * MAX_BATCH_EVENTS);
+    }
+
+    #[test]
     fn a_damaged_batch_is_reported_not_guessed() {
         for bad in [
             "",
@@ -592,7 +639,14 @@ mod tests {
                 .to_rfc3339(),
             "2027-01-15T08:00:00+00:00"
         );
-        for bad in ["", "h", "2x", "yesterday"] {
+        for bad in [
+            "",
+            "h",
+            "2x",
+            "yesterday",
+            "99999999999999d",
+            "9223372036854775807s",
+        ] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }
     }

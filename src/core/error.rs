@@ -85,7 +85,9 @@ impl RateLimited {
 impl From<StoreError> for CoreError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) | StoreError::ChangesUnknown => CoreError::Unavailable(err),
+            StoreError::Unavailable(_) | StoreError::ChangesUnknown | StoreError::TimedOut => {
+                CoreError::Unavailable(err)
+            }
             other => CoreError::Internal(other.into()),
         }
     }

@@ -192,7 +192,8 @@ impl Keyring {
         mut records: Vec<KeyPairRecord>,
         max_token_lifetime: Duration,
     ) -> Result<Self, KeyringError> {
-        records.retain(|r| r.alg == alg);
+        // A key revoked before it ever signed never existed, as far as the timeline goes.
+        records.retain(|r| r.alg == alg && r.revoked_at.is_none_or(|at| at >= r.activates_at));
         records.sort_by_key(|r| (r.activates_at, r.created_at));
         let activations: Vec<_> = records.iter().map(|r| r.activates_at).collect();
         let keys = records
@@ -264,6 +265,14 @@ impl Keyring {
     /// The published key whose header the token carries, if any.
     pub fn verifying_key(&self, token: &jws::Parts<'_>, now: DateTime<Utc>) -> Option<&RingKey> {
         self.published(now).find(|k| k.verifier.owns(token))
+    }
+
+    /// The revoked key whose header the token carries, if any: its tokens are refused, but
+    /// as genuine tokens of a withdrawn key, not as forgeries.
+    pub fn revoked_key(&self, token: &jws::Parts<'_>) -> Option<&RingKey> {
+        self.keys
+            .iter()
+            .find(|k| k.revoked && k.verifier.owns(token))
     }
 
     /// The JWKS document (RFC 7517 §5): public parts only.

@@ -97,6 +97,11 @@ pub enum Denial {
 pub trait Observer: Send + Sync + std::fmt::Debug {
     fn token_issued(&self) {}
     fn rate_limited(&self) {}
+    /// A background write (`audit`, `usage`, `signing_keys`, `prune`) failed or missed its
+    /// deadline.
+    fn store_write_failed(&self, _job: &'static str) {}
+    /// Audit events were dropped: the buffer was full while the store could not take them.
+    fn audit_dropped(&self, _events: u64) {}
 }
 
 #[derive(Debug)]
@@ -128,11 +133,21 @@ pub struct TokenService {
     keys_seen: AtomicU64,
     /// How long audit events are kept; `None`: for ever.
     audit_retention: Option<chrono::Duration>,
+    /// How long a background store call may take before it is given up (and retried).
+    write_deadline: std::time::Duration,
+    /// Audit events dropped so far that have been reported.
+    audit_dropped_said: std::sync::atomic::AtomicUsize,
 }
 
 /// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
 /// size; 80 MB if every one were the longest accepted, 8 KiB).
 pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
+
+/// Added to the store timeout for the deadline of background store calls.
+const WRITE_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Refusals during a store outage are summarised per client over this window.
+const OUTAGE_SUMMARY_WINDOW: chrono::Duration = chrono::Duration::seconds(10);
 
 /// Audit events kept while the database cannot take them: some 100,000 events.
 const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
@@ -167,6 +182,8 @@ impl TokenService {
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
             keys_seen: AtomicU64::new(0),
             audit_retention: None,
+            write_deadline: crate::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN,
+            audit_dropped_said: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -179,6 +196,13 @@ impl TokenService {
     /// Turns on the per-client-address limit on failed authentications.
     pub fn with_failure_gate(mut self, gate: FailureGate) -> Self {
         self.failures = Some(gate);
+        self
+    }
+
+    /// Background store calls are given up after `timeout` (plus a margin, so that the
+    /// database's own deadline, where it has one, answers first).
+    pub fn with_store_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.write_deadline = timeout + WRITE_DEADLINE_MARGIN;
         self
     }
 
@@ -217,10 +241,23 @@ impl TokenService {
             self.audit_refusal(caller, &err, None, claimed_key_id(credentials));
             return Err(err);
         }
-        self.identify(credentials).await.inspect_err(|err| {
-            self.note_failure(caller, err);
-            self.audit_refusal(caller, err, None, claimed_key_id(credentials));
-        })
+        match self.identify(credentials).await {
+            Ok(principal) => Ok(principal),
+            Err(err) => {
+                self.note_failure(caller, &err);
+                let claimed = claimed_key_id(credentials);
+                // A real key id with the wrong secret is an attack on that account: say whose.
+                let owner = match (&err, claimed) {
+                    (CoreError::InvalidCredentials(_), Some(id)) => {
+                        self.store.find_key(&id).await.ok().flatten()
+                    }
+                    _ => None,
+                };
+                let owner = owner.map(|key| (key.account, key.id));
+                self.audit_refusal(caller, &err, owner.as_ref(), claimed);
+                Err(err)
+            }
+        }
     }
 
     /// A failed authentication that could be a guess spends from the client address's failure
@@ -277,12 +314,6 @@ impl TokenService {
             tracing::debug!(key_id = %key.id, "key id does not match the key");
             return Err(CoreError::InvalidCredentials(Attempt::Guess));
         }
-        if !self.store.is_current() {
-            // A rotation may have gone unnoticed: no new token on the strength of a cached key.
-            return Err(CoreError::Unavailable(
-                crate::store::StoreError::ChangesUnknown,
-            ));
-        }
         let Some(stored) = self.store.find_key(&key.id).await? else {
             let _ = DECOY.matches(&key.hash);
             tracing::debug!(key_id = %key.id, "unknown key id");
@@ -295,6 +326,14 @@ impl TokenService {
         if stored.revoked {
             tracing::debug!(key_id = %key.id, "revoked api key refused");
             return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
+        }
+        // Checked last, so that a wrong secret for a cached key is refused (and counted) even
+        // while the change feed is down: only a key that checks out waits for it.
+        if !self.store.is_current() {
+            // A rotation may have gone unnoticed: no new token on the strength of a cached key.
+            return Err(CoreError::Unavailable(
+                crate::store::StoreError::ChangesUnknown,
+            ));
         }
         self.note_usage(&stored.id);
         Ok(Principal {
@@ -352,6 +391,7 @@ impl TokenService {
                 scopes: hit.scopes,
             });
         }
+        let generation = self.verified.generation();
         let (claims, access) = self.verify_token(token).await?;
         self.verified.insert(
             token,
@@ -362,6 +402,7 @@ impl TokenService {
                 nbf: claims.nbf,
                 exp: claims.exp,
             },
+            generation,
         );
         Ok(access)
     }
@@ -423,7 +464,8 @@ impl TokenService {
             .map_err(|limited| {
                 self.observer.rate_limited();
                 let err = CoreError::RateLimited(limited);
-                self.audit_refusal(caller, &err, Some(principal), None);
+                let owner = (principal.account.clone(), principal.key_id);
+                self.audit_refusal(caller, &err, Some(&owner), None);
                 err
             })
     }
@@ -450,7 +492,10 @@ impl TokenService {
                 client_ip: caller.client_ip,
                 count: 1,
             }),
-            Err(err) => self.audit_refusal(caller, err, Some(principal), None),
+            Err(err) => {
+                let owner = (principal.account.clone(), principal.key_id);
+                self.audit_refusal(caller, err, Some(&owner), None);
+            }
         }
         result
     }
@@ -482,11 +527,12 @@ impl TokenService {
         usage.insert(*id, now);
     }
 
+    /// Records a refusal; `owner` is the account and key it concerns, where known.
     fn audit_refusal(
         &self,
         caller: &Caller,
         err: &CoreError,
-        principal: Option<&Principal>,
+        owner: Option<&(Arc<str>, KeyId)>,
         claimed_key: Option<KeyId>,
     ) {
         let event = AuditEvent {
@@ -494,17 +540,23 @@ impl TokenService {
             dialect: Cow::Borrowed(caller.dialect),
             outcome: Outcome::Refused,
             reason: Some(Cow::Borrowed(err.reason())),
-            account: principal.map(|p| p.account.clone()),
-            key_id: principal.map(|p| p.key_id).or(claimed_key),
+            account: owner.map(|(account, _)| account.clone()),
+            key_id: owner.map(|(_, id)| *id).or(claimed_key),
             scopes: None,
             jti: None,
             client_ip: caller.client_ip,
             count: 1,
         };
-        // A client refused at a limit gets one event a window, not one a request.
-        if let CoreError::RateLimited(limited) = err {
-            let window =
-                chrono::Duration::from_std(limited.window).unwrap_or(chrono::Duration::MAX);
+        // A client refused at a limit gets one event a window, not one a request; so does one
+        // refused because the store is away.
+        let window = match err {
+            CoreError::RateLimited(limited) => {
+                Some(chrono::Duration::from_std(limited.window).unwrap_or(chrono::Duration::MAX))
+            }
+            CoreError::Unavailable(_) => Some(OUTAGE_SUMMARY_WINDOW),
+            _ => None,
+        };
+        if let Some(window) = window {
             let admitted = self
                 .refusals
                 .lock()
@@ -532,10 +584,41 @@ impl TokenService {
         }
     }
 
-    /// At shutdown: every summary still open goes to the buffer, then everything is written.
+    /// At shutdown: every summary still open goes to the buffer, then everything is written,
+    /// once and within the write deadline; what could not be written is said to be lost.
     pub async fn flush_audit_at_shutdown(&self) {
         self.close_refusal_windows(true);
-        self.flush_audit().await;
+        let batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let count: usize = batches.iter().map(|b| b.count).sum();
+        if count == 0 {
+            return;
+        }
+        if let Err(err) = self.write_audit(batches).await {
+            tracing::error!(error = ?err.0, lost = count, "could not write the last audit events before shutting down");
+        }
+    }
+
+    /// One audit write, given up after the write deadline (the database gives it up too).
+    async fn write_audit(
+        &self,
+        mut batches: std::collections::VecDeque<super::audit::AuditBatch>,
+    ) -> Result<
+        (),
+        (
+            crate::store::StoreError,
+            std::collections::VecDeque<super::audit::AuditBatch>,
+        ),
+    > {
+        let written = tokio::time::timeout(
+            self.write_deadline,
+            self.store.record_audit(batches.make_contiguous()),
+        )
+        .await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err((err, batches)),
+            Err(_) => Err((crate::store::StoreError::TimedOut, batches)),
+        }
     }
 
     fn audit(&self, event: AuditEvent) {
@@ -561,24 +644,36 @@ impl TokenService {
     /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
     pub async fn flush_audit(&self) {
         self.close_refusal_windows(false);
-        let mut batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if batches.is_empty() {
-            return;
-        }
-        let written = self.store.record_audit(batches.make_contiguous()).await;
-        self.audit_failing
-            .store(written.is_err(), Ordering::Relaxed);
-        if let Err(err) = written {
-            let count: usize = batches.iter().map(|b| b.count).sum();
-            tracing::warn!(error = %err, count, "could not write audit events; will retry");
-            let dropped = self
-                .audit
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .put_back(batches);
-            if dropped > 0 {
-                tracing::warn!(dropped, "audit buffer full: the oldest events were dropped");
+        let batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if !batches.is_empty() {
+            let written = self.write_audit(batches).await;
+            self.audit_failing
+                .store(written.is_err(), Ordering::Relaxed);
+            if let Err((err, batches)) = written {
+                let count: usize = batches.iter().map(|b| b.count).sum();
+                tracing::warn!(error = ?err, count, "could not write audit events; will retry");
+                self.observer.store_write_failed("audit");
+                self.audit
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put_back(batches);
             }
+        }
+        // Dropped while this write was under way, or by the put-back: counted and said once.
+        let dropped = self
+            .audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .dropped();
+        let before = self.audit_dropped_said.swap(dropped, Ordering::Relaxed);
+        if dropped > before {
+            let newly = dropped - before;
+            self.observer.audit_dropped(newly as u64);
+            tracing::warn!(
+                dropped = newly,
+                total = dropped,
+                "audit buffer full while the store could not take it: the oldest events were dropped"
+            );
         }
     }
 
@@ -594,23 +689,39 @@ impl TokenService {
         if used.is_empty() {
             return;
         }
-        if let Err(err) = self.store.record_usage(&used).await {
-            tracing::warn!(error = %err, "could not record key usage");
+        match tokio::time::timeout(self.write_deadline, self.store.record_usage(&used)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                self.observer.store_write_failed("usage");
+                tracing::warn!(error = %err, "could not record key usage");
+            }
+            Err(_) => {
+                self.observer.store_write_failed("usage");
+                tracing::warn!(deadline = ?self.write_deadline, "recording key usage missed its deadline");
+            }
         }
     }
 
     /// Reloads the key pairs (ES256/EdDSA), so a rotation made by the CLI, or by another
     /// instance, is published and used here too. A no-op for HS256.
-    pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) {
+    /// Says whether the keys were read (unchanged or not).
+    pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) -> bool {
         let alg = self.signer.alg();
         if !alg.is_asymmetric() {
-            return;
+            return true;
         }
-        let loaded = match self.store.signing_keys(alg).await {
-            Ok(records) => Keyring::new(alg, records, max_token_lifetime),
-            Err(err) => {
+        let read = tokio::time::timeout(self.write_deadline, self.store.signing_keys(alg)).await;
+        let loaded = match read {
+            Ok(Ok(records)) => Keyring::new(alg, records, max_token_lifetime),
+            Ok(Err(err)) => {
+                self.observer.store_write_failed("signing_keys");
                 tracing::warn!(error = %err, "could not reload signing keys");
-                return;
+                return false;
+            }
+            Err(_) => {
+                self.observer.store_write_failed("signing_keys");
+                tracing::warn!(deadline = ?self.write_deadline, "reloading signing keys missed its deadline");
+                return false;
             }
         };
         match loaded {
@@ -625,6 +736,7 @@ impl TokenService {
                 tracing::error!(error = %err, "stored signing keys unusable; keeping the loaded ones")
             }
         }
+        true
     }
 
     /// Reloads the key pairs if the store announced a change since the last look: a key
@@ -632,8 +744,11 @@ impl TokenService {
     /// nothing changed (one atomic read), so it runs on every bookkeeping tick.
     pub async fn reload_signing_keys_on_change(&self, max_token_lifetime: chrono::Duration) {
         let seen = self.store.changes_seen();
-        if self.keys_seen.swap(seen, Ordering::Relaxed) != seen {
-            self.reload_signing_keys(max_token_lifetime).await;
+        // Marked seen only once read: a failed reload is tried again at the next tick.
+        if self.keys_seen.load(Ordering::Relaxed) != seen
+            && self.reload_signing_keys(max_token_lifetime).await
+        {
+            self.keys_seen.store(seen, Ordering::Relaxed);
         }
     }
 
@@ -646,7 +761,10 @@ impl TokenService {
         match self.store.prune_audit(before).await {
             Ok(0) => {}
             Ok(rows) => tracing::debug!(rows, %before, "pruned the audit trail"),
-            Err(err) => tracing::warn!(error = %err, "could not prune the audit trail"),
+            Err(err) => {
+                self.observer.store_write_failed("prune");
+                tracing::warn!(error = %err, "could not prune the audit trail");
+            }
         }
     }
 

@@ -139,6 +139,8 @@ pub enum TokenError {
     Lifetime,
     #[error("token issued when its key was not the one signing")]
     OutsideSignerWindow,
+    #[error("token signed by a key since revoked")]
+    KeyRevoked,
     #[error("no signing key is active yet")]
     NoSigningKey,
     #[error("signing failed")]
@@ -151,7 +153,9 @@ impl TokenError {
     pub fn attempt(&self) -> super::error::Attempt {
         use super::error::Attempt;
         match self {
-            TokenError::Expired | TokenError::NotYetValid => Attempt::Lapsed,
+            TokenError::Expired | TokenError::NotYetValid | TokenError::KeyRevoked => {
+                Attempt::Lapsed
+            }
             // Our own failure, not the caller's.
             TokenError::NoSigningKey | TokenError::Signing => Attempt::Absent,
             TokenError::Malformed
@@ -336,7 +340,14 @@ impl TokenSigner {
             Keys::Hmac { verifier, .. } => (verifier.verify(&parts)?, i64::MIN, None),
             Keys::Ring(_) => {
                 let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
-                let key = ring.verifying_key(&parts, now).ok_or(TokenError::Header)?;
+                let Some(key) = ring.verifying_key(&parts, now) else {
+                    return Err(match ring.revoked_key(&parts) {
+                        Some(revoked) if revoked.verifier.verify(&parts).is_ok() => {
+                            TokenError::KeyRevoked
+                        }
+                        _ => TokenError::Header,
+                    });
+                };
                 let until = key.superseded_at.map(|at| at.timestamp());
                 (
                     key.verifier.verify(&parts)?,

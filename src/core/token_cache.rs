@@ -35,6 +35,9 @@ impl Verified {
 pub struct TokenCache {
     entries: RwLock<HashMap<Box<str>, Verified>>,
     capacity: usize,
+    /// Bumped by every [`clear`](Self::clear): a check that began before one may have used a
+    /// key since withdrawn, so its result is not kept.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Its keys are live bearer tokens: Debug shows only how many there are.
@@ -54,7 +57,13 @@ impl TokenCache {
         Self {
             entries: RwLock::new(HashMap::new()),
             capacity,
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Taken before a full check, handed to [`insert`](Self::insert) after it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn get(&self, token: &str) -> Option<Verified> {
@@ -68,11 +77,15 @@ impl TokenCache {
             .cloned()
     }
 
-    pub fn insert(&self, token: &str, verified: Verified) {
+    /// Remembers a token checked in full, unless the cache was cleared since `generation`.
+    pub fn insert(&self, token: &str, verified: Verified, generation: u64) {
         if self.capacity == 0 {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != generation {
+            return;
+        }
         if entries.len() >= self.capacity {
             entries.clear();
         }
@@ -81,10 +94,10 @@ impl TokenCache {
 
     /// Forgets every token: the keys that verified them may be gone.
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
     }
 }
 
@@ -106,7 +119,7 @@ mod tests {
     #[test]
     fn only_the_exact_token_is_found() {
         let cache = TokenCache::new(10);
-        cache.insert("a.b.c", verified(1000));
+        cache.insert("a.b.c", verified(1000), cache.generation());
         assert_eq!(cache.get("a.b.c"), Some(verified(1000)));
         for other in ["a.b.C", "a.b.c ", "a.b", ""] {
             assert_eq!(cache.get(other), None, "{other:?}");
@@ -126,7 +139,7 @@ mod tests {
     fn the_cache_starts_over_when_full_and_can_be_off() {
         let cache = TokenCache::new(2);
         for token in ["t1", "t2", "t3"] {
-            cache.insert(token, verified(1000));
+            cache.insert(token, verified(1000), cache.generation());
         }
         assert_eq!(cache.get("t1"), None);
         assert!(cache.get("t3").is_some());
@@ -134,7 +147,16 @@ mod tests {
         assert_eq!(cache.get("t3"), None);
 
         let off = TokenCache::new(0);
-        off.insert("t1", verified(1000));
+        off.insert("t1", verified(1000), off.generation());
         assert_eq!(off.get("t1"), None);
+    }
+
+    #[test]
+    fn a_check_that_began_before_a_clear_is_not_remembered() {
+        let cache = TokenCache::new(10);
+        let began = cache.generation();
+        cache.clear();
+        cache.insert("a.b.c", verified(1000), began);
+        assert_eq!(cache.get("a.b.c"), None);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,7 +36,11 @@ impl CacheObserver for Unobserved {}
 pub struct CachedStore {
     inner: Arc<dyn KeyStore>,
     observer: Arc<dyn CacheObserver>,
-    keys: RwLock<HashMap<KeyId, Option<StoredKey>>>,
+    /// Each answer with when it was fetched: none is trusted for longer than `ttl`, so a change
+    /// that was never announced (TRUNCATE, triggers disabled by a restore or replication)
+    /// still shows within that bound.
+    keys: RwLock<HashMap<KeyId, (Option<StoredKey>, Instant)>>,
+    ttl: Duration,
     /// Bumped by every invalidation; a lookup that raced one does not fill the cache.
     generation: AtomicU64,
     /// Whether the change feed is up: while it is down, changes may go unnoticed.
@@ -48,12 +52,14 @@ impl CachedStore {
     /// in place (or has failed, in which case it keeps retrying in the background).
     pub async fn wrap(
         inner: Arc<dyn KeyStore>,
+        ttl: Duration,
         observer: Option<Arc<dyn CacheObserver>>,
     ) -> Arc<Self> {
         let cache = Arc::new(Self {
             inner,
             observer: observer.unwrap_or_else(|| Arc::new(Unobserved)),
             keys: RwLock::new(HashMap::new()),
+            ttl,
             generation: AtomicU64::new(0),
             watching: AtomicBool::new(false),
         });
@@ -119,19 +125,31 @@ impl KeyStore for CachedStore {
     }
 
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
-        if let Some(hit) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id) {
-            self.observer.hit();
-            return Ok(hit.clone());
-        }
+        let stale = match self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            Some((hit, fetched)) if fetched.elapsed() < self.ttl => {
+                self.observer.hit();
+                return Ok(hit.clone());
+            }
+            Some((hit, _)) => Some(hit.clone()),
+            None => None,
+        };
         self.observer.miss();
         let generation = self.generation.load(Ordering::SeqCst);
-        let found = self.inner.find_key(id).await?;
+        let found = match self.inner.find_key(id).await {
+            Ok(found) => found,
+            // The database is away: the last answer serves (forward-auth carries on through an
+            // outage); minting waits anyway, since the change feed is down too.
+            Err(StoreError::Unavailable(err)) => {
+                return stale.ok_or(StoreError::Unavailable(err));
+            }
+            Err(err) => return Err(err),
+        };
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::SeqCst) == generation {
             if keys.len() >= MAX_ENTRIES {
                 keys.clear();
             }
-            keys.insert(*id, found.clone());
+            keys.insert(*id, (found.clone(), Instant::now()));
         }
         Ok(found)
     }
@@ -183,6 +201,10 @@ impl KeyStore for CachedStore {
 
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
         self.inner.add_signing_key(key).await
+    }
+
+    async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        self.inner.add_first_signing_key(key).await
     }
 
     async fn revoke_signing_key(

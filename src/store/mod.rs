@@ -62,6 +62,8 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("key changes cannot be followed right now")]
     ChangesUnknown,
+    #[error("the database did not answer in time")]
+    TimedOut,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -137,6 +139,11 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Stores a new key pair (published at once, signing from its `activates_at`).
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
+
+    /// Stores `key` as the first key pair of its algorithm, unless one was recorded first
+    /// (by another instance starting at the same moment): then nothing is stored. Callers read
+    /// the stored keys afterwards either way.
+    async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
 
     /// Revokes a key pair and stores `replacement` (if any), atomically. Fails with
     /// `UnknownKey` if there is no such key not yet revoked.
@@ -218,12 +225,43 @@ async fn newest_events(
     Ok(found)
 }
 
+/// Deadlines that keep a slow or stuck database from stalling keymint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long one round trip may take: a change-feed heartbeat, a bookkeeping write (which
+    /// the database itself also gives up, as `statement_timeout` and `lock_timeout`). Beyond
+    /// it the feed counts as lost, or the write is given up and retried.
+    pub timeout: std::time::Duration,
+}
+
+/// Two seconds: a database five times slower than a slow one still answers in time, and a
+/// silently dead connection is noticed within about two and a half seconds.
+pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_STORE_TIMEOUT,
+        }
+    }
+}
+
 /// Opens the store a URL names and brings its schema up to date.
 pub async fn connect(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`], with deadlines of the caller's choosing.
+pub async fn connect_with(
+    url: &str,
+    options: StoreOptions,
+) -> Result<Arc<dyn KeyStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, options).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

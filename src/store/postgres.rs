@@ -19,23 +19,41 @@ use crate::core::slot::KeySlot;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    timeout: Duration,
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, store: super::StoreOptions) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
+        // Migrations on a connection of their own, without the deadlines: an instance may
+        // have to wait for another one's migration (an advisory lock) for longer.
+        let mut migrating = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
             .await
             .map_err(StoreError::from_sqlx)?;
         sqlx::migrate!("src/store/migrations/postgres")
-            .run(&pool)
+            .run(&mut migrating)
             .await
             .map_err(|err| StoreError::Database(err.into()))?;
-        Ok(Self { pool })
+        let _ = sqlx::Connection::close(migrating).await;
+        // Every statement is bounded where the database can enforce it, so that a table
+        // locked by maintenance (VACUUM FULL, ALTER) fails a write in time, rather than
+        // holding a connection, and the task waiting on it, for as long as the lock lasts.
+        let millis = store.timeout.as_millis().to_string();
+        let options = options.options([
+            ("statement_timeout", millis.as_str()),
+            ("lock_timeout", millis.as_str()),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(store.timeout.max(Duration::from_secs(1)))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(Self {
+            pool,
+            timeout: store.timeout,
+        })
     }
 }
 
@@ -297,6 +315,36 @@ impl KeyStore for PostgresStore {
         .map_err(StoreError::from_sqlx)
     }
 
+    async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        // Concurrent first keys meet at the primary key: one is recorded, the others wait for
+        // it and then do nothing.
+        let recorded = sqlx::query(
+            "INSERT INTO signing_key_genesis (alg, kid) VALUES ($1, $2) ON CONFLICT (alg) DO NOTHING",
+        )
+        .bind(key.alg.as_str())
+        .bind(&key.kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if recorded.rows_affected() == 0 {
+            return tx.rollback().await.map_err(StoreError::from_sqlx);
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(key.private_der.expose_secret())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
     async fn revoke_signing_key(
         &self,
         kid: &str,
@@ -340,7 +388,10 @@ impl KeyStore for PostgresStore {
             .listen(CHANNEL)
             .await
             .map_err(StoreError::from_sqlx)?;
-        Ok(Box::new(Notifications(listener)))
+        Ok(Box::new(Notifications {
+            listener,
+            timeout: self.timeout,
+        }))
     }
 
     async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
@@ -358,12 +409,22 @@ impl KeyStore for PostgresStore {
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM audit_batches WHERE last_at_micros < $1")
+        // In slices, each well inside the statement deadline however much is due.
+        let mut pruned = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM audit_batches WHERE id IN
+                 (SELECT id FROM audit_batches WHERE last_at_micros < $1 LIMIT 2000)",
+            )
             .bind(before.timestamp_micros())
             .execute(&self.pool)
             .await
-            .map(|done| done.rows_affected())
-            .map_err(StoreError::from_sqlx)
+            .map_err(StoreError::from_sqlx)?;
+            pruned += done.rows_affected();
+            if done.rows_affected() < 2000 {
+                return Ok(pruned);
+            }
+        }
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
@@ -387,21 +448,24 @@ impl KeyStore for PostgresStore {
     }
 }
 
-/// How long the change feed may stay quiet before its connection is checked, and how long the
-/// check may take: together well inside the one-second bound on honouring a dead key.
-const HEARTBEAT: Duration = Duration::from_millis(400);
+/// How long the change feed may stay quiet before its connection is checked. The check may
+/// then take the store's timeout: a slow database is not a dead one.
+const QUIET_FOR: Duration = Duration::from_millis(400);
 
 /// The channel the key triggers notify (migration 0002).
 const CHANNEL: &str = "keymint_keys";
 
 /// `LISTEN keymint_keys`: every rotation, revocation or new key, as it commits.
-struct Notifications(PgListener);
+struct Notifications {
+    listener: PgListener,
+    timeout: Duration,
+}
 
 #[async_trait]
 impl ChangeWatch for Notifications {
     async fn changed(&mut self) -> Result<(), StoreError> {
         loop {
-            match tokio::time::timeout(HEARTBEAT, self.0.try_recv()).await {
+            match tokio::time::timeout(QUIET_FOR, self.listener.try_recv()).await {
                 Ok(Ok(Some(_))) => return Ok(()),
                 // The connection dropped. Report the feed as lost, not as a change: the cache
                 // keeps serving (forward-auth survives an outage) and is cleared once a new
@@ -411,8 +475,8 @@ impl ChangeWatch for Notifications {
                 // Quiet for a while: a connection a firewall silently dropped is quiet too, so
                 // make sure this one still answers, within the same short bound.
                 Err(_) => {
-                    let ping = sqlx::query("SELECT 1").execute(&mut self.0);
-                    match tokio::time::timeout(HEARTBEAT, ping).await {
+                    let ping = sqlx::query("SELECT 1").execute(&mut self.listener);
+                    match tokio::time::timeout(self.timeout, ping).await {
                         Ok(Ok(_)) => {}
                         _ => return Err(StoreError::ChangesUnknown),
                     }

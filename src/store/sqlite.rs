@@ -28,7 +28,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
-        owner_only(options.get_filename()).map_err(|err| StoreError::Unavailable(err.into()))?;
+        let on_disk = !["memory", "mode=ro"].iter().any(|word| url.contains(word));
+        if on_disk {
+            owner_only(options.get_filename())
+                .map_err(|err| StoreError::Unavailable(err.into()))?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
@@ -397,6 +401,36 @@ impl KeyStore for SqliteStore {
         .map_err(StoreError::from_sqlx)
     }
 
+    async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        // Concurrent first keys meet at the primary key: one is recorded, the others wait for
+        // it and then do nothing.
+        let recorded = sqlx::query(
+            "INSERT INTO signing_key_genesis (alg, kid) VALUES (?, ?) ON CONFLICT (alg) DO NOTHING",
+        )
+        .bind(key.alg.as_str())
+        .bind(&key.kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if recorded.rows_affected() == 0 {
+            return tx.rollback().await.map_err(StoreError::from_sqlx);
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(key.private_der.expose_secret())
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
     async fn revoke_signing_key(
         &self,
         kid: &str,
@@ -455,12 +489,22 @@ impl KeyStore for SqliteStore {
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM audit_batches WHERE last_at_micros < ?")
+        // In slices, each well inside the statement deadline however much is due.
+        let mut pruned = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM audit_batches WHERE id IN
+                 (SELECT id FROM audit_batches WHERE last_at_micros < ? LIMIT 2000)",
+            )
             .bind(before.timestamp_micros())
             .execute(&self.pool)
             .await
-            .map(|done| done.rows_affected())
-            .map_err(StoreError::from_sqlx)
+            .map_err(StoreError::from_sqlx)?;
+            pruned += done.rows_affected();
+            if done.rows_affected() < 2000 {
+                return Ok(pruned);
+            }
+        }
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {

@@ -40,7 +40,7 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
         .await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let forged = app
-        .memoram_token(&json!({"api_key": format!("km_{}{}", acme.secondary.id, "0".repeat(28))}))
+        .memoram_token(&json!({"api_key": crate::helpers::forged_key_for(&acme.secondary.id)}))
         .await;
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     app.origoid_token(&[("x-api-key", globex.primary.secret.clone())], None)
@@ -51,8 +51,11 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(events.len(), 2, "{events:?}");
-    let (newest, oldest) = (&events[0], &events[1]);
+    assert_eq!(events.len(), 3, "{events:?}");
+    // The attempt on acme's secondary key id is acme's business too.
+    let (attacked, newest, oldest) = (&events[0], &events[1], &events[2]);
+    assert_eq!(attacked["reason"], "invalid_credentials");
+    assert_eq!(attacked["key_id"], acme.secondary.id.as_str());
     assert_eq!(oldest["outcome"], "issued");
     assert_eq!(oldest["dialect"], "volubile");
     assert_eq!(oldest["jti"], jti);

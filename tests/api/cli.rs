@@ -357,3 +357,45 @@ async fn the_signing_secret_can_come_from_a_file() {
     );
     assert!(!log.join("\n").contains(secret), "never logged");
 }
+
+#[tokio::test]
+async fn an_age_beyond_time_itself_is_one_line_and_exit_2() {
+    let app = spawn_app().await;
+    let output = keymint(&app.database_url, &["audit", "--since", "99999999999999d"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = one_line_error(&output);
+    assert!(stderr.contains("99999999999999d"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_raises_its_open_files_limit_to_what_the_host_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keymint.db").display());
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
+        .unwrap();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {} serve --bind 127.0.0.1:0",
+            env!("CARGO_BIN_EXE_keymint")
+        ))
+        .env("KEYMINT_DATABASE_URL", &url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().contains("listening on")));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .unwrap();
+    assert_eq!(soft, hard, "{limits}");
+}

@@ -3,7 +3,7 @@
 //! serving tokens from the cache, and everything recovers by itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -12,22 +12,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{self, TestApp, spawn_on_store, velt_body};
+use crate::helpers::{self, TestApp, velt_body};
 
 /// A TCP proxy that can be cut (every connection dropped, new ones refused), frozen (every
-/// connection kept open but silent, as a firewall that drops packets), and restored.
+/// connection kept open but silent, as a firewall that drops packets), slowed (each chunk held
+/// for a while, as a distant database) and restored.
 struct Proxy {
     address: String,
     up: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
-/// Copies one direction until EOF, holding bytes back while `frozen`.
+/// Copies one direction until EOF, holding bytes back while `frozen`, and each chunk for
+/// `delay_ms`.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buffer = vec![0; 16 * 1024];
@@ -41,6 +45,10 @@ async fn pump(
         while frozen.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if to.write_all(&buffer[..read]).await.is_err() {
             return;
         }
@@ -53,8 +61,10 @@ impl Proxy {
         let address = listener.local_addr().unwrap().to_string();
         let up = Arc::new(AtomicBool::new(true));
         let frozen = Arc::new(AtomicBool::new(false));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (up2, links2, frozen2) = (up.clone(), links.clone(), frozen.clone());
+        let delay2 = delay_ms.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -65,13 +75,14 @@ impl Proxy {
                 }
                 let target = target.clone();
                 let frozen = frozen2.clone();
+                let delay = delay2.clone();
                 links2.lock().await.push(tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(target).await {
                         let (client_read, client_write) = client.into_split();
                         let (server_read, server_write) = server.into_split();
                         tokio::join!(
-                            pump(client_read, server_write, frozen.clone()),
-                            pump(server_read, client_write, frozen),
+                            pump(client_read, server_write, frozen.clone(), delay.clone()),
+                            pump(server_read, client_write, frozen, delay),
                         );
                     }
                 }));
@@ -81,12 +92,19 @@ impl Proxy {
             address,
             up,
             frozen,
+            delay_ms,
             links,
         }
     }
 
     fn freeze(&self, frozen: bool) {
         self.frozen.store(frozen, Ordering::SeqCst);
+    }
+
+    /// Holds every chunk, each way, for `delay`: a round trip takes twice that at least.
+    fn slow_down(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     async fn cut(&self) {
@@ -98,6 +116,74 @@ impl Proxy {
 
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A fresh schema of the run's PostgreSQL database, reached through a [`Proxy`] (and directly,
+/// for what the test does behind keymint's back).
+struct ProxiedDatabase {
+    proxy: Proxy,
+    /// Through the proxy.
+    url: String,
+    /// Straight to PostgreSQL.
+    direct_url: String,
+}
+
+impl ProxiedDatabase {
+    /// `None` (the test is skipped) without `KEYMINT_TEST_POSTGRES_URL`.
+    async fn start() -> Option<Self> {
+        let Ok(base) = std::env::var("KEYMINT_TEST_POSTGRES_URL") else {
+            eprintln!(
+                "skipped: set KEYMINT_TEST_POSTGRES_URL (make test does in CI) to run the fault tests"
+            );
+            return None;
+        };
+        let url = reqwest::Url::parse(&base).unwrap();
+        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let proxy = Proxy::start(target).await;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut proxied = url.clone();
+        proxied
+            .set_port(Some(
+                proxy.address.rsplit(':').next().unwrap().parse().unwrap(),
+            ))
+            .unwrap();
+        Some(Self {
+            proxy,
+            url: format!("{proxied}?options=-c%20search_path%3D{schema}"),
+            direct_url: format!("{base}?options=-c%20search_path%3D{schema}"),
+        })
+    }
+
+    /// keymint on this database, through the proxy, with the store deadlines `configure` sets.
+    async fn spawn(&self, configure: impl FnOnce(&mut keymint::cli::ServeArgs)) -> TestApp {
+        let mut settings = helpers::default_settings();
+        settings.rate_limit = "1000/1s".parse().unwrap();
+        configure(&mut settings);
+        let store = keymint::store::connect_with(&self.url, settings.store_options())
+            .await
+            .unwrap();
+        helpers::spawn_with_settings(
+            store,
+            self.url.clone(),
+            tempfile::tempdir().unwrap(),
+            settings,
+        )
+        .await
+    }
+
+    /// A connection straight to the schema, bypassing the proxy.
+    async fn direct(&self) -> sqlx::PgConnection {
+        <sqlx::PgConnection as sqlx::Connection>::connect(&self.direct_url)
+            .await
+            .unwrap()
     }
 }
 
@@ -141,36 +227,11 @@ async fn statuses(
 
 #[tokio::test]
 async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_recovers() {
-    let Ok(base) = std::env::var("KEYMINT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "skipped: set KEYMINT_TEST_POSTGRES_URL (make test does in CI) to run the outage test"
-        );
+    let Some(database) = ProxiedDatabase::start().await else {
         return;
     };
-    // The test's own schema, reached through the proxy.
-    let url = reqwest::Url::parse(&base).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let proxy = Proxy::start(target).await;
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut proxied = url.clone();
-    proxied
-        .set_port(Some(
-            proxy.address.rsplit(':').next().unwrap().parse().unwrap(),
-        ))
-        .unwrap();
-    let database_url = format!("{proxied}?options=-c%20search_path%3D{schema}");
-    let store = keymint::store::connect(&database_url).await.unwrap();
-    let app = spawn_on_store(store, database_url, tempfile::tempdir().unwrap(), |s| {
-        s.rate_limit = "1000/1s".parse().unwrap();
-    })
-    .await;
+    let proxy = &database.proxy;
+    let app = database.spawn(|_| {}).await;
     let acme = app.create_account("acme").await;
     let token = app.token_for(&acme.primary.secret).await;
     let bearer = || helpers::bearer(&token);
@@ -261,36 +322,14 @@ async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_
 
 #[tokio::test]
 async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_second() {
-    let Ok(base) = std::env::var("KEYMINT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "skipped: set KEYMINT_TEST_POSTGRES_URL (make test does in CI) to run the outage test"
-        );
+    let Some(database) = ProxiedDatabase::start().await else {
         return;
     };
-    let url = reqwest::Url::parse(&base).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let proxy = Proxy::start(target).await;
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let direct_url = format!("{base}?options=-c%20search_path%3D{schema}");
-    let mut proxied = url.clone();
-    proxied
-        .set_port(Some(
-            proxy.address.rsplit(':').next().unwrap().parse().unwrap(),
-        ))
-        .unwrap();
-    let database_url = format!("{proxied}?options=-c%20search_path%3D{schema}");
-    let store = keymint::store::connect(&database_url).await.unwrap();
-    let app = spawn_on_store(store, database_url, tempfile::tempdir().unwrap(), |s| {
-        s.rate_limit = "1000/1s".parse().unwrap();
-    })
-    .await;
+    let proxy = &database.proxy;
+    // A short store deadline: a connection silent for 0.4 s is checked, and given 0.4 s more.
+    let app = database
+        .spawn(|s| s.store_timeout = Duration::from_millis(400))
+        .await;
     let acme = app.create_account("acme").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -303,7 +342,7 @@ async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_secon
     // The database stays up; only this instance's connections go silent. The key is revoked
     // behind its back.
     proxy.freeze(true);
-    let direct = keymint::store::connect(&direct_url).await.unwrap();
+    let direct = keymint::store::connect(&database.direct_url).await.unwrap();
     direct
         .revoke_key(&acme.primary.id.parse().unwrap(), chrono::Utc::now())
         .await
@@ -332,5 +371,227 @@ async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_secon
         })
         .await,
         "after the feed came back the revoked key was not refused"
+    );
+}
+
+/// The instance's JWKS key ids.
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events() {
+    use sqlx::Connection as _;
+    let Some(database) = ProxiedDatabase::start().await else {
+        return;
+    };
+    let app = database
+        .spawn(|s| {
+            s.signing_alg = keymint::core::keyring::SigningAlg::Es256;
+            s.store_timeout = Duration::from_millis(500);
+        })
+        .await;
+    let acme = app.create_account("acme").await;
+
+    // Maintenance holds the audit table (what VACUUM FULL, ALTER or CLUSTER take).
+    let mut maintenance = database.direct().await;
+    let mut lock = maintenance.begin().await.unwrap();
+    sqlx::query("LOCK TABLE audit_batches IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+
+    // A signing key rotated meanwhile is still published here within moments.
+    let rotated = keymint::store::connect(&database.direct_url).await.unwrap();
+    let next = keymint::core::admin::KeyAdmin::new(
+        rotated,
+        Arc::new(keymint::core::clock::SystemClock),
+        Default::default(),
+    )
+    .rotate_signing_key(
+        keymint::core::keyring::SigningAlg::Es256,
+        chrono::Duration::seconds(300),
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            published_kids(&app).await.contains(&next.kid)
+        })
+        .await,
+        "the key reload waited on the blocked audit write"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+            let metrics = metrics.text().await.unwrap();
+            metrics.contains(r#"keymint_store_write_failures_total{job="audit"}"#)
+        })
+        .await,
+        "the stalled write shows in the metrics"
+    );
+
+    // Once the table is free, every event is written.
+    lock.rollback().await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            let events: Vec<(String,)> = sqlx::query_as("SELECT events FROM audit_batches")
+                .fetch_all(&mut database.direct().await)
+                .await
+                .unwrap();
+            let issued: usize = events
+                .iter()
+                .map(|(e,)| e.matches("\"issued\"").count())
+                .sum();
+            issued == 20
+        })
+        .await,
+        "events written once the lock went"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_database_gives_slow_answers_and_readiness_agrees_with_the_token_endpoints() {
+    let Some(database) = ProxiedDatabase::start().await else {
+        return;
+    };
+    let app = database.spawn(|_| {}).await;
+    let acme = app.create_account("acme").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Every round trip now takes over half a second.
+    database.proxy.slow_down(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        let status = app
+            .volubile_token(&acme.primary.secret, &json!({"scope": []}))
+            .await
+            .status();
+        let ready = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status != StatusCode::OK {
+            refused += 1;
+            assert_eq!(
+                ready,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "refused while 'ready'"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refused, 0, "a slow database is not a lost one");
+}
+
+#[tokio::test]
+async fn a_revocation_no_trigger_announced_is_honoured_within_the_cache_ttl() {
+    let Some(database) = ProxiedDatabase::start().await else {
+        return;
+    };
+    let app = database
+        .spawn(|s| s.key_cache_ttl = Duration::from_secs(1))
+        .await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Written the way pg_restore --disable-triggers and logical replication write: unannounced.
+    let mut direct = database.direct().await;
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut direct)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1")
+        .bind(&acme.primary.id)
+        .execute(&mut direct)
+        .await
+        .unwrap();
+
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.volubile_token(&acme.primary.secret, &body)
+                .await
+                .status()
+                == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "the revoked key kept minting"
+    );
+}
+
+#[tokio::test]
+async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted() {
+    let Some(database) = ProxiedDatabase::start().await else {
+        return;
+    };
+    let app = database
+        .spawn(|s| s.failed_auth_limit = "3/60s".parse().unwrap())
+        .await;
+    let acme = app.create_account("acme").await;
+    let body = json!({"scope": []});
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    database.proxy.cut().await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.volubile_token(&acme.primary.secret, &body)
+                .await
+                .status()
+                == StatusCode::SERVICE_UNAVAILABLE
+        })
+        .await
+    );
+    // The same key id with another secret: the cached key says it is wrong, outage or not.
+    let wrong = helpers::forged_key_for(&acme.primary.id);
+    for _ in 0..4 {
+        assert_eq!(
+            app.volubile_token(&wrong, &body).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the failures counted"
     );
 }

@@ -83,10 +83,12 @@ pub async fn fresh_database_url(dir: &TempDir) -> String {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = fresh_database_url(&dir).await;
-    let store = store::connect(&database_url)
+    let mut settings = default_settings();
+    configure(&mut settings);
+    let store = store::connect_with(&database_url, settings.store_options())
         .await
         .expect("the test database opens");
-    spawn_on_store(store, database_url, dir, configure).await
+    spawn_with_settings(store, database_url, dir, settings).await
 }
 
 /// Another instance on the same database as `other`, as operators run several.
@@ -104,9 +106,19 @@ pub async fn spawn_on_store(
     dir: TempDir,
     configure: impl FnOnce(&mut ServeArgs),
 ) -> TestApp {
-    LazyLock::force(&TRACING);
     let mut settings = default_settings();
     configure(&mut settings);
+    spawn_with_settings(store, database_url, dir, settings).await
+}
+
+/// keymint on `store` with exactly these settings.
+pub async fn spawn_with_settings(
+    store: Arc<dyn KeyStore>,
+    database_url: String,
+    dir: TempDir,
+    settings: ServeArgs,
+) -> TestApp {
+    LazyLock::force(&TRACING);
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app = Application::with_store(settings, store.clone(), clock.clone())
         .await
@@ -311,6 +323,12 @@ impl KeyStore for BrokenStore {
         Err(gone())
     }
     async fn prune_audit(&self, _: chrono::DateTime<Utc>) -> Result<u64, store::StoreError> {
+        Err(gone())
+    }
+    async fn add_first_signing_key(
+        &self,
+        _: &keymint::core::keyring::KeyPairRecord,
+    ) -> Result<(), store::StoreError> {
         Err(gone())
     }
     async fn revoke_signing_key(
@@ -526,4 +544,16 @@ impl Drop for ServedBinary {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A well-formed key (valid checksum) for a real key id, with a secret that is not its own.
+pub fn forged_key_for(id: &str) -> String {
+    let head = format!("km_{id}{}", "0".repeat(22));
+    let checksum = format!("{:0>6}", base62::encode(crc32fast::hash(head.as_bytes())));
+    let forged = head + &checksum;
+    assert!(
+        keymint::core::apikey::ApiKeySecret::parse(&forged).is_ok(),
+        "the forged key is well-formed"
+    );
+    forged
 }

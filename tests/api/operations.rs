@@ -312,3 +312,29 @@ async fn metrics_can_be_served_on_an_address_of_their_own_and_not_on_the_public_
     assert_eq!(scraped.status(), StatusCode::OK);
     assert!(scraped.text().await.unwrap().contains("keymint_"));
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = spawn_app_with(|s| {
+        s.max_connections = Some(4);
+        s.workers = Some(1);
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let idle: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    let fresh = || {
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+
+    let waited = fresh().get(app.url("/healthz")).send().await;
+    assert!(waited.is_err(), "a fifth connection was served: {waited:?}");
+
+    drop(idle);
+    let served = fresh().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+}

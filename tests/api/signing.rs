@@ -313,3 +313,34 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
     let held = app.forward_auth("GET", "/v1/calls", bearer(&genuine)).await;
     assert_eq!(held.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn instances_starting_together_make_one_first_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::fresh_database_url(&dir).await;
+    // Migrations first (SQLite's are not meant to run concurrently); then three start at once.
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(keymint::store::connect(&url).await.unwrap());
+    }
+    let start = |store| {
+        crate::helpers::spawn_on_store(store, url.clone(), tempfile::tempdir().unwrap(), |s| {
+            s.signing_alg = SigningAlg::Es256
+        })
+    };
+    let mut stores = stores.into_iter();
+    let (a, b, c) = tokio::join!(
+        start(stores.next().unwrap()),
+        start(stores.next().unwrap()),
+        start(stores.next().unwrap()),
+    );
+
+    let mut kids = Vec::new();
+    for app in [&a, &b, &c] {
+        let set = jwks(app).await;
+        assert_eq!(set.keys.len(), 1, "one first key, published by all");
+        kids.push(set.keys[0].common.key_id.clone().unwrap());
+    }
+    kids.dedup();
+    assert_eq!(kids.len(), 1, "{kids:?}");
+}

@@ -32,17 +32,6 @@ async fn error_body(response: reqwest::Response) -> Value {
 }
 
 /// A key in the right format, with the right id, whose secret part is wrong.
-fn forged_key_for(id: &str) -> String {
-    let head = format!("km_{id}{}", "0".repeat(22));
-    let checksum = format!("{:0>6}", base62::encode(crc32fast::hash(head.as_bytes())));
-    let forged = head + &checksum;
-    assert!(
-        ApiKeySecret::parse(&forged).is_ok(),
-        "the forged key is well-formed"
-    );
-    forged
-}
-
 #[tokio::test]
 async fn a_valid_key_gets_a_900_second_bearer_token() {
     let app = spawn_app().await;
@@ -176,7 +165,7 @@ async fn missing_malformed_unknown_revoked_and_wrong_keys_all_get_the_same_401()
         ("revoked key", Some(revoked.primary.secret.clone())),
         (
             "right id, wrong secret",
-            Some(forged_key_for(&acme.primary.id)),
+            Some(crate::helpers::forged_key_for(&acme.primary.id)),
         ),
         (
             "whitespace inside",

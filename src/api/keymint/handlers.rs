@@ -232,25 +232,40 @@ pub async fn healthz() -> HttpResponse {
 
 #[utoipa::path(
     tag = "Operations",
-    summary = "Readiness: the store answers",
+    summary = "Readiness: the store answers and its changes are followed",
     operation_id = "readyz",
     responses(
         (status = 200, description = "Ready to serve.", body = Health, content_type = "application/json"),
-        (status = 503, description = "The store does not answer.", body = Health, content_type = "application/json"),
+        (status = 503, description = "The store does not answer, or its change feed is down (token endpoints answer 503 meanwhile).", body = Health, content_type = "application/json"),
     ),
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Health {
-            status: HealthStatus::Ready,
-        }),
-        Err(err) => {
-            tracing::warn!(error = %err, "not ready: the store does not answer");
-            HttpResponse::ServiceUnavailable().json(Health {
-                status: HealthStatus::Unavailable,
-            })
+    // Ready means what the token endpoints mean by it: they refuse to mint while changes to
+    // keys cannot be followed, so readiness says so too.
+    let ready = match tokio::time::timeout(state.store_timeout, state.store.ping()).await {
+        Ok(Ok(())) if state.store.is_current() => true,
+        Ok(Ok(())) => {
+            tracing::warn!("not ready: the key change feed is down");
+            false
         }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "not ready: the store does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?state.store_timeout, "not ready: the store does not answer in time");
+            false
+        }
+    };
+    if ready {
+        HttpResponse::Ok().json(Health {
+            status: HealthStatus::Ready,
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(Health {
+            status: HealthStatus::Unavailable,
+        })
     }
 }
 
