@@ -595,3 +595,54 @@ async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted(
         "the failures counted"
     );
 }
+
+#[tokio::test]
+async fn shutdown_is_bounded_whatever_the_database_does_and_says_what_was_lost() {
+    use sqlx::Connection as _;
+    let Some(database) = ProxiedDatabase::start().await else {
+        return;
+    };
+    let created = helpers::cli(
+        &database.direct_url,
+        &["accounts", "create", "acme", "--json"],
+    )
+    .await;
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = created["keys"][0]["secret"].as_str().unwrap().to_owned();
+    let served = helpers::ServedBinary::start(&["--store-timeout", "500ms"], &database.direct_url);
+
+    let mut maintenance = database.direct().await;
+    let mut lock = maintenance.begin().await.unwrap();
+    sqlx::query("LOCK TABLE audit_batches IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let response = client
+            .post(format!("{}/v1/auth/token", served.address))
+            .header("X-Api-Key", &key)
+            .json(&json!({"scope": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    let asked = Instant::now();
+    let stopping = tokio::task::spawn_blocking(move || served.stop());
+    let stopped = tokio::time::timeout(Duration::from_secs(8), stopping).await;
+    let took = asked.elapsed();
+    lock.rollback().await.unwrap();
+    let (status, log) = stopped
+        .expect("shutdown waited for the lock to go")
+        .unwrap();
+
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    let lost = log
+        .iter()
+        .find(|line| line.contains("could not write the last audit events"))
+        .unwrap_or_else(|| panic!("{}", log.join("\n")));
+    assert!(lost.contains("lost") && lost.contains("5"), "{lost}");
+}
