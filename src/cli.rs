@@ -204,8 +204,9 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Dialects to serve, comma-separated (volubile, origoid, velt, memoram); all by default.
-    /// A disabled dialect's paths answer 404 and its document is not served.
+    /// Dialects to serve, comma-separated: volubile, origoid, velt, memoram, and keymint
+    /// (forward-auth and introspection); all by default. A disabled dialect's paths answer 404
+    /// and its document is not served. /healthz, /readyz, /metrics and the JWKS are always on.
     #[arg(long, env = "KEYMINT_DIALECTS", value_delimiter = ',')]
     pub dialects: Vec<String>,
 
@@ -488,6 +489,18 @@ mod tests {
         assert_eq!("forever".parse::<Retention>().unwrap().0, None);
         for bad in ["", "0s", "soon", "-1d"] {
             assert!(bad.parse::<Retention>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_help_names_every_dialect() {
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for dialect in crate::api::DIALECTS {
+            assert!(help.contains(dialect.name), "{} missing from --help", dialect.name);
         }
     }
 

@@ -203,7 +203,8 @@ pub fn document(dialect: &Dialect, lifetimes: &Lifetimes) -> OpenApi {
     doc
 }
 
-/// Registers the given dialects' handlers on the app.
+/// Registers the given dialects' handlers on the app, and the operational endpoints whichever
+/// they are.
 pub fn configure<T>(app: App<T>, dialects: &[&'static Dialect]) -> App<T>
 where
     T: actix_web::dev::ServiceFactory<
@@ -213,11 +214,18 @@ where
             InitError = (),
         >,
 {
-    dialects.iter().fold(app, |app, dialect| {
+    let app = dialects.iter().fold(app, |app, dialect| {
         app.into_utoipa_app()
             .configure(dialect.configure)
             .into_app()
-    })
+    });
+    if dialects.iter().any(|d| d.name == keymint::DIALECT.name) {
+        app
+    } else {
+        app.into_utoipa_app()
+            .configure(keymint::operations)
+            .into_app()
+    }
 }
 
 /// Documented operations, path → (dialect, allowed methods), for answering 405 with `Allow`.

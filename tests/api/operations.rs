@@ -338,3 +338,14 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     let served = fresh().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn operational_endpoints_stay_on_whichever_dialects_are_served() {
+    let app = spawn_app_with(|s| s.dialects = vec!["volubile".into(), "memoram".into()]).await;
+    for path in ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let forward_auth = app.client.get(app.url("/forward-auth")).send().await.unwrap();
+    assert_eq!(forward_auth.status(), StatusCode::NOT_FOUND);
+}

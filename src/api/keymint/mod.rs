@@ -34,8 +34,14 @@ pub const API_KEY_HEADER: &str = "X-Api-Key";
 
 fn configure(cfg: &mut ServiceConfig) {
     cfg.service(handlers::forward_auth)
-        .service(handlers::introspect)
-        .service(handlers::jwks)
+        .service(handlers::introspect);
+    operations(cfg);
+}
+
+/// The operational endpoints (health, readiness, metrics, JWKS): documented here, and served
+/// whichever dialects are enabled, since load balancers and verifiers depend on them.
+pub fn operations(cfg: &mut ServiceConfig) {
+    cfg.service(handlers::jwks)
         .service(handlers::healthz)
         .service(handlers::readyz)
         .service(handlers::metrics);
