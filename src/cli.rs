@@ -175,6 +175,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_STORE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub store_timeout: std::time::Duration,
 
+    /// How long a client may take to send a request body once its headers are in (`5s`); a
+    /// slower or truncated body is answered with the dialect's 400, not waited on.
+    #[arg(long, env = "KEYMINT_BODY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub body_timeout: std::time::Duration,
+
     /// How long a key looked up in the database is trusted from memory without asking again
     /// (`10s`). Changes are announced at once; this bounds what an unannounced one (TRUNCATE,
     /// a restore with triggers disabled, logical replication) can cost.
@@ -299,39 +304,17 @@ impl ServeArgs {
     }
 }
 
+/// The defaults are clap's, read from the declarations above (environment variables ignored),
+/// so there is one place per default.
 impl Default for ServeArgs {
     fn default() -> Self {
-        Self {
-            bind: DEFAULT_BIND.to_owned(),
-            signing_secret: None,
-            signing_secret_file: None,
-            signing_alg: SigningAlg::Hs256,
-            issuer: DEFAULT_ISSUER.to_owned(),
-            audience: DEFAULT_AUDIENCE.to_owned(),
-            rate_limit: RatePolicy::VOLUBILE,
-            failed_auth_limit: "20/60s".parse().expect("a valid policy"),
-            trusted_proxies: Vec::new(),
-            audit_retention: "90d".parse().expect("a valid retention"),
-            public_url: None,
-            metrics_bind: None,
-            store_timeout: crate::store::DEFAULT_STORE_TIMEOUT,
-            key_cache_ttl: std::time::Duration::from_secs(10),
-            redis_url: None,
-            redis_prefix: "keymint:quota:".to_owned(),
-            workers: None,
-            max_connections: None,
-            dialects: Vec::new(),
-            cors_origins: Vec::new(),
-            log_format: LogFormat::Text,
-            routes: None,
-            forward_auth_gateway: Gateway::Nginx,
-            token_cache: DEFAULT_TOKEN_CACHE,
-            origoid_default_lifetime: 3600,
-            origoid_max_lifetime: 3600,
-            memoram_default_lifetime: 3600,
-            memoram_min_lifetime: 60,
-            memoram_max_lifetime: 86400,
-        }
+        use clap::{Args as _, FromArgMatches as _};
+        let command =
+            ServeArgs::augment_args(clap::Command::new("serve")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["serve"])
+            .expect("serve needs no arguments");
+        ServeArgs::from_arg_matches(&matches).expect("the defaults parse")
     }
 }
 
@@ -500,7 +483,11 @@ mod tests {
             .render_long_help()
             .to_string();
         for dialect in crate::api::DIALECTS {
-            assert!(help.contains(dialect.name), "{} missing from --help", dialect.name);
+            assert!(
+                help.contains(dialect.name),
+                "{} missing from --help",
+                dialect.name
+            );
         }
     }
 

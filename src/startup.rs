@@ -286,6 +286,7 @@ impl Application {
             proxies: api::client::TrustedProxies::new(&settings.trusted_proxies),
             metrics_elsewhere: settings.metrics_bind.is_some(),
             store_timeout: settings.store_timeout,
+            body_timeout: settings.body_timeout,
         });
         let metrics_server = match &settings.metrics_bind {
             Some(bind) => Some(metrics_server(bind, state.metrics.clone())?),

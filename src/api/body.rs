@@ -11,7 +11,8 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 /// Largest body any token endpoint accepts; the biggest documented request is well under 1 KiB.
 pub const BODY_LIMIT: usize = 16 * 1024;
-/// How long a client may take to send a body: a slow or truncated one is answered, not waited on.
+/// How long a client may take to send a body by default (`--body-timeout`): a slow or
+/// truncated one is answered, not waited on.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One thing wrong with a request body, named by its JSON path (`scope[1]`).
@@ -30,7 +31,7 @@ pub enum BodyError {
     UnsupportedEncoding,
     #[error("Request body is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("Request body could not be read in full within 5 seconds")]
+    #[error("Request body could not be read in full in time")]
     Unreadable,
     #[error("Malformed JSON: {0}")]
     Malformed(String),
@@ -149,7 +150,10 @@ pub async fn read_bytes(
         }
         Ok(())
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
+    let deadline = req
+        .app_data::<web::Data<super::AppState>>()
+        .map_or(BODY_TIMEOUT, |state| state.body_timeout);
+    tokio::time::timeout(deadline, read)
         .await
         .unwrap_or(Err(BodyError::Unreadable))?;
     Ok(bytes)

@@ -70,6 +70,8 @@ pub struct AppState {
     pub metrics_elsewhere: bool,
     /// How long the store may take to answer a readiness check.
     pub store_timeout: std::time::Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {

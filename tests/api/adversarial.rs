@@ -232,7 +232,11 @@ async fn refused_everywhere(app: &TestApp, key: &TestKey, cases: &[(&str, Case)]
 
 /// An app whose brute-force gate will not get in the way of many refused requests.
 async fn target() -> (TestApp, TestKey) {
-    let app = spawn_app_with(|s| s.failed_auth_limit = "1000000/1s".parse().unwrap()).await;
+    let app = spawn_app_with(|s| {
+        s.failed_auth_limit = "1000000/1s".parse().unwrap();
+        s.body_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
     let acme = app.create_account("acme").await;
     (app, acme.primary)
 }

@@ -130,21 +130,18 @@ struct ProxiedDatabase {
 }
 
 impl ProxiedDatabase {
-    /// `None` (the test is skipped) without `KEYMINT_TEST_POSTGRES_URL`.
-    async fn start() -> Option<Self> {
-        let Ok(base) = std::env::var("KEYMINT_TEST_POSTGRES_URL") else {
-            eprintln!(
-                "skipped: set KEYMINT_TEST_POSTGRES_URL (make test does in CI) to run the fault tests"
-            );
-            return None;
-        };
+    /// PostgreSQL is part of the test bed ([`helpers::postgres_url`]).
+    async fn start() -> Self {
+        let base = helpers::postgres_url();
         let url = reqwest::Url::parse(&base).unwrap();
         let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
         let proxy = Proxy::start(target).await;
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
             .await
-            .unwrap();
+            .unwrap_or_else(|err| {
+                panic!("PostgreSQL at {base} (KEYMINT_TEST_POSTGRES_URL): {err}")
+            });
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut admin)
             .await
@@ -155,11 +152,11 @@ impl ProxiedDatabase {
                 proxy.address.rsplit(':').next().unwrap().parse().unwrap(),
             ))
             .unwrap();
-        Some(Self {
+        Self {
             proxy,
             url: format!("{proxied}?options=-c%20search_path%3D{schema}"),
             direct_url: format!("{base}?options=-c%20search_path%3D{schema}"),
-        })
+        }
     }
 
     /// keymint on this database, through the proxy, with the store deadlines `configure` sets.
@@ -227,9 +224,7 @@ async fn statuses(
 
 #[tokio::test]
 async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_recovers() {
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let proxy = &database.proxy;
     let app = database.spawn(|_| {}).await;
     let acme = app.create_account("acme").await;
@@ -322,9 +317,7 @@ async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_
 
 #[tokio::test]
 async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_second() {
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let proxy = &database.proxy;
     // A short store deadline: a connection silent for 0.4 s is checked, and given 0.4 s more.
     let app = database
@@ -396,9 +389,7 @@ async fn published_kids(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events() {
     use sqlx::Connection as _;
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let app = database
         .spawn(|s| {
             s.signing_alg = keymint::core::keyring::SigningAlg::Es256;
@@ -474,9 +465,7 @@ async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events()
 
 #[tokio::test]
 async fn a_slow_database_gives_slow_answers_and_readiness_agrees_with_the_token_endpoints() {
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let app = database.spawn(|_| {}).await;
     let acme = app.create_account("acme").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -512,9 +501,7 @@ async fn a_slow_database_gives_slow_answers_and_readiness_agrees_with_the_token_
 
 #[tokio::test]
 async fn a_revocation_no_trigger_announced_is_honoured_within_the_cache_ttl() {
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let app = database
         .spawn(|s| s.key_cache_ttl = Duration::from_secs(1))
         .await;
@@ -553,9 +540,7 @@ async fn a_revocation_no_trigger_announced_is_honoured_within_the_cache_ttl() {
 
 #[tokio::test]
 async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted() {
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let app = database
         .spawn(|s| s.failed_auth_limit = "3/60s".parse().unwrap())
         .await;
@@ -599,9 +584,7 @@ async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted(
 #[tokio::test]
 async fn shutdown_is_bounded_whatever_the_database_does_and_says_what_was_lost() {
     use sqlx::Connection as _;
-    let Some(database) = ProxiedDatabase::start().await else {
-        return;
-    };
+    let database = ProxiedDatabase::start().await;
     let created = helpers::cli(
         &database.direct_url,
         &["accounts", "create", "acme", "--json"],

@@ -60,18 +60,25 @@ pub fn default_settings() -> ServeArgs {
     }
 }
 
+/// The PostgreSQL database tests make their schemas in: `KEYMINT_TEST_POSTGRES_URL`, or the one
+/// every machine of this project runs (`make test` and CI name a scratch database of their
+/// own). Tests that need it fail, loudly, when it cannot be reached; none skips in silence.
+pub fn postgres_url() -> String {
+    std::env::var("KEYMINT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
 /// A fresh, empty database for one test: a SQLite file, or (with `KEYMINT_TEST_STORE=postgres`)
-/// a schema of its own in the run's database `KEYMINT_TEST_POSTGRES_URL`.
+/// a schema of its own in [`postgres_url`]'s database.
 pub async fn fresh_database_url(dir: &TempDir) -> String {
     if std::env::var("KEYMINT_TEST_STORE").as_deref() != Ok("postgres") {
         return format!("sqlite://{}", dir.path().join("keymint.db").display());
     }
-    let base = std::env::var("KEYMINT_TEST_POSTGRES_URL")
-        .expect("KEYMINT_TEST_STORE=postgres needs KEYMINT_TEST_POSTGRES_URL");
+    let base = postgres_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
         .await
-        .expect("the test PostgreSQL server is reachable");
+        .unwrap_or_else(|err| panic!("PostgreSQL at {base} (KEYMINT_TEST_POSTGRES_URL): {err}"));
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
         .execute(&mut admin)
         .await

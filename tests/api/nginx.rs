@@ -50,8 +50,19 @@ struct Nginx {
     _dir: tempfile::TempDir,
 }
 
+/// nginx's master is asked to stop (SIGTERM) and waited for: it stops its workers, which a
+/// SIGKILL to the master would leave running, still listening.
 impl Drop for Nginx {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

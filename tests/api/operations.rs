@@ -346,6 +346,11 @@ async fn operational_endpoints_stay_on_whichever_dialects_are_served() {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
-    let forward_auth = app.client.get(app.url("/forward-auth")).send().await.unwrap();
+    let forward_auth = app
+        .client
+        .get(app.url("/forward-auth"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forward_auth.status(), StatusCode::NOT_FOUND);
 }
