@@ -100,7 +100,14 @@ fn issuing(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(alg), |b| {
             b.iter(|| {
                 signer
-                    .issue("bench", &key_id, scopes, Lifetime::VOLUBILE, &extra, now())
+                    .issue(
+                        "bench",
+                        &key_id,
+                        scopes,
+                        Lifetime::from_secs(900),
+                        &extra,
+                        now(),
+                    )
                     .unwrap()
             })
         });
@@ -112,7 +119,14 @@ fn issuing(c: &mut Criterion) {
     let (_, token_claims) = {
         let (signer, _) = signer(SigningAlg::Hs256);
         let issued = signer
-            .issue("bench", &key_id, scopes, Lifetime::VOLUBILE, &extra, now())
+            .issue(
+                "bench",
+                &key_id,
+                scopes,
+                Lifetime::from_secs(900),
+                &extra,
+                now(),
+            )
             .unwrap();
         (
             issued.token.clone(),
@@ -147,7 +161,7 @@ fn verifying(c: &mut Criterion) {
                 "bench",
                 &key_id,
                 scopes,
-                Lifetime::VOLUBILE,
+                Lifetime::from_secs(900),
                 &serde_json::Map::new(),
                 now(),
             )

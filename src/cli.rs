@@ -447,7 +447,7 @@ mod tests {
             panic!("expected serve")
         };
         assert_eq!(args.bind, DEFAULT_BIND);
-        assert_eq!(args.rate_limit, RatePolicy::VOLUBILE);
+        assert_eq!(args.rate_limit, DEFAULT_RATE_LIMIT.parse().unwrap());
     }
 
     #[test]

@@ -274,7 +274,7 @@ impl Application {
                     .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
                 RouteTable::parse(&text)?
             }
-            None => RouteTable::volubile(),
+            None => api::volubile::routes(),
         };
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),

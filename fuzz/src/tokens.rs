@@ -82,7 +82,7 @@ impl Fixture {
                 "acme",
                 &"AbCdEfGhIjK".parse().expect("a key id"),
                 ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]),
-                Lifetime::VOLUBILE,
+                Lifetime::from_secs(900),
                 &extra,
                 now(),
             )

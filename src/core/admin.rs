@@ -6,7 +6,7 @@ use super::clock::Clock;
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::scope::ScopeSet;
 use super::slot::KeySlot;
-use crate::store::{KeyInfo, KeyStore, NewKey, StoreError};
+use super::store::{KeyInfo, KeyStore, NewKey, StoreError};
 
 /// A key as shown once, right after it was made.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::scope::ScopeSet;
-use crate::store::StoreError;
+use super::store::StoreError;
 
 /// What can go wrong when a caller asks for a token. Each dialect maps these to its own
 /// documented status and body; the `Display` text is for logs, never for responses.

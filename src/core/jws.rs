@@ -15,7 +15,7 @@ use aws_lc_rs::signature::{
 use aws_lc_rs::{hmac, rand::SystemRandom};
 use base64::Engine as _;
 
-use super::keyring::SigningAlg;
+use super::alg::SigningAlg;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

@@ -6,68 +6,15 @@
 //! every token it signed has expired.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Value, json};
 
 use super::jws::{self, JwsSigner, JwsVerifier};
 
-/// How tokens are signed: HS256 with a shared secret, or an asymmetric key pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlg {
-    Hs256,
-    Es256,
-    EdDsa,
-}
-
-impl SigningAlg {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Hs256 => "HS256",
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::EdDsa => "EdDSA",
-        }
-    }
-
-    pub const fn algorithm(self) -> Algorithm {
-        match self {
-            SigningAlg::Hs256 => Algorithm::HS256,
-            SigningAlg::Es256 => Algorithm::ES256,
-            SigningAlg::EdDsa => Algorithm::EdDSA,
-        }
-    }
-
-    pub const fn is_asymmetric(self) -> bool {
-        !matches!(self, SigningAlg::Hs256)
-    }
-}
-
-impl fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a signing algorithm is HS256, ES256 or EdDSA")]
-pub struct UnknownAlg;
-
-impl FromStr for SigningAlg {
-    type Err = UnknownAlg;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "HS256" => Ok(SigningAlg::Hs256),
-            "ES256" => Ok(SigningAlg::Es256),
-            "EdDSA" => Ok(SigningAlg::EdDsa),
-            _ => Err(UnknownAlg),
-        }
-    }
-}
+pub use super::alg::{SigningAlg, UnknownAlg};
 
 /// A key pair as the store keeps it: PKCS#8 DER of the private key.
 #[derive(Clone)]
@@ -256,7 +203,7 @@ impl Keyring {
     /// Published keys: everything neither retired nor revoked, including keys waiting to
     /// activate.
     fn published(&self, now: DateTime<Utc>) -> impl Iterator<Item = &RingKey> {
-        let keep = self.max_token_lifetime + Duration::seconds(super::token::LEEWAY_SECS);
+        let keep = self.max_token_lifetime + Duration::seconds(super::lifetime::LEEWAY_SECS);
         self.keys
             .iter()
             .filter(move |k| !k.revoked && k.superseded_at.is_none_or(|at| at + keep > now))

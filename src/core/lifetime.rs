@@ -1,13 +1,13 @@
 use std::fmt;
 
+/// Clock skew tolerated when checking a token's `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: i64 = 5;
+
 /// How long a token lives, in whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Lifetime(u32);
 
 impl Lifetime {
-    /// Volubile's fixed token lifetime (`expiresIn: 900` in the reference document).
-    pub const VOLUBILE: Lifetime = Lifetime(900);
-
     pub const fn from_secs(secs: u32) -> Self {
         Self(secs)
     }

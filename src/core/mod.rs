@@ -5,6 +5,8 @@
 pub mod account;
 /// Creating accounts, rotating and revoking keys: what the operator CLI does.
 pub mod admin;
+/// Signing algorithms by their JOSE names.
+pub mod alg;
 /// API key strings: generation, parsing, checksum and hashing.
 pub mod apikey;
 /// The audit trail of token requests.
@@ -31,6 +33,8 @@ pub mod scope;
 pub mod service;
 /// Key slots: each account holds a primary and a secondary key.
 pub mod slot;
+/// The store port: the trait, records and errors `crate::store` implements.
+pub mod store;
 /// JWT claims, signing and verification.
 pub mod token;
 /// Bearer tokens already verified, for forward-auth.

@@ -15,9 +15,9 @@ use super::lifetime::Lifetime;
 use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Scope, ScopeSet};
+use super::store::KeyStore;
 use super::token::{Claims, IssuedToken, TokenSigner};
 use super::token_cache::{TokenCache, Verified};
-use crate::store::KeyStore;
 
 /// Credentials as a transport found them, not yet checked.
 #[derive(Clone)]
@@ -182,7 +182,7 @@ impl TokenService {
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
             keys_seen: AtomicU64::new(0),
             audit_retention: None,
-            write_deadline: crate::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN,
+            write_deadline: super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN,
             audit_dropped_said: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -332,7 +332,7 @@ impl TokenService {
         if !self.store.is_current() {
             // A rotation may have gone unnoticed: no new token on the strength of a cached key.
             return Err(CoreError::Unavailable(
-                crate::store::StoreError::ChangesUnknown,
+                super::store::StoreError::ChangesUnknown,
             ));
         }
         self.note_usage(&stored.id);
@@ -605,7 +605,7 @@ impl TokenService {
     ) -> Result<
         (),
         (
-            crate::store::StoreError,
+            super::store::StoreError,
             std::collections::VecDeque<super::audit::AuditBatch>,
         ),
     > {
@@ -617,7 +617,7 @@ impl TokenService {
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err((err, batches)),
-            Err(_) => Err((crate::store::StoreError::TimedOut, batches)),
+            Err(_) => Err((super::store::StoreError::TimedOut, batches)),
         }
     }
 

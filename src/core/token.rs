@@ -13,8 +13,7 @@ use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
 use super::scope::{Scope, ScopeSet};
 
-/// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
-pub const LEEWAY_SECS: i64 = 5;
+pub use super::lifetime::LEEWAY_SECS;
 /// Shortest accepted HS256 secret (RFC 7518 §3.2: at least the hash output size).
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -420,7 +419,7 @@ mod tests {
                 "acme",
                 &"AAAAAAAAAAA".parse().unwrap(),
                 ScopeSet::new([Scope::CallsRead]),
-                Lifetime::VOLUBILE,
+                Lifetime::from_secs(900),
                 &Map::new(),
                 now(),
             )
@@ -472,7 +471,7 @@ mod tests {
                 "acme \"corp\"",
                 &"AAAAAAAAAAA".parse().unwrap(),
                 ScopeSet::new([Scope::CallsRead, Scope::AgentsWrite]),
-                Lifetime::VOLUBILE,
+                Lifetime::from_secs(900),
                 &extra,
                 now(),
             )

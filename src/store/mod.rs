@@ -1,16 +1,14 @@
-//! Where accounts, keys and the signing secret live. One trait, one implementation per
-//! database, chosen once at startup from the database URL.
+//! Where accounts, keys and the signing secret live: the core's store port
+//! ([`crate::core::store`]), one implementation per database, chosen once at startup from the
+//! database URL.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-
-use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery, decode_batch};
-use crate::core::keyring::{KeyPairRecord, SigningAlg};
-use crate::core::scope::ScopeSet;
-use crate::core::slot::KeySlot;
+use crate::core::audit::{AuditEvent, AuditQuery, decode_batch};
+pub use crate::core::store::{
+    Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore, NewKey, StoreError, StoreOptions,
+    StoredKey,
+};
 
 /// The in-memory key cache every server puts in front of its store.
 pub mod cache;
@@ -18,59 +16,6 @@ pub mod cache;
 pub mod postgres;
 /// SQLite, the embedded default.
 pub mod sqlite;
-
-/// A key to be stored: its id, slot and hash, never the key itself.
-#[derive(Debug, Clone)]
-pub struct NewKey {
-    pub id: KeyId,
-    pub slot: KeySlot,
-    pub hash: KeyHash,
-    /// The scopes the key may grant; `None` means every scope.
-    pub scopes: Option<ScopeSet>,
-}
-
-/// What verification needs to know about a presented key.
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub id: KeyId,
-    pub account: Arc<str>,
-    pub slot: KeySlot,
-    pub hash: KeyHash,
-    pub revoked: bool,
-    pub scopes: Option<ScopeSet>,
-}
-
-/// What an operator may see about a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub id: KeyId,
-    pub slot: KeySlot,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub scopes: Option<ScopeSet>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("no account named {0:?}")]
-    UnknownAccount(String),
-    #[error("an account named {0:?} already exists")]
-    DuplicateAccount(String),
-    #[error("no active key with id {0}")]
-    UnknownKey(String),
-    #[error("the database cannot be reached")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("key changes cannot be followed right now")]
-    ChangesUnknown,
-    #[error("the database did not answer in time")]
-    TimedOut,
-    #[error("database error")]
-    Database(#[source] sqlx::Error),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
-    UnsupportedUrl(String),
-}
 
 impl StoreError {
     /// Connection-level failures mean "try later"; everything else is a bug or bad data.
@@ -80,114 +25,31 @@ impl StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
-            other => StoreError::Database(other),
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(err)),
+            other => StoreError::Database(Box::new(other)),
         }
     }
 }
 
-#[async_trait]
-pub trait KeyStore: Send + Sync + std::fmt::Debug {
-    /// Creates an account with its keys, atomically. Fails with `DuplicateAccount` if the name
-    /// is taken.
-    async fn create_account(
-        &self,
-        name: &str,
-        keys: &[NewKey],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Looks a key up by id, revoked or not.
-    async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError>;
-
-    /// Revokes the account's active key in `key.slot` (if any) and stores `key` in its place,
-    /// atomically.
-    async fn replace_key(
-        &self,
-        account: &str,
-        key: &NewKey,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// The scopes of the newest key ever held in `slot` (revoked or not); `None` means every
-    /// scope. Rotation carries them to the slot's next key.
-    async fn slot_scopes(
-        &self,
-        account: &str,
-        slot: KeySlot,
-    ) -> Result<Option<ScopeSet>, StoreError>;
-
-    /// The account's active keys, primary first.
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError>;
-
-    /// Revokes one active key. Fails with `UnknownKey` if there is no such active key.
-    async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// Records when keys were last used (batched by the caller).
-    async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;
-
-    /// Returns the shared signing secret, storing `proposed` first if there is none yet, so
-    /// every instance on one database signs with the same secret.
-    async fn signing_secret(
-        &self,
-        proposed: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<u8>, StoreError>;
-
-    /// Every stored key pair of `alg`.
-    async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError>;
-
-    /// Stores a new key pair (published at once, signing from its `activates_at`).
-    async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
-
-    /// Stores `key` as the first key pair of its algorithm, unless one was recorded first
-    /// (by another instance starting at the same moment): then nothing is stored. Callers read
-    /// the stored keys afterwards either way.
-    async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError>;
-
-    /// Revokes a key pair and stores `replacement` (if any), atomically. Fails with
-    /// `UnknownKey` if there is no such key not yet revoked.
-    async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        now: DateTime<Utc>,
-        replacement: Option<&KeyPairRecord>,
-    ) -> Result<(), StoreError>;
-
-    /// Appends batches of audit events, a row each, atomically.
-    async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError>;
-
-    /// Deletes the audit batches whose newest event is older than `before`; returns how many
-    /// rows went.
-    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Reads audit events, newest first.
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
-
-    /// Cheap reachability check.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Subscribes to changes that can alter a key's validity (rotation, revocation, new keys).
-    async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError>;
-
-    /// Whether what this store answers is known to be current. A cache whose change feed is
-    /// down says no: it still answers, but minting should not trust it.
-    fn is_current(&self) -> bool {
-        true
-    }
-
-    /// How many changes this store has seen announced (a cache counts its change feed's
-    /// notices; a plain store says 0): a new count means "reload what you derived".
-    fn changes_seen(&self) -> u64 {
-        0
-    }
+/// Column decoding both databases share: what a stored value must look like.
+pub(crate) fn parse_slot(raw: &str) -> Result<crate::core::slot::KeySlot, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("slot {raw:?}")))
 }
 
-/// A subscription to key changes.
-#[async_trait]
-pub trait ChangeWatch: Send {
-    /// Resolves when something may have changed; an error means the feed is lost.
-    async fn changed(&mut self) -> Result<(), StoreError>;
+pub(crate) fn parse_id(raw: &str) -> Result<crate::core::apikey::KeyId, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
+}
+
+pub(crate) fn parse_scopes(
+    raw: Option<String>,
+) -> Result<Option<crate::core::scope::ScopeSet>, StoreError> {
+    raw.map(|raw| {
+        crate::core::scope::ScopeSet::parse_claim(&raw)
+            .map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
+    })
+    .transpose()
 }
 
 /// The newest events matching `query`, newest first, from batches streamed in order of their
@@ -223,27 +85,6 @@ async fn newest_events(
     }
     found.truncate(limit);
     Ok(found)
-}
-
-/// Deadlines that keep a slow or stuck database from stalling keymint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// How long one round trip may take: a change-feed heartbeat, a bookkeeping write (which
-    /// the database itself also gives up, as `statement_timeout` and `lock_timeout`). Beyond
-    /// it the feed counts as lost, or the write is given up and retried.
-    pub timeout: std::time::Duration,
-}
-
-/// Two seconds: a database five times slower than a slow one still answers in time, and a
-/// silently dead connection is noticed within about two and a half seconds.
-pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_STORE_TIMEOUT,
-        }
-    }
 }
 
 /// Opens the store a URL names and brings its schema up to date.

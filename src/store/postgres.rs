@@ -8,7 +8,10 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
-use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use super::{
+    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, parse_id, parse_scopes,
+    parse_slot,
+};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
@@ -83,23 +86,6 @@ async fn insert_key(
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
-}
-
-fn parse_slot(raw: &str) -> Result<KeySlot, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("slot {raw:?}")))
-}
-
-fn parse_id(raw: &str) -> Result<KeyId, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
-}
-
-fn parse_scopes(raw: Option<String>) -> Result<Option<ScopeSet>, StoreError> {
-    raw.map(|raw| {
-        ScopeSet::parse_claim(&raw).map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
-    })
-    .transpose()
 }
 
 fn stored_key(row: &PgRow) -> Result<StoredKey, StoreError> {

@@ -8,7 +8,10 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
-use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use super::{
+    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, parse_id, parse_scopes,
+    parse_slot,
+};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
@@ -169,23 +172,6 @@ fn is_busy(err: &sqlx::Error) -> bool {
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
-}
-
-fn parse_slot(raw: &str) -> Result<KeySlot, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("slot {raw:?}")))
-}
-
-fn parse_id(raw: &str) -> Result<KeyId, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
-}
-
-fn parse_scopes(raw: Option<String>) -> Result<Option<ScopeSet>, StoreError> {
-    raw.map(|raw| {
-        ScopeSet::parse_claim(&raw).map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
-    })
-    .transpose()
 }
 
 fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {

@@ -260,7 +260,7 @@ pub fn without_timestamp(mut body: Value) -> Value {
 pub struct BrokenStore;
 
 fn gone() -> store::StoreError {
-    store::StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+    store::StoreError::Unavailable(Box::new(sqlx::Error::PoolTimedOut))
 }
 
 #[async_trait::async_trait]

@@ -299,7 +299,7 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
             "acme",
             &acme.primary.id.parse().unwrap(),
             keymint::core::scope::ScopeSet::all(),
-            keymint::core::lifetime::Lifetime::VOLUBILE,
+            keymint::core::lifetime::Lifetime::from_secs(900),
             &serde_json::Map::new(),
             app.clock.now(),
         )

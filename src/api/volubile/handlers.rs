@@ -5,7 +5,6 @@ use super::error::VolubileError;
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
-use crate::core::lifetime::Lifetime;
 use crate::core::scope::ScopeSet;
 use crate::core::service::Grant;
 
@@ -48,7 +47,7 @@ pub async fn issue_token(
         &principal,
         Grant {
             scopes: ScopeSet::new(request.scope),
-            lifetime: Lifetime::VOLUBILE,
+            lifetime: super::LIFETIME,
             extra: Map::new(),
         },
     )?;

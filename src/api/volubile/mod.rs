@@ -29,7 +29,16 @@ pub const DIALECT: Dialect = Dialect {
 };
 
 /// `expiresIn: 900`, as the reference document's example says.
-pub const LIFETIME: crate::core::lifetime::Lifetime = crate::core::lifetime::Lifetime::VOLUBILE;
+pub const LIFETIME: crate::core::lifetime::Lifetime =
+    crate::core::lifetime::Lifetime::from_secs(900);
+
+/// The route → scope table Volubile publishes, the default for forward-auth (`--routes`).
+pub const ROUTES: &str = include_str!("../../../openapi/volubile-routes.toml");
+
+/// [`ROUTES`], parsed.
+pub fn routes() -> crate::core::routes::RouteTable {
+    crate::core::routes::RouteTable::parse(ROUTES).expect("the shipped route table parses")
+}
 
 /// The name the reference document gives the security scheme.
 pub const SECURITY_SCHEME: &str = "Api key";
