@@ -4,8 +4,8 @@
 //! after the first check is still checked every time: the token's time window, and whether the
 //! key that minted it is still active.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::apikey::KeyId;
 use super::scope::ScopeSet;
@@ -29,24 +29,25 @@ impl Verified {
     }
 }
 
-/// A bounded map from token to what it grants. Past `capacity` entries it starts over, so a
-/// flood of distinct valid tokens (which only key holders can mint, within their quota) cannot
-/// grow it without bound.
+/// A bounded map from token to what it grants (quick_cache: full, it evicts the coldest
+/// entries), so a flood of distinct valid tokens (which only key holders can mint, within
+/// their quota) can neither grow it nor empty it for everyone.
 pub struct TokenCache {
-    entries: RwLock<HashMap<Box<str>, Verified>>,
-    capacity: usize,
+    entries: Option<quick_cache::sync::Cache<Box<str>, Verified>>,
     /// Bumped by every [`clear`](Self::clear): a check that began before one may have used a
     /// key since withdrawn, so its result is not kept.
-    generation: std::sync::atomic::AtomicU64,
+    generation: AtomicU64,
 }
 
 /// Its keys are live bearer tokens: Debug shows only how many there are.
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = self.entries.read().map_or(0, |entries| entries.len());
         f.debug_struct("TokenCache")
-            .field("len", &len)
-            .field("capacity", &self.capacity)
+            .field("len", &self.entries.as_ref().map_or(0, |e| e.len()))
+            .field(
+                "capacity",
+                &self.entries.as_ref().map_or(0, |e| e.capacity()),
+            )
             .finish()
     }
 }
@@ -55,49 +56,41 @@ impl TokenCache {
     /// `capacity` 0 turns the cache off.
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: RwLock::new(HashMap::new()),
-            capacity,
-            generation: std::sync::atomic::AtomicU64::new(0),
+            entries: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Taken before a full check, handed to [`insert`](Self::insert) after it.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub fn get(&self, token: &str) -> Option<Verified> {
-        if self.capacity == 0 {
-            return None;
-        }
-        self.entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
+        self.entries.as_ref()?.get(token)
     }
 
     /// Remembers a token checked in full, unless the cache was cleared since `generation`.
     pub fn insert(&self, token: &str, verified: Verified, generation: u64) {
-        if self.capacity == 0 {
+        let Some(entries) = &self.entries else {
             return;
-        }
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        };
         if self.generation() != generation {
             return;
         }
-        if entries.len() >= self.capacity {
-            entries.clear();
-        }
         entries.insert(token.into(), verified);
+        // A clear between the check above and the insert: take the insert back.
+        if self.generation() != generation {
+            entries.remove(token);
+        }
     }
 
     /// Forgets every token: the keys that verified them may be gone.
     pub fn clear(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        entries.clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(entries) = &self.entries {
+            entries.clear();
+        }
     }
 }
 
@@ -136,16 +129,23 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_starts_over_when_full_and_can_be_off() {
-        let cache = TokenCache::new(2);
-        for token in ["t1", "t2", "t3"] {
-            cache.insert(token, verified(1000), cache.generation());
+    fn a_full_cache_keeps_its_hot_entries_and_stays_bounded() {
+        let cache = TokenCache::new(100);
+        let hot = "hot.token.value";
+        cache.insert(hot, verified(1000), cache.generation());
+        // A scan of tokens seen once each: the one in use every time survives it.
+        for i in 0..10_000 {
+            assert!(cache.get(hot).is_some(), "evicted after {i} cold tokens");
+            cache.insert(&format!("cold.{i}"), verified(1000), cache.generation());
         }
-        assert_eq!(cache.get("t1"), None);
-        assert!(cache.get("t3").is_some());
+        let len = cache.entries.as_ref().unwrap().len();
+        assert!(len <= 110, "{len} entries");
         cache.clear();
-        assert_eq!(cache.get("t3"), None);
+        assert_eq!(cache.get(hot), None);
+    }
 
+    #[test]
+    fn a_cache_of_no_capacity_is_off() {
         let off = TokenCache::new(0);
         off.insert("t1", verified(1000), off.generation());
         assert_eq!(off.get("t1"), None);

@@ -2,9 +2,8 @@
 //! moment the store announces a change (PostgreSQL `NOTIFY`, SQLite's generation counter), so no
 //! instance honours a rotated or revoked key for more than a moment.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -15,8 +14,8 @@ use crate::core::apikey::KeyId;
 use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
-/// Beyond this many entries the cache starts over, so a flood of made-up key ids cannot grow it
-/// without bound.
+/// Keys remembered at most. Full, the cache evicts its coldest entries (quick_cache's S3-FIFO):
+/// a flood of made-up key ids neither grows it nor pushes out the keys in use.
 const MAX_ENTRIES: usize = 100_000;
 /// How long to wait before subscribing again after losing the change feed.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(250);
@@ -39,7 +38,7 @@ pub struct CachedStore {
     /// Each answer with when it was fetched: none is trusted for longer than `ttl`, so a change
     /// that was never announced (TRUNCATE, triggers disabled by a restore or replication)
     /// still shows within that bound.
-    keys: RwLock<HashMap<KeyId, (Option<StoredKey>, Instant)>>,
+    keys: quick_cache::sync::Cache<KeyId, (Option<StoredKey>, Instant)>,
     ttl: Duration,
     /// Bumped by every invalidation; a lookup that raced one does not fill the cache.
     generation: AtomicU64,
@@ -58,7 +57,7 @@ impl CachedStore {
         let cache = Arc::new(Self {
             inner,
             observer: observer.unwrap_or_else(|| Arc::new(Unobserved)),
-            keys: RwLock::new(HashMap::new()),
+            keys: quick_cache::sync::Cache::new(MAX_ENTRIES),
             ttl,
             generation: AtomicU64::new(0),
             watching: AtomicBool::new(false),
@@ -70,7 +69,7 @@ impl CachedStore {
 
     fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.keys.clear();
     }
 }
 
@@ -125,12 +124,12 @@ impl KeyStore for CachedStore {
     }
 
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
-        let stale = match self.keys.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+        let stale = match self.keys.get(id) {
             Some((hit, fetched)) if fetched.elapsed() < self.ttl => {
                 self.observer.hit();
-                return Ok(hit.clone());
+                return Ok(hit);
             }
-            Some((hit, _)) => Some(hit.clone()),
+            Some((hit, _)) => Some(hit),
             None => None,
         };
         self.observer.miss();
@@ -144,12 +143,12 @@ impl KeyStore for CachedStore {
             }
             Err(err) => return Err(err),
         };
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::SeqCst) == generation {
-            if keys.len() >= MAX_ENTRIES {
-                keys.clear();
+            self.keys.insert(*id, (found.clone(), Instant::now()));
+            // An invalidation between the check and the insert: take the insert back.
+            if self.generation.load(Ordering::SeqCst) != generation {
+                self.keys.remove(id);
             }
-            keys.insert(*id, (found.clone(), Instant::now()));
         }
         Ok(found)
     }
