@@ -68,21 +68,7 @@ impl FieldNaming {
     fn apply(self, name: &str) -> String {
         match self {
             FieldNaming::SnakeCase => name.to_owned(),
-            FieldNaming::CamelCase => {
-                let mut out = String::with_capacity(name.len());
-                let mut upper = false;
-                for c in name.chars() {
-                    if c == '_' {
-                        upper = true;
-                    } else if upper {
-                        out.extend(c.to_uppercase());
-                        upper = false;
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
+            FieldNaming::CamelCase => heck::AsLowerCamelCase(name).to_string(),
         }
     }
 }
@@ -306,7 +292,7 @@ where
 }
 
 fn decode_error(value: &Value, err: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let message = err.inner().to_string();
+    let message = without_type_names(&err.inner().to_string());
     let path = err.path();
     let mut field = path.to_string();
     // serde reports a missing field at its parent; name the field itself.
@@ -333,6 +319,21 @@ fn decode_error(value: &Value, err: &serde_path_to_error::Error<serde_json::Erro
         field,
         rejected_value: rejected.cloned(),
         message,
+    }
+}
+
+/// serde names the Rust type it expected (`expected struct UserProperties`); clients are told
+/// what JSON was expected instead.
+fn without_type_names(message: &str) -> String {
+    match message.find("expected struct ") {
+        Some(at) => {
+            let rest = &message[at + "expected struct ".len()..];
+            let name_len = rest
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap_or(rest.len());
+            format!("{}expected an object{}", &message[..at], &rest[name_len..])
+        }
+        None => message.to_owned(),
     }
 }
 
@@ -485,6 +486,18 @@ mod tests {
         let value = parse_unique(br#"{"a": [1, {"b": null}], "c": 1.5, "d": true}"#).unwrap();
         assert_eq!(value, json!({"a": [1, {"b": null}], "c": 1.5, "d": true}));
         assert!(parse_unique(b"{} x").is_err());
+    }
+
+    #[test]
+    fn messages_name_json_types_not_rust_ones() {
+        assert_eq!(
+            without_type_names("invalid type: null, expected struct UserProperties"),
+            "invalid type: null, expected an object"
+        );
+        assert_eq!(
+            without_type_names("invalid type: string \"x\", expected a sequence"),
+            "invalid type: string \"x\", expected a sequence"
+        );
     }
 
     #[test]

@@ -268,7 +268,7 @@ async fn malformed_bodies_are_invalid_requests_with_details() {
         ),
         (
             "[]",
-            json!([{"field": "body", "message": "invalid type: sequence, expected struct GenerateTokenRequest"}]),
+            json!([{"field": "body", "message": "invalid type: sequence, expected an object"}]),
         ),
     ] {
         let response = app.origoid_token(&key, Some(body)).await;

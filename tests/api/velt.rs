@@ -118,7 +118,7 @@ async fn missing_or_invalid_arguments_are_invalid_argument_with_velts_wording() 
         (
             "userProperties null",
             with("/data", "userProperties", Value::Null),
-            "User properties is invalid: invalid type: null, expected struct UserProperties.",
+            "User properties is invalid: invalid type: null, expected an object.",
         ),
     ];
     for (case, body, message) in cases {

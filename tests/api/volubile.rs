@@ -335,7 +335,7 @@ fn bad_bodies() -> Vec<BadBody> {
             content_type: Some("application/json"),
             body: br#"[["calls:read"]]"#.to_vec(),
             message: "Validation failed",
-            errors: json!([{"field": "body", "message": "invalid type: sequence, expected struct AuthTokenRequest"}]),
+            errors: json!([{"field": "body", "message": "invalid type: sequence, expected an object"}]),
         },
         BadBody {
             case: "malformed JSON",
