@@ -205,6 +205,16 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Open connections one client (TCP peer address) may hold at once; more are closed as they
+    /// are accepted. Trusted proxies (--trusted-proxies) speak for many clients and are not
+    /// capped.
+    #[arg(
+        long,
+        env = "KEYMINT_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
+    pub max_connections_per_client: usize,
+
     /// HTTP worker threads; defaults to the number of CPU cores.
     #[arg(long, env = "KEYMINT_WORKERS")]
     pub workers: Option<usize>,

@@ -296,6 +296,10 @@ impl Application {
 
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
+        let per_client = api::connections::ConnectionLimit::new(
+            settings.max_connections_per_client,
+            api::client::TrustedProxies::new(&settings.trusted_proxies),
+        );
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
@@ -311,6 +315,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(api::request_id::middleware))
                 .wrap(actix_web::middleware::from_fn(api::security::middleware))
         })
+        .on_connect(move |connection, data| per_client.on_connect(connection, data))
         .listen(listener)?;
         let workers = settings.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)

@@ -354,3 +354,33 @@ async fn operational_endpoints_stay_on_whichever_dialects_are_served() {
         .unwrap();
     assert_eq!(forward_auth.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_connection() {
+    let app = spawn_app_with(|s| s.max_connections_per_client = 3).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+
+    // A fourth from the same address is closed as soon as it is accepted.
+    let mut fourth = std::net::TcpStream::connect(&address).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut fourth, &mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the fourth stayed open: {read:?}"
+    );
+
+    // Another client is served meanwhile.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let served = elsewhere.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    drop(held);
+}
