@@ -5,10 +5,14 @@
 pub mod body;
 /// Who the client is: the TCP peer, or the address trusted proxies vouch for.
 pub mod client;
+/// Open connections per client.
+pub mod connections;
 /// Finding credentials in headers.
 pub mod credentials;
 /// Serving each dialect's OpenAPI document and Swagger UI.
 pub mod docs;
+/// The one error path: a dialect's table and body, logging and headers added once.
+pub mod error;
 /// keymint's own endpoints: forward-auth and introspection.
 pub mod keymint;
 /// The Memoram dialect.

@@ -19,7 +19,7 @@ pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// A v4 UUID from the thread-local CSPRNG: no system call per request.
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let text = id.hyphenated().encode_lower(&mut text);

@@ -1,48 +1,55 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::ErrorResponse;
-use crate::api;
-use crate::api::body::BodyError;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
+use crate::api::request_id::RequestId;
 use crate::core::CoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeymintError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-}
+/// keymint's own errors (introspection): RFC 6749 style `{error, error_description}`.
+pub struct Keymint;
 
-fn describe(err: &KeymintError) -> (StatusCode, &'static str, String) {
-    match err {
-        KeymintError::Body(err) => (StatusCode::BAD_REQUEST, "invalid_request", err.to_string()),
-        KeymintError::Core(err) => {
-            api::log_core_error(err);
-            match err {
-                CoreError::InvalidCredentials(_) | CoreError::TokenCannotMint => (
+pub type KeymintError = DialectError<Keymint>;
+
+impl ErrorTable for Keymint {
+    type Code = &'static str;
+    const CHALLENGE: Option<&'static str> = Some("ApiKey realm=\"keymint\", header=\"X-Api-Key\"");
+
+    fn refusal(failure: &Failure) -> Refusal<&'static str> {
+        match failure {
+            Failure::Body(err) => {
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
+            }
+            Failure::OutOfRange(err) => {
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
+            }
+            Failure::Core(err) => match err {
+                CoreError::InvalidCredentials(_) | CoreError::TokenCannotMint => Refusal::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
-                    "Introspection needs a valid API key in X-Api-Key.".into(),
+                    "Introspection needs a valid API key in X-Api-Key.",
                 ),
-                CoreError::RateLimited(_) => (
+                CoreError::RateLimited(_) => Refusal::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_requests",
-                    "Too many failed authentications from this address.".into(),
+                    "Too many failed authentications from this address.",
                 ),
-                CoreError::Unavailable(_) => (
+                CoreError::Unavailable(_) => Refusal::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
-                    "Service temporarily unavailable.".into(),
+                    "Service temporarily unavailable.",
                 ),
-                _ => (
+                _ => Refusal::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
-                    "Internal error.".into(),
+                    "Internal error.",
                 ),
-            }
+            },
         }
+    }
+
+    fn render(refusal: Refusal<&'static str>, _: Option<&RequestId>) -> HttpResponse {
+        render(refusal.status, refusal.code, refusal.message)
     }
 }
 
@@ -51,27 +58,6 @@ pub fn render(status: StatusCode, error: &'static str, description: String) -> H
         error,
         error_description: description,
     })
-}
-
-impl ResponseError for KeymintError {
-    fn status_code(&self) -> StatusCode {
-        describe(self).0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (status, error, description) = describe(self);
-        let mut response = render(status, error, description);
-        if let KeymintError::Core(CoreError::RateLimited(limited)) = self {
-            api::rate_limited_headers(response.headers_mut(), limited);
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"X-Api-Key\""),
-            );
-        }
-        response
-    }
 }
 
 pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {

@@ -1,37 +1,38 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::WWW_AUTHENTICATE;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::ErrorResponse;
-use crate::api;
 use crate::api::body::BodyError;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
+use crate::api::request_id::RequestId;
 use crate::core::CoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum MemoramError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-}
+/// Memoram's errors: `{detail}`, one sentence.
+pub struct Memoram;
 
-fn describe(err: &MemoramError) -> (StatusCode, String) {
-    match err {
-        MemoramError::Body(BodyError::Invalid(errors)) => {
-            let detail = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            (
-                StatusCode::BAD_REQUEST,
-                format!("Invalid parameters: {detail}."),
-            )
-        }
-        MemoramError::Body(other) => (StatusCode::BAD_REQUEST, format!("{other}.")),
-        MemoramError::Core(err) => {
-            api::log_core_error(err);
-            match err {
+pub type MemoramError = DialectError<Memoram>;
+
+impl ErrorTable for Memoram {
+    type Code = ();
+    const CHALLENGE: Option<&'static str> = Some("Bearer realm=\"keymint\"");
+
+    fn refusal(failure: &Failure) -> Refusal<()> {
+        let (status, detail) = match failure {
+            Failure::Body(BodyError::Invalid(errors)) => {
+                let detail = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid parameters: {detail}."),
+                )
+            }
+            Failure::Body(other) => (StatusCode::BAD_REQUEST, format!("{other}.")),
+            // Memoram clamps lifetimes; it never refuses one.
+            Failure::OutOfRange(err) => (StatusCode::BAD_REQUEST, format!("{err}.")),
+            Failure::Core(err) => match err {
                 CoreError::InvalidCredentials(_) => {
                     (StatusCode::UNAUTHORIZED, "Invalid API key.".into())
                 }
@@ -53,38 +54,18 @@ fn describe(err: &MemoramError) -> (StatusCode, String) {
                 CoreError::Internal(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "Internal error.".into())
                 }
-            }
-        }
+            },
+        };
+        Refusal::new(status, (), detail)
+    }
+
+    fn render(refusal: Refusal<()>, _: Option<&RequestId>) -> HttpResponse {
+        render(refusal.status, refusal.message)
     }
 }
 
 fn render(status: StatusCode, detail: String) -> HttpResponse {
     HttpResponse::build(status).json(ErrorResponse { detail })
-}
-
-impl ResponseError for MemoramError {
-    fn status_code(&self) -> StatusCode {
-        describe(self).0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (status, detail) = describe(self);
-        let mut response = render(status, detail);
-        let headers = response.headers_mut();
-        match self {
-            MemoramError::Core(CoreError::InvalidCredentials(_)) => {
-                headers.insert(
-                    WWW_AUTHENTICATE,
-                    "Bearer realm=\"keymint\"".parse().expect("static"),
-                );
-            }
-            MemoramError::Core(CoreError::RateLimited(limited)) => {
-                api::rate_limited_headers(headers, limited);
-            }
-            _ => {}
-        }
-        response
-    }
 }
 
 pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {

@@ -1,140 +1,104 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorResponse, FieldDetail, ResultCode, ResultType};
-use crate::api;
-use crate::api::body::BodyError;
+use crate::api::error::{DialectError, ErrorTable, Refusal};
 use crate::api::request_id::RequestId;
 use crate::core::CoreError;
 use crate::core::lifetime::OutOfRange;
 
-/// What went wrong, before it is wrapped with the request's id.
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error(transparent)]
-    OutOfRange(#[from] OutOfRange),
-}
+pub use crate::api::error::Failure;
 
-/// An OrigoID error envelope for one request.
-#[derive(Debug, thiserror::Error)]
-#[error("{failure}")]
-pub struct OrigoError {
-    failure: Failure,
-    request_id: RequestId,
-}
+/// OrigoID's errors: the envelope, with the request's id, a code and a field list.
+pub struct Origoid;
 
-impl Failure {
-    pub fn for_request(self, request_id: RequestId) -> OrigoError {
-        OrigoError {
-            failure: self,
-            request_id,
+/// An OrigoID error envelope for one request (see [`DialectError::for_request`]).
+pub type OrigoError = DialectError<Origoid>;
+
+impl ErrorTable for Origoid {
+    type Code = ResultCode;
+    // Not `Basic`, though Basic credentials are accepted: a Basic challenge makes browsers put
+    // up their own login dialog over the page that called.
+    const CHALLENGE: Option<&'static str> = Some("ApiKey realm=\"keymint\", header=\"x-api-key\"");
+
+    fn refusal(failure: &Failure) -> Refusal<ResultCode> {
+        match failure {
+            Failure::Body(err) => Refusal::new(
+                StatusCode::BAD_REQUEST,
+                ResultCode::InvalidRequest,
+                err.to_string(),
+            )
+            .with_fields(err.field_errors()),
+            Failure::OutOfRange(OutOfRange(policy)) => {
+                let message = format!(
+                    "expireAfter must be between {} and {}",
+                    policy.min.as_secs(),
+                    policy.max.as_secs()
+                );
+                let field = crate::api::body::FieldError {
+                    field: "expireAfter".to_owned(),
+                    rejected_value: None,
+                    message: message.clone(),
+                };
+                Refusal::new(StatusCode::BAD_REQUEST, ResultCode::OutOfRange, message)
+                    .with_fields(vec![field])
+            }
+            Failure::Core(err) => {
+                let (status, code, message) = match err {
+                    CoreError::InvalidCredentials(_) => (
+                        StatusCode::UNAUTHORIZED,
+                        ResultCode::Unauthorized,
+                        "Missing or invalid credentials.",
+                    ),
+                    CoreError::TokenCannotMint => (
+                        StatusCode::FORBIDDEN,
+                        ResultCode::TokenChainingNotAllowed,
+                        "Bearer tokens cannot issue new tokens (no token chaining).",
+                    ),
+                    CoreError::ScopeNotAllowed(_) => (
+                        StatusCode::BAD_REQUEST,
+                        ResultCode::InvalidRequest,
+                        "The key may not grant the requested scopes.",
+                    ),
+                    CoreError::RateLimited(_) => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        ResultCode::RateLimitExceeded,
+                        "Rate limit exceeded. Retry after the time in the Retry-After header.",
+                    ),
+                    CoreError::Unavailable(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ResultCode::ServiceUnavailable,
+                        "Service temporarily unavailable. Retry shortly.",
+                    ),
+                    CoreError::Internal(_) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        ResultCode::InternalError,
+                        "Internal error.",
+                    ),
+                };
+                Refusal::new(status, code, message)
+            }
         }
     }
-}
 
-fn describe(failure: &Failure) -> (StatusCode, ResultCode, String, Option<Vec<FieldDetail>>) {
-    match failure {
-        Failure::Body(err) => {
-            let details = err
-                .field_errors()
+    fn render(refusal: Refusal<ResultCode>, request_id: Option<&RequestId>) -> HttpResponse {
+        let errors = refusal.fields.map(|fields| {
+            fields
                 .into_iter()
                 .map(|e| FieldDetail {
                     field: e.field,
                     message: e.message,
                 })
-                .collect();
-            (
-                StatusCode::BAD_REQUEST,
-                ResultCode::InvalidRequest,
-                err.to_string(),
-                Some(details),
-            )
-        }
-        Failure::OutOfRange(OutOfRange(policy)) => {
-            let message = format!(
-                "expireAfter must be between {} and {}",
-                policy.min.as_secs(),
-                policy.max.as_secs()
-            );
-            let details = vec![FieldDetail {
-                field: "expireAfter".to_owned(),
-                message: message.clone(),
-            }];
-            (
-                StatusCode::BAD_REQUEST,
-                ResultCode::OutOfRange,
-                message,
-                Some(details),
-            )
-        }
-        Failure::Core(err) => {
-            api::log_core_error(err);
-            let (status, code, message) = match err {
-                CoreError::InvalidCredentials(_) => (
-                    StatusCode::UNAUTHORIZED,
-                    ResultCode::Unauthorized,
-                    "Missing or invalid credentials.",
-                ),
-                CoreError::TokenCannotMint => (
-                    StatusCode::FORBIDDEN,
-                    ResultCode::TokenChainingNotAllowed,
-                    "Bearer tokens cannot issue new tokens (no token chaining).",
-                ),
-                CoreError::ScopeNotAllowed(_) => (
-                    StatusCode::BAD_REQUEST,
-                    ResultCode::InvalidRequest,
-                    "The key may not grant the requested scopes.",
-                ),
-                CoreError::RateLimited(_) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ResultCode::RateLimitExceeded,
-                    "Rate limit exceeded. Retry after the time in the Retry-After header.",
-                ),
-                CoreError::Unavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ResultCode::ServiceUnavailable,
-                    "Service temporarily unavailable. Retry shortly.",
-                ),
-                CoreError::Internal(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ResultCode::InternalError,
-                    "Internal error.",
-                ),
-            };
-            (status, code, message.to_owned(), None)
-        }
-    }
-}
-
-impl ResponseError for OrigoError {
-    fn status_code(&self) -> StatusCode {
-        describe(&self.failure).0
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (status, code, message, errors) = describe(&self.failure);
-        let mut response = render(status, code, message, errors, &self.request_id);
-        let headers = response.headers_mut();
-        match &self.failure {
-            // Not `Basic`, though Basic credentials are accepted: a Basic challenge makes
-            // browsers put up their own login dialog over the page that called.
-            Failure::Core(CoreError::InvalidCredentials(_)) => {
-                headers.insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"x-api-key\""),
-                );
-            }
-            Failure::Core(CoreError::RateLimited(limited)) => {
-                api::rate_limited_headers(headers, limited);
-            }
-            _ => {}
-        }
-        response
+                .collect()
+        });
+        let request_id = request_id.cloned().unwrap_or_else(RequestId::generate);
+        render(
+            refusal.status,
+            refusal.code,
+            refusal.message,
+            errors,
+            &request_id,
+        )
     }
 }
 

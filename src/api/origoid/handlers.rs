@@ -45,7 +45,7 @@ pub async fn generate_token(
     let request_id = RequestId::of(&req);
     generate(&req, payload, &state, &request_id)
         .await
-        .map_err(|failure| failure.for_request(request_id))
+        .map_err(|failure| OrigoError::from(failure).for_request(request_id))
 }
 
 async fn generate(

@@ -1,18 +1,16 @@
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorDetail, ErrorResponse, ErrorStatus};
-use crate::api;
 use crate::api::body::{BodyError, FieldError};
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
+use crate::api::request_id::RequestId;
 use crate::core::CoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum VeltError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-}
+/// Velt's errors: callable-function `{error: {message, status}}`, no challenge.
+pub struct Velt;
+
+pub type VeltError = DialectError<Velt>;
 
 impl ErrorStatus {
     fn http(self) -> StatusCode {
@@ -57,15 +55,19 @@ fn message(errors: &[FieldError]) -> String {
     }
 }
 
-fn describe(err: &VeltError) -> (ErrorStatus, String) {
-    match err {
-        VeltError::Body(BodyError::Invalid(errors)) => {
-            (ErrorStatus::InvalidArgument, message(errors))
-        }
-        VeltError::Body(other) => (ErrorStatus::InvalidArgument, format!("{other}.")),
-        VeltError::Core(err) => {
-            api::log_core_error(err);
-            match err {
+impl ErrorTable for Velt {
+    type Code = ErrorStatus;
+    const CHALLENGE: Option<&'static str> = None;
+
+    fn refusal(failure: &Failure) -> Refusal<ErrorStatus> {
+        let (status, message) = match failure {
+            Failure::Body(BodyError::Invalid(errors)) => {
+                (ErrorStatus::InvalidArgument, message(errors))
+            }
+            Failure::Body(other) => (ErrorStatus::InvalidArgument, format!("{other}.")),
+            // Velt's lifetime is fixed; nothing asks for another.
+            Failure::OutOfRange(err) => (ErrorStatus::InvalidArgument, format!("{err}.")),
+            Failure::Core(err) => match err {
                 CoreError::InvalidCredentials(_) => (
                     ErrorStatus::Unauthenticated,
                     "Invalid API key or auth token.".to_owned(),
@@ -87,8 +89,13 @@ fn describe(err: &VeltError) -> (ErrorStatus, String) {
                     "Service temporarily unavailable.".to_owned(),
                 ),
                 CoreError::Internal(_) => (ErrorStatus::Internal, "Internal error.".to_owned()),
-            }
-        }
+            },
+        };
+        Refusal::new(status.http(), status, message)
+    }
+
+    fn render(refusal: Refusal<ErrorStatus>, _: Option<&RequestId>) -> HttpResponse {
+        render(refusal.code, refusal.status, refusal.message)
     }
 }
 
@@ -96,22 +103,6 @@ fn render(status: ErrorStatus, http: StatusCode, message: String) -> HttpRespons
     HttpResponse::build(http).json(ErrorResponse {
         error: ErrorDetail { message, status },
     })
-}
-
-impl ResponseError for VeltError {
-    fn status_code(&self) -> StatusCode {
-        describe(self).0.http()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (status, message) = describe(self);
-        let mut response = render(status, status.http(), message);
-        if let VeltError::Core(CoreError::RateLimited(limited)) = self {
-            let headers = response.headers_mut();
-            api::rate_limited_headers(headers, limited);
-        }
-        response
-    }
 }
 
 /// Router-level answers: `NOT_FOUND` for unknown paths; a wrong method is an invalid argument

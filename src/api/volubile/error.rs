@@ -1,82 +1,72 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorResponse, ValidationError};
 use crate::api;
-use crate::api::body::{BodyError, FieldError};
+use crate::api::body::FieldError;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
+use crate::api::request_id::RequestId;
 use crate::core::CoreError;
 
-/// Everything the Volubile endpoint can answer besides a token, as `ErrorResponse`.
-#[derive(Debug, thiserror::Error)]
-pub enum VolubileError {
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    #[error(transparent)]
-    Body(#[from] BodyError),
-}
+/// Volubile's errors: `ErrorResponse`, with a field list for invalid payloads and scopes.
+pub struct Volubile;
 
-impl ResponseError for VolubileError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            VolubileError::Body(_) => StatusCode::BAD_REQUEST,
-            VolubileError::Core(err) => match err {
-                CoreError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
-                CoreError::TokenCannotMint => StatusCode::FORBIDDEN,
-                CoreError::ScopeNotAllowed(_) => StatusCode::BAD_REQUEST,
-                CoreError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+/// Everything the Volubile endpoint can answer besides a token.
+pub type VolubileError = DialectError<Volubile>;
+
+impl ErrorTable for Volubile {
+    type Code = ();
+    const CHALLENGE: Option<&'static str> = Some("ApiKey realm=\"keymint\", header=\"X-Api-Key\"");
+
+    fn refusal(failure: &Failure) -> Refusal<()> {
+        match failure {
+            Failure::Body(err) => Refusal::new(StatusCode::BAD_REQUEST, (), err.to_string())
+                .with_fields(err.field_errors()),
+            Failure::OutOfRange(err) => Refusal::new(StatusCode::BAD_REQUEST, (), err.to_string()),
+            Failure::Core(CoreError::ScopeNotAllowed(refused)) => {
+                Refusal::new(StatusCode::BAD_REQUEST, (), "Unsupported scope").with_fields(
+                    refused
+                        .iter()
+                        .map(|scope| FieldError {
+                            field: "scope".to_owned(),
+                            rejected_value: Some(scope.as_str().into()),
+                            message: format!("{} is not granted to this API key", scope.as_str()),
+                        })
+                        .collect(),
+                )
+            }
+            Failure::Core(err) => {
+                let (status, message) = match err {
+                    CoreError::InvalidCredentials(_) => {
+                        (StatusCode::UNAUTHORIZED, "Missing or invalid API key")
+                    }
+                    CoreError::TokenCannotMint => (
+                        StatusCode::FORBIDDEN,
+                        "Bearer tokens cannot be used to mint another token",
+                    ),
+                    CoreError::ScopeNotAllowed(_) => (StatusCode::BAD_REQUEST, "Unsupported scope"),
+                    CoreError::RateLimited(_) => {
+                        (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+                    }
+                    CoreError::Unavailable(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service temporarily unavailable, retry shortly",
+                    ),
+                    CoreError::Internal(_) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                    }
+                };
+                Refusal::new(status, (), message)
+            }
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let (message, errors) = match self {
-            VolubileError::Body(err) => (err.to_string(), err.field_errors()),
-            VolubileError::Core(CoreError::ScopeNotAllowed(refused)) => (
-                "Unsupported scope".to_owned(),
-                refused
-                    .iter()
-                    .map(|scope| FieldError {
-                        field: "scope".to_owned(),
-                        rejected_value: Some(scope.as_str().into()),
-                        message: format!("{} is not granted to this API key", scope.as_str()),
-                    })
-                    .collect(),
-            ),
-            VolubileError::Core(err) => {
-                api::log_core_error(err);
-                (core_message(err).to_owned(), Vec::new())
-            }
-        };
-        let mut response = render(status, &message, errors);
-        let headers = response.headers_mut();
-        match self {
-            VolubileError::Core(CoreError::InvalidCredentials(_)) => {
-                headers.insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("ApiKey realm=\"keymint\", header=\"X-Api-Key\""),
-                );
-            }
-            VolubileError::Core(CoreError::RateLimited(limited)) => {
-                api::rate_limited_headers(headers, limited);
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
-fn core_message(err: &CoreError) -> &'static str {
-    match err {
-        CoreError::InvalidCredentials(_) => "Missing or invalid API key",
-        CoreError::TokenCannotMint => "Bearer tokens cannot be used to mint another token",
-        CoreError::ScopeNotAllowed(_) => "Unsupported scope",
-        CoreError::RateLimited(_) => "Too Many Requests",
-        CoreError::Unavailable(_) => "Service temporarily unavailable, retry shortly",
-        CoreError::Internal(_) => "Internal Server Error",
+    fn render(refusal: Refusal<()>, _: Option<&RequestId>) -> HttpResponse {
+        render(
+            refusal.status,
+            &refusal.message,
+            refusal.fields.unwrap_or_default(),
+        )
     }
 }
 
