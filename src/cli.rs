@@ -206,8 +206,8 @@ pub struct ServeArgs {
     pub max_connections: Option<usize>,
 
     /// Open connections one client (TCP peer address) may hold at once; more are closed as they
-    /// are accepted. Trusted proxies (--trusted-proxies) speak for many clients and are not
-    /// capped.
+    /// are accepted; 0 turns the cap off. Trusted proxies (--trusted-proxies) speak for many
+    /// clients and are not capped: list a load balancer there, or it is capped like a client.
     #[arg(
         long,
         env = "KEYMINT_MAX_CONNECTIONS_PER_CLIENT",

@@ -234,6 +234,14 @@ impl Application {
                     if records.iter().any(|r| r.kid == first.kid) {
                         tracing::info!(kid = %first.kid, %alg, "generated the first signing key");
                     }
+                    if records.is_empty() {
+                        anyhow::bail!(
+                            "no {alg} signing keys are stored, though the first was made before \
+                             (table signing_key_genesis): restore signing_keys, or delete the \
+                             {alg} row of signing_key_genesis to start afresh (every token \
+                             signed so far is then refused)"
+                        );
+                    }
                 }
                 TokenSigner::asymmetric(Keyring::new(alg, records, max_token_lifetime)?, authority)
             }

@@ -49,7 +49,8 @@ impl ConnectionLimit {
     /// Trusted proxies are always admitted, and not counted.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Option<Admitted>> {
         let client = client.to_canonical();
-        if self.proxies.trusts(client) {
+        // 0: no cap.
+        if self.per_client == 0 || self.proxies.trusts(client) {
             return Some(None);
         }
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());

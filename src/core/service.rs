@@ -137,11 +137,24 @@ pub struct TokenService {
     write_deadline: std::time::Duration,
     /// Audit events dropped so far that have been reported.
     audit_dropped_said: std::sync::atomic::AtomicUsize,
+    /// When a change-driven signing-key reload may be tried again after a failure.
+    reload_retry_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
 /// size; 80 MB if every one were the longest accepted, 8 KiB).
 pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
+
+/// A prune may take this many write deadlines before it stops for the minute.
+const PRUNE_DEADLINE_FACTOR: u32 = 4;
+
+/// Audit batches written per transaction (some 4,000 events): each write stays well inside
+/// its deadline even on a slow database, and a backlog drains a chunk at a time.
+const AUDIT_BATCHES_PER_WRITE: usize = 16;
+
+/// After a failed signing-key reload, change-driven reloads pause this long (the periodic
+/// reload goes on), so that a lasting failure is not retried, and logged, every tick.
+const RELOAD_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Added to the store timeout for the deadline of background store calls.
 const WRITE_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
@@ -184,6 +197,7 @@ impl TokenService {
             audit_retention: None,
             write_deadline: super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN,
             audit_dropped_said: std::sync::atomic::AtomicUsize::new(0),
+            reload_retry_at: Mutex::new(None),
         }
     }
 
@@ -593,32 +607,44 @@ impl TokenService {
         if count == 0 {
             return;
         }
-        if let Err(err) = self.write_audit(batches).await {
-            tracing::error!(error = ?err.0, lost = count, "could not write the last audit events before shutting down");
-        }
+        let (err, left) = match self.write_audit(batches, self.write_deadline).await {
+            Ok(left) if left.is_empty() => return,
+            Ok(left) => (super::store::StoreError::TimedOut, left),
+            Err(failed) => failed,
+        };
+        let lost: usize = left.iter().map(|b| b.count).sum();
+        tracing::error!(error = ?err, lost, of = count, "could not write the last audit events before shutting down");
     }
 
-    /// One audit write, given up after the write deadline (the database gives it up too).
+    /// Writes audit batches a chunk ([`AUDIT_BATCHES_PER_WRITE`]) per transaction, each chunk
+    /// given up after the write deadline (the database gives it up too), until they are all
+    /// written or `budget` is spent. Returns what is left: after the budget, `Ok`; after a
+    /// failure, `Err`, the failed chunk included. (A deadline that fires after the database
+    /// committed means a chunk is written twice: at least once, never lost.)
     async fn write_audit(
         &self,
         mut batches: std::collections::VecDeque<super::audit::AuditBatch>,
+        budget: std::time::Duration,
     ) -> Result<
-        (),
+        std::collections::VecDeque<super::audit::AuditBatch>,
         (
             super::store::StoreError,
             std::collections::VecDeque<super::audit::AuditBatch>,
         ),
     > {
-        let written = tokio::time::timeout(
-            self.write_deadline,
-            self.store.record_audit(batches.make_contiguous()),
-        )
-        .await;
-        match written {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err((err, batches)),
-            Err(_) => Err((super::store::StoreError::TimedOut, batches)),
+        let started = std::time::Instant::now();
+        while !batches.is_empty() && started.elapsed() < budget {
+            let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
+            let writing = self.store.record_audit(&batches.make_contiguous()[..chunk]);
+            match tokio::time::timeout(self.write_deadline, writing).await {
+                Ok(Ok(())) => {
+                    batches.drain(..chunk);
+                }
+                Ok(Err(err)) => return Err((err, batches)),
+                Err(_) => return Err((super::store::StoreError::TimedOut, batches)),
+            }
         }
+        Ok(batches)
     }
 
     fn audit(&self, event: AuditEvent) {
@@ -646,17 +672,24 @@ impl TokenService {
         self.close_refusal_windows(false);
         let batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
         if !batches.is_empty() {
-            let written = self.write_audit(batches).await;
+            let written = self.write_audit(batches, self.write_deadline).await;
             self.audit_failing
                 .store(written.is_err(), Ordering::Relaxed);
-            if let Err((err, batches)) = written {
-                let count: usize = batches.iter().map(|b| b.count).sum();
-                tracing::warn!(error = ?err, count, "could not write audit events; will retry");
-                self.observer.store_write_failed("audit");
+            let left = match written {
+                Ok(left) => left,
+                Err((err, left)) => {
+                    let count: usize = left.iter().map(|b| b.count).sum();
+                    tracing::warn!(error = ?err, count, "could not write audit events; will retry");
+                    self.observer.store_write_failed("audit");
+                    left
+                }
+            };
+            // What the budget or a failure left goes back, ahead of newer events.
+            if !left.is_empty() {
                 self.audit
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .put_back(batches);
+                    .put_back(left);
             }
         }
         // Dropped while this write was under way, or by the put-back: counted and said once.
@@ -744,11 +777,28 @@ impl TokenService {
     /// nothing changed (one atomic read), so it runs on every bookkeeping tick.
     pub async fn reload_signing_keys_on_change(&self, max_token_lifetime: chrono::Duration) {
         let seen = self.store.changes_seen();
-        // Marked seen only once read: a failed reload is tried again at the next tick.
-        if self.keys_seen.load(Ordering::Relaxed) != seen
-            && self.reload_signing_keys(max_token_lifetime).await
-        {
+        if self.keys_seen.load(Ordering::Relaxed) == seen {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let backing_off = {
+            let retry_at = self
+                .reload_retry_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            retry_at.is_some_and(|at| now < at)
+        };
+        if backing_off {
+            return;
+        }
+        // Marked seen only once read: a failed reload is tried again after the back-off.
+        if self.reload_signing_keys(max_token_lifetime).await {
             self.keys_seen.store(seen, Ordering::Relaxed);
+        } else {
+            *self
+                .reload_retry_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(now + RELOAD_BACKOFF);
         }
     }
 
@@ -758,13 +808,17 @@ impl TokenService {
             return;
         };
         let before = self.clock.now() - retention;
-        match self.store.prune_audit(before).await {
-            Ok(0) => {}
-            Ok(rows) => tracing::debug!(rows, %before, "pruned the audit trail"),
-            Err(err) => {
+        // Bounded as a whole (each slice is too): what is left is pruned next minute, and a
+        // shutdown never waits on a long backlog.
+        let pruning = self.store.prune_audit(before);
+        match tokio::time::timeout(self.write_deadline * PRUNE_DEADLINE_FACTOR, pruning).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(rows)) => tracing::debug!(rows, %before, "pruned the audit trail"),
+            Ok(Err(err)) => {
                 self.observer.store_write_failed("prune");
                 tracing::warn!(error = %err, "could not prune the audit trail");
             }
+            Err(_) => tracing::info!("pruning the audit trail goes on next minute"),
         }
     }
 

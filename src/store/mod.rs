@@ -18,17 +18,35 @@ pub mod postgres;
 pub mod sqlite;
 
 impl StoreError {
-    /// Connection-level failures mean "try later"; everything else is a bug or bad data.
+    /// Connection-level failures and deadlines mean "try later" (503, the cache's last answer);
+    /// everything else is a bug or bad data.
     pub fn from_sqlx(err: sqlx::Error) -> Self {
-        match err {
+        let later = match &err {
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(err)),
-            other => StoreError::Database(Box::new(other)),
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| try_later(&code)),
+            _ => false,
+        };
+        if later {
+            StoreError::Unavailable(Box::new(err))
+        } else {
+            StoreError::Database(Box::new(err))
         }
     }
+}
+
+/// The database's own codes for "not now": PostgreSQL's statement and lock deadlines, a
+/// query cancelled or the server shutting down, too many connections, a lost connection;
+/// SQLite's busy and locked.
+fn try_later(code: &str) -> bool {
+    matches!(
+        code,
+        "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "53300"
+    ) || code.starts_with("08")
+        || matches!(code, "5" | "6" | "261" | "262" | "517")
 }
 
 /// Column decoding both databases share: what a stored value must look like.

@@ -31,8 +31,10 @@ impl PostgresStore {
             .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?;
         // Migrations on a connection of their own, without the deadlines: an instance may
         // have to wait for another one's migration (an advisory lock) for longer.
-        let mut migrating = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+        let connecting = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options);
+        let mut migrating = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| StoreError::TimedOut)?
             .map_err(StoreError::from_sqlx)?;
         sqlx::migrate!("src/store/migrations/postgres")
             .run(&mut migrating)
@@ -437,6 +439,10 @@ impl KeyStore for PostgresStore {
 /// How long the change feed may stay quiet before its connection is checked. The check may
 /// then take the store's timeout: a slow database is not a dead one.
 const QUIET_FOR: Duration = Duration::from_millis(400);
+
+/// How long opening the first connection may take: a database that drops packets silently
+/// would otherwise hold startup until TCP gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The channel the key triggers notify (migration 0002).
 const CHANNEL: &str = "keymint_keys";

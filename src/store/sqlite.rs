@@ -31,7 +31,13 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
-        let on_disk = !["memory", "mode=ro"].iter().any(|word| url.contains(word));
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let filename = options.get_filename().to_string_lossy();
+        let on_disk = !(filename == ":memory:"
+            || filename.starts_with("file:")
+            || query
+                .split('&')
+                .any(|pair| pair == "mode=memory" || pair == "mode=ro"));
         if on_disk {
             owner_only(options.get_filename())
                 .map_err(|err| StoreError::Unavailable(err.into()))?;
