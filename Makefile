@@ -50,7 +50,7 @@ packages:
 unit:
 	@tests/setup.sh nginx
 	KEYMINT_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --all-targets
-	@echo "== the integration suite again, on PostgreSQL ($${KEYMINT_TEST_POSTGRES_URL:-the machine's, database test})"
+	@echo "== the integration suite again, on PostgreSQL ($${KEYMINT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test})"
 	KEYMINT_TEST_STORE=postgres $(CARGO) test --test api -- --skip soak::
 
 ## Regenerate the typed TypeScript clients (clients/src/*.ts) from the documents keymint serves.

@@ -188,8 +188,8 @@ pub struct ServeArgs {
 
     /// Where clients reach keymint (`https://auth.example.com`, optionally with a path prefix):
     /// the `servers` URL of every served document, so Swagger UI's "Try it out" sends keys
-    /// there. Without it, documents name the `Host` they were requested from (forwarded host
-    /// and scheme only from --trusted-proxies), with `Vary` so caches keep them apart.
+    /// there. Without it, a trusted proxy's forwarded host and scheme (--trusted-proxies), or
+    /// else a relative URL (`/`): never a Host or forwarded header a client wrote.
     #[arg(long, env = "KEYMINT_PUBLIC_URL")]
     pub public_url: Option<PublicUrl>,
 

@@ -70,22 +70,22 @@ impl Documents {
         Self { docs, public_url }
     }
 
-    /// The origin the documents' `servers` name: the configured public URL; else the `Host`
-    /// the request was sent to (what a cache keys on), over plain HTTP, with the forwarded
-    /// host and scheme believed only from a trusted proxy.
+    /// The origin the documents' `servers` name: the configured public URL; else, from a
+    /// trusted proxy, the host and scheme it forwards (or the `Host` it sent); else none: the
+    /// server URL is relative to the document (`/`, Memoram's `/api/v1`), which Swagger UI and
+    /// clients resolve against the address they fetched it from. Nothing a client writes in
+    /// `Host` or forwarded headers becomes a URL.
     fn origin(&self, req: &HttpRequest, proxies: &TrustedProxies) -> String {
         if let Some(url) = &self.public_url {
             return url.as_str().to_owned();
         }
-        let forwarded = proxies.peer_is_trusted(req);
-        let proto = forwarded
-            .then(|| forwarded_value(req, "x-forwarded-proto", "proto"))
-            .flatten()
+        if !proxies.peer_is_trusted(req) {
+            return String::new();
+        }
+        let proto = forwarded_value(req, "x-forwarded-proto", "proto")
             .filter(|proto| proto.eq_ignore_ascii_case("https"))
             .map_or("http", |_| "https");
-        let host = forwarded
-            .then(|| forwarded_value(req, "x-forwarded-host", "host"))
-            .flatten()
+        let host = forwarded_value(req, "x-forwarded-host", "host")
             .or_else(|| {
                 req.headers()
                     .get(header::HOST)

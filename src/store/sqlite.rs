@@ -112,6 +112,26 @@ impl SqliteStore {
     }
 }
 
+/// Stores a key pair, on the pool or inside the caller's transaction.
+async fn insert_signing_key<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    key: &KeyPairRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.alg.as_str())
+    .bind(key.private_der.expose_secret())
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .execute(executor)
+    .await
+    .map(drop)
+    .map_err(StoreError::from_sqlx)
+}
+
 /// Stores one key of an account, inside the caller's transaction.
 async fn insert_key(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
@@ -378,19 +398,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(key.private_der.expose_secret())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .execute(&self.pool)
-        .await
-        .map(drop)
-        .map_err(StoreError::from_sqlx)
+        insert_signing_key(&self.pool, key).await
     }
 
     async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
@@ -408,18 +416,7 @@ impl KeyStore for SqliteStore {
         if recorded.rows_affected() == 0 {
             return tx.rollback().await.map_err(StoreError::from_sqlx);
         }
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(key.alg.as_str())
-        .bind(key.private_der.expose_secret())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        insert_signing_key(&mut *tx, key).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
@@ -442,18 +439,7 @@ impl KeyStore for SqliteStore {
             return Err(StoreError::UnknownKey(kid.to_owned()));
         }
         if let Some(key) = replacement {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&key.kid)
-            .bind(key.alg.as_str())
-            .bind(key.private_der.expose_secret())
-            .bind(key.created_at)
-            .bind(key.activates_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+            insert_signing_key(&mut *tx, key).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
