@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::RwLock;
 
 use crate::core::clock::Clock;
@@ -40,13 +40,35 @@ const BREAK_MS: i64 = 1000;
 /// Seconds between "Redis unreachable" warnings, so an outage does not flood the log.
 const WARN_EVERY_SECS: i64 = 10;
 
+/// Timeouts and back-off of the connection manager: an answer within [`REDIS_TIMEOUT`] (or the
+/// local fallback answers), a connection attempt within four times that, and reconnection
+/// attempts 50 ms, 100 ms, 200 ms apart, never more than a second.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(REDIS_TIMEOUT)
+        .set_connection_timeout(REDIS_TIMEOUT * 4)
+        .set_factor(50)
+        .set_exponent_base(2)
+        .set_number_of_retries(3)
+        .set_max_delay(1000)
+}
+
+/// The first connection, within the connection timeout.
+async fn client_connect(client: &redis::Client) -> Result<ConnectionManager, String> {
+    client
+        .get_connection_manager_with_config(manager_config())
+        .await
+        .map_err(|err| err.to_string())
+}
+
 pub struct RedisQuota {
     client: redis::Client,
     connection: Arc<RwLock<Option<ConnectionManager>>>,
     /// Until when (unix ms) Redis is skipped after a failure: an outage costs each request
     /// nothing, rather than a timeout.
     skip_until_ms: AtomicI64,
-    reconnecting: Arc<std::sync::atomic::AtomicBool>,
+    /// A first connection is being made in the background.
+    connecting: Arc<std::sync::atomic::AtomicBool>,
     script: redis::Script,
     prefix: String,
     policy: RatePolicy,
@@ -78,7 +100,7 @@ impl RedisQuota {
             client,
             connection: Arc::new(RwLock::new(None)),
             skip_until_ms: AtomicI64::new(0),
-            reconnecting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            connecting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
             policy,
@@ -86,27 +108,40 @@ impl RedisQuota {
             clock,
             last_warning: AtomicI64::new(i64::MIN),
         };
-        quota.reconnect().await;
+        match client_connect(&quota.client).await {
+            Ok(connection) => {
+                *quota.connection.write().await = Some(connection);
+                tracing::info!("shared rate limits: Redis connected");
+            }
+            Err(why) => {
+                quota.warn(&why);
+                quota.connect_in_background();
+            }
+        }
         Ok(quota)
     }
 
-    async fn reconnect(&self) -> Option<ConnectionManager> {
-        let attempt = tokio::time::timeout(REDIS_TIMEOUT * 4, self.client.get_connection_manager());
-        match attempt.await {
-            Ok(Ok(connection)) => {
-                *self.connection.write().await = Some(connection.clone());
-                tracing::info!("shared rate limits: Redis connected");
-                Some(connection)
-            }
-            Ok(Err(err)) => {
-                self.warn(&err.to_string());
-                None
-            }
-            Err(_) => {
-                self.warn("connection timed out");
-                None
-            }
+    /// The one way to (re)connect, in the background, one attempt at a time: a new manager with
+    /// the timeouts and back-off of [`manager_config`].
+    fn connect_in_background(&self) {
+        if self.connecting.swap(true, Ordering::SeqCst) {
+            return;
         }
+        let (client, slot, flag) = (
+            self.client.clone(),
+            self.connection.clone(),
+            self.connecting.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(connection) = client
+                .get_connection_manager_with_config(manager_config())
+                .await
+            {
+                *slot.write().await = Some(connection);
+                tracing::info!("shared rate limits: Redis connected");
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
     }
 
     fn warn(&self, why: &str) {
@@ -125,27 +160,12 @@ impl RedisQuota {
         }
     }
 
-    /// After a failure, Redis is left alone for a second and reconnected in the background.
+    /// After a failure, Redis is left alone for a second: an outage costs each request
+    /// nothing, rather than a timeout, while a new connection is made.
     fn trip(&self, why: &str) {
         self.warn(why);
         let now = self.clock.now().timestamp_millis();
         self.skip_until_ms.store(now + BREAK_MS, Ordering::Relaxed);
-        if self.reconnecting.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let (client, slot, flag) = (
-            self.client.clone(),
-            self.connection.clone(),
-            self.reconnecting.clone(),
-        );
-        tokio::spawn(async move {
-            let attempt =
-                tokio::time::timeout(REDIS_TIMEOUT * 4, client.get_connection_manager()).await;
-            if let Ok(Ok(connection)) = attempt {
-                *slot.write().await = Some(connection);
-            }
-            flag.store(false, Ordering::SeqCst);
-        });
     }
 
     async fn shared(&self, account: &str) -> Option<Result<Allowance, RateLimited>> {
@@ -154,6 +174,7 @@ impl RedisQuota {
         }
         let Some(connection) = self.connection.read().await.clone() else {
             self.trip("not connected");
+            self.connect_in_background();
             return None;
         };
         let interval = self.policy.window / self.policy.requests.get();
@@ -166,22 +187,18 @@ impl RedisQuota {
                     .max(1),
             )
             .arg(self.policy.requests.get());
-        let answer = tokio::time::timeout(
-            REDIS_TIMEOUT,
-            invocation.invoke_async::<(i64, i64, i64)>(&mut connection),
-        )
-        .await;
+        // The manager bounds the answer (its response timeout). After a failure it is replaced:
+        // a manager whose own reconnection failed reports that failure for good, rather than
+        // trying again (tests/api/shared_limits.rs shows it).
+        let answer = invocation
+            .invoke_async::<(i64, i64, i64)>(&mut connection)
+            .await;
         let (allowed, remaining, wait_micros) = match answer {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => {
-                // A fresh connection next time: the manager's own back-off can take minutes.
+            Ok(answer) => answer,
+            Err(err) => {
                 *self.connection.write().await = None;
                 self.trip(&err.to_string());
-                return None;
-            }
-            Err(_) => {
-                *self.connection.write().await = None;
-                self.trip("timed out");
+                self.connect_in_background();
                 return None;
             }
         };

@@ -17,8 +17,8 @@ use crate::helpers::{self, TestApp, velt_body};
 /// A TCP proxy that can be cut (every connection dropped, new ones refused), frozen (every
 /// connection kept open but silent, as a firewall that drops packets), slowed (each chunk held
 /// for a while, as a distant database) and restored.
-struct Proxy {
-    address: String,
+pub struct Proxy {
+    pub address: String,
     up: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
     delay_ms: Arc<AtomicU64>,
@@ -56,7 +56,7 @@ async fn pump(
 }
 
 impl Proxy {
-    async fn start(target: String) -> Self {
+    pub async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let up = Arc::new(AtomicBool::new(true));
@@ -107,14 +107,14 @@ impl Proxy {
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
-    async fn cut(&self) {
+    pub async fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for link in self.links.lock().await.drain(..) {
             link.abort();
         }
     }
 
-    fn restore(&self) {
+    pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }

@@ -4,7 +4,7 @@ mod adversarial;
 mod audit;
 mod cli;
 mod dialects;
-mod faults;
+pub mod faults;
 mod forward_auth;
 mod helpers;
 mod memoram;

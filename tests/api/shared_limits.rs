@@ -85,3 +85,66 @@ async fn an_unreachable_redis_falls_back_to_local_limits_without_errors() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn after_a_redis_outage_the_shared_quota_comes_back_by_itself() {
+    // One instance reaches Redis through a proxy that can be cut, as an outage would; the
+    // other directly.
+    let url = reqwest::Url::parse(&redis_url()).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
+    let proxy = crate::faults::Proxy::start(target).await;
+    let prefix = format!("keymint-test:{}:", uuid::Uuid::new_v4().simple());
+    let quota = "10/600s";
+    let cut_off = spawn_app_with(|s| {
+        s.rate_limit = quota.parse().unwrap();
+        s.redis_url = Some(format!("redis://{}/0", proxy.address));
+        s.redis_prefix = prefix.clone();
+    })
+    .await;
+    let direct = spawn_app_beside(&cut_off, |s| {
+        s.rate_limit = quota.parse().unwrap();
+        s.redis_url = Some(redis_url());
+        s.redis_prefix = prefix.clone();
+    })
+    .await;
+    let acme = cut_off.create_account("acme").await;
+    let key = acme.primary.secret.clone();
+    assert_eq!(
+        status(&cut_off, &key).await,
+        StatusCode::OK,
+        "shared, through Redis"
+    );
+
+    // Redis out of reach: the cut-off instance limits on its own, never a 5xx; meanwhile the
+    // other spends the rest of the shared quota.
+    proxy.cut().await;
+    assert_eq!(
+        status(&cut_off, &key).await,
+        StatusCode::OK,
+        "local fallback"
+    );
+    for _ in 0..9 {
+        assert_eq!(status(&direct, &key).await, StatusCode::OK);
+    }
+    assert_eq!(status(&direct, &key).await, StatusCode::TOO_MANY_REQUESTS);
+
+    // Redis back: the cut-off instance reconnects by itself and sees the quota spent. Its own
+    // bucket still has 9 requests, and fewer than 9 are sent here, so a 429 comes from Redis.
+    proxy.restore();
+    for _ in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        // The instance's (manual) clock: past the second Redis is left alone after a failure.
+        cut_off.clock.advance(chrono::Duration::milliseconds(600));
+        match status(&cut_off, &key).await {
+            StatusCode::TOO_MANY_REQUESTS => return,
+            other => assert!(!other.is_server_error(), "{other}"),
+        }
+    }
+    panic!("the cut-off instance never went back to the shared quota");
+}
+
+async fn status(app: &crate::helpers::TestApp, key: &str) -> StatusCode {
+    app.volubile_token(key, &json!({"scope": []}))
+        .await
+        .status()
+}
