@@ -3,9 +3,9 @@
 
 /** The path each document's first server URL puts before its paths ("" for none). */
 export const serverPath = {
-    volubile: "",
+    keymint: "",
+    memoram: "/api/v1",
     origoid: "",
     velt: "",
-    memoram: "/api/v1",
-    keymint: "",
+    volubile: "",
 } as const;

@@ -106,19 +106,15 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
-    /// The longest lifetime any dialect can give a token: how long a retired signing key must
-    /// stay published.
+    /// The longest lifetime any dialect in the registry can give a token (enabled or not, so
+    /// that instances serving different dialects accept each other's tokens): how long a
+    /// retired signing key must stay published, and the most a token may claim.
     pub fn longest(&self) -> chrono::Duration {
-        let secs = [
-            volubile::LIFETIME,
-            velt::LIFETIME,
-            self.origoid.max,
-            self.memoram.max,
-        ]
-        .into_iter()
-        .map(|l| l.as_secs())
-        .max()
-        .unwrap_or_default();
+        let secs = DIALECTS
+            .iter()
+            .map(|dialect| (dialect.longest)(self).as_secs())
+            .max()
+            .unwrap_or_default();
         chrono::Duration::seconds(i64::from(secs))
     }
 }
@@ -149,6 +145,9 @@ pub struct Dialect {
     pub configure: fn(&mut ServiceConfig),
     /// Renders an error of the given status in the dialect's documented shape.
     pub error_page: fn(StatusCode, &str, &HttpRequest) -> HttpResponse,
+    /// The longest lifetime its tokens can have, given the configured policies: no token
+    /// claiming more is accepted, and a retired signing key stays published that long.
+    pub longest: fn(&Lifetimes) -> crate::core::lifetime::Lifetime,
 }
 
 /// Every dialect keymint speaks, the primary one first.
@@ -456,4 +455,21 @@ impl std::fmt::Display for ErrorChain<'_> {
 pub fn utc_millis_now() -> String {
     // RFC 3339 with milliseconds and `Z` is exactly that, without parsing a format string.
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_lifetime_is_read_from_every_dialect_in_the_registry() {
+        let lifetimes = crate::cli::ServeArgs::default().lifetimes().unwrap();
+        let longest = lifetimes.longest();
+        for dialect in DIALECTS {
+            let own = chrono::Duration::seconds(i64::from((dialect.longest)(&lifetimes).as_secs()));
+            assert!(own <= longest, "{}", dialect.name);
+        }
+        // Velt's 48 h, by default.
+        assert_eq!(longest, chrono::Duration::hours(48));
+    }
 }

@@ -25,6 +25,8 @@ pub const DIALECT: Dialect = Dialect {
     customize: super::as_collected,
     servers,
     configure,
+    // Issues no tokens of its own.
+    longest: |_| crate::core::lifetime::Lifetime::from_secs(0),
     error_page: error::error_page,
 };
 

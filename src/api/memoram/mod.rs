@@ -25,6 +25,7 @@ pub const DIALECT: Dialect = Dialect {
     customize,
     servers,
     configure,
+    longest: |lifetimes| lifetimes.memoram.max,
     error_page: error::error_page,
 };
 

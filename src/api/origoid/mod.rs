@@ -27,6 +27,7 @@ pub const DIALECT: Dialect = Dialect {
     customize,
     servers,
     configure,
+    longest: |lifetimes| lifetimes.origoid.max,
     error_page: error::error_page,
 };
 

@@ -25,6 +25,7 @@ pub const DIALECT: Dialect = Dialect {
     customize: super::as_collected,
     servers,
     configure,
+    longest: |_| LIFETIME,
     error_page: error::error_page,
 };
 
