@@ -176,6 +176,18 @@ impl ProxiedDatabase {
         .await
     }
 
+    /// What `VACUUM FULL`, `ALTER` or `CLUSTER` take on the audit table, held until the
+    /// returned transaction is rolled back or dropped.
+    async fn lock_audit_table(&self) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let pool = sqlx::PgPool::connect(&self.direct_url).await.unwrap();
+        let mut lock = pool.begin().await.unwrap();
+        sqlx::query("LOCK TABLE audit_batches IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        lock
+    }
+
     /// A connection straight to the schema, bypassing the proxy.
     async fn direct(&self) -> sqlx::PgConnection {
         <sqlx::PgConnection as sqlx::Connection>::connect(&self.direct_url)
@@ -369,15 +381,7 @@ async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_secon
 
 /// The instance's JWKS key ids.
 async fn published_kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.get_json("/.well-known/jwks.json").await;
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -388,7 +392,6 @@ async fn published_kids(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events() {
-    use sqlx::Connection as _;
     let database = ProxiedDatabase::start().await;
     let app = database
         .spawn(|s| {
@@ -399,12 +402,7 @@ async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events()
     let acme = app.create_account("acme").await;
 
     // Maintenance holds the audit table (what VACUUM FULL, ALTER or CLUSTER take).
-    let mut maintenance = database.direct().await;
-    let mut lock = maintenance.begin().await.unwrap();
-    sqlx::query("LOCK TABLE audit_batches IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = database.lock_audit_table().await;
     for _ in 0..20 {
         assert_eq!(
             app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
@@ -583,7 +581,6 @@ async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted(
 
 #[tokio::test]
 async fn shutdown_is_bounded_whatever_the_database_does_and_says_what_was_lost() {
-    use sqlx::Connection as _;
     let database = ProxiedDatabase::start().await;
     let created = helpers::cli(
         &database.direct_url,
@@ -594,12 +591,7 @@ async fn shutdown_is_bounded_whatever_the_database_does_and_says_what_was_lost()
     let key = created["keys"][0]["secret"].as_str().unwrap().to_owned();
     let served = helpers::ServedBinary::start(&["--store-timeout", "500ms"], &database.direct_url);
 
-    let mut maintenance = database.direct().await;
-    let mut lock = maintenance.begin().await.unwrap();
-    sqlx::query("LOCK TABLE audit_batches IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
+    let lock = database.lock_audit_table().await;
     let client = reqwest::Client::new();
     for _ in 0..5 {
         let response = client

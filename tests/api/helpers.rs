@@ -192,6 +192,18 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// `GET path`, its body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the request is sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// `POST /v1/auth/token` with `X-Api-Key` and a JSON body.
     pub async fn volubile_token(&self, key: &str, body: &Value) -> reqwest::Response {
         self.client

@@ -138,15 +138,7 @@ async fn without_a_public_url_the_server_is_the_documents_own_address() {
     // Relative: Swagger UI's "Try it out" resolves it against the address it fetched the
     // document from, so it calls this instance whatever Host the request named.
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/v3/api-docs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/v3/api-docs").await;
     assert_eq!(
         doc["servers"],
         json!([{"url": "/", "description": "Generated server url"}])
