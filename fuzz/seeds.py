@@ -46,40 +46,8 @@ CLAIMS = {
     "scope": "calls:read agents:read", "key_id": "AbCdEfGhIjK",
 }
 
-# Volubile: README's body, every scope, and the ways it is refused.
-write("body_volubile", "readme", '{"scope":["calls:read"]}')
-write("body_volubile", "all-scopes", json.dumps({"scope": [
-    "calls:read", "calls:write", "campaigns:read", "campaigns:write", "agents:read",
-    "agents:write", "integrations:read", "integrations:write"]}))
-write("body_volubile", "unknown-scope", '{"scope": ["calls:read", "calls:delete"]}')
-write("body_volubile", "duplicate-member", '{"scope":["calls:read"],"scope":["integrations:write"]}')
-write("body_volubile", "struct-as-array", '[["calls:read"]]')
-write("body_volubile", "wrong-type", '{"scope":5}')
-
-# OrigoID: the body is optional; expireAfter in [1, 3600].
-write("body_origoid", "empty", "")
-write("body_origoid", "readme", "{}")
-write("body_origoid", "expire-after", '{"expireAfter":600}')
-write("body_origoid", "integral-float", '{"expireAfter":6e1}')
-write("body_origoid", "out-of-range", '{"expireAfter":3601}')
-write("body_origoid", "null", '{"expireAfter":null}')
-
-# Velt: README's body and the documented example, then refusals.
-write("body_velt", "readme", json.dumps({"data": {"apiKey": "AbCdEfGhIjK", "authToken": "km_x",
-      "userId": "u1", "userProperties": {"organizationId": "org1"}}}))
-write("body_velt", "admin-email", json.dumps({"data": {"apiKey": "YOUR_API_KEY",
-      "authToken": "YOUR_AUTH_TOKEN", "userId": "yourUserId", "userProperties": {
-          "isAdmin": True, "organizationId": "YOUR_ORGANIZATION_ID", "email": "user@example.com"}}}))
-write("body_velt", "bad-email", '{"data":{"apiKey":"a","authToken":"b","userId":"c","userProperties":{"organizationId":"o","email":"not an email"}}}')
-write("body_velt", "missing-user", '{"data":{"apiKey":"a","authToken":""}}')
-write("body_velt", "null-properties", '{"data":{"apiKey":"a","authToken":"b","userId":"c","userProperties":null}}')
-
-# Memoram: the documented example; expires_in is clamped to [60, 86400].
-write("body_memoram", "example", '{"api_key": "mem_71c8d4fd816f195801803cd4c801735dfbafaaba72a88eea", "expires_in": 3600}')
-write("body_memoram", "no-lifetime", '{"api_key":"km_x"}')
-write("body_memoram", "huge", '{"api_key":"k","expires_in":-24032211529423491072.0}')
-write("body_memoram", "fraction", '{"api_key":"k","expires_in":1.5}')
-write("body_memoram", "nested", '{"api_key":"k","extra":[[[{"a":[1,2,{"b":null}]}]]]}')
+# Request bodies: each dialect's fixture holds its own (src/api/<dialect>/fixture.rs); the body
+# target writes them into its corpus when it starts.
 
 # API keys: well-formed ones of two prefixes, then one of each refusal.
 write("apikey", "readme", "km_0wm4pUs0oys2pZuUxsK3MrXp2dXBt3EV31oes8g")

@@ -9,7 +9,6 @@ use crate::api::{Gateway, Lifetimes};
 use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::keyring::SigningAlg;
-use crate::core::lifetime::{Lifetime, LifetimePolicy};
 use crate::core::ratelimit::RatePolicy;
 use crate::core::scope::ScopeSet;
 use crate::core::service::DEFAULT_TOKEN_CACHE;
@@ -50,6 +49,19 @@ pub enum Command {
     /// Manage the ES256/EdDSA signing keys.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),
+    /// The dialects this build speaks: token endpoints, documents, lifetimes.
+    Dialects(DialectsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DialectsArgs {
+    /// One JSON array: each dialect with how to ask it for a token (what the test tools read).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The lifetimes listed are the ones these flags (and their environment variables) give.
+    #[command(flatten)]
+    pub lifetimes: Lifetimes,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -219,10 +231,13 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Dialects to serve, comma-separated: volubile, origoid, velt, memoram, and keymint
-    /// (forward-auth and introspection); all by default. A disabled dialect's paths answer 404
-    /// and its document is not served. /healthz, /readyz, /metrics and the JWKS are always on.
-    #[arg(long, env = "KEYMINT_DIALECTS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "KEYMINT_DIALECTS",
+        value_delimiter = ',',
+        help = crate::api::dialects_help(false),
+        long_help = crate::api::dialects_help(true)
+    )]
     pub dialects: Vec<String>,
 
     /// Browser origins allowed to call keymint (CORS), comma-separated, e.g.
@@ -260,58 +275,9 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_ROUTES")]
     pub routes: Option<std::path::PathBuf>,
 
-    /// OrigoID: lifetime in seconds when `expireAfter` is omitted.
-    #[arg(long, env = "KEYMINT_ORIGOID_DEFAULT_LIFETIME", default_value_t = 3600)]
-    pub origoid_default_lifetime: u32,
-
-    /// OrigoID: largest `expireAfter` accepted, in seconds; larger values are OUT_OF_RANGE.
-    #[arg(long, env = "KEYMINT_ORIGOID_MAX_LIFETIME", default_value_t = 3600)]
-    pub origoid_max_lifetime: u32,
-
-    /// Memoram: lifetime in seconds when `expires_in` is omitted.
-    #[arg(long, env = "KEYMINT_MEMORAM_DEFAULT_LIFETIME", default_value_t = 3600)]
-    pub memoram_default_lifetime: u32,
-
-    /// Memoram: shortest lifetime granted; shorter requests are raised to it.
-    #[arg(long, env = "KEYMINT_MEMORAM_MIN_LIFETIME", default_value_t = 60)]
-    pub memoram_min_lifetime: u32,
-
-    /// Memoram: longest lifetime granted; longer requests are lowered to it.
-    #[arg(long, env = "KEYMINT_MEMORAM_MAX_LIFETIME", default_value_t = 86400)]
-    pub memoram_max_lifetime: u32,
-}
-
-impl ServeArgs {
-    /// The per-dialect lifetime policies, checked for consistency.
-    pub fn lifetimes(&self) -> Result<Lifetimes, String> {
-        let policy = |name: &str, min: u32, default: u32, max: u32| {
-            if min == 0 || min > default || default > max {
-                Err(format!(
-                    "{name} lifetimes must satisfy 1 <= min ({min}) <= default ({default}) <= max ({max})"
-                ))
-            } else {
-                Ok(LifetimePolicy {
-                    min: Lifetime::from_secs(min),
-                    max: Lifetime::from_secs(max),
-                    default: Lifetime::from_secs(default),
-                })
-            }
-        };
-        Ok(Lifetimes {
-            origoid: policy(
-                "OrigoID",
-                1,
-                self.origoid_default_lifetime,
-                self.origoid_max_lifetime,
-            )?,
-            memoram: policy(
-                "Memoram",
-                self.memoram_min_lifetime,
-                self.memoram_default_lifetime,
-                self.memoram_max_lifetime,
-            )?,
-        })
-    }
+    /// Each dialect's own flags (lifetime tunables), declared in its folder.
+    #[command(flatten)]
+    pub lifetimes: Lifetimes,
 }
 
 /// The defaults are clap's, read from the declarations above (environment variables ignored),
@@ -462,15 +428,18 @@ mod tests {
 
     #[test]
     fn the_default_lifetimes_are_the_documented_ones() {
-        let lifetimes = ServeArgs::default().lifetimes().unwrap();
-        assert_eq!(lifetimes.origoid.default.as_secs(), 3600);
-        assert_eq!(lifetimes.origoid.min.as_secs(), 1);
-        assert_eq!(lifetimes.origoid.max.as_secs(), 3600);
-        let inconsistent = ServeArgs {
-            origoid_max_lifetime: 60,
-            ..ServeArgs::default()
-        };
-        assert!(inconsistent.lifetimes().is_err());
+        let origoid = ServeArgs::default()
+            .lifetimes
+            .of(&crate::api::origoid::DIALECT);
+        assert_eq!(origoid.default.as_secs(), 3600);
+        assert_eq!(origoid.min.as_secs(), 1);
+        assert_eq!(origoid.max.as_secs(), 3600);
+        let inconsistent =
+            Cli::try_parse_from(["keymint", "serve", "--origoid-max-lifetime", "60"]).unwrap_err();
+        assert!(
+            inconsistent.to_string().contains("OrigoID"),
+            "{inconsistent}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::{AccountsCommand, AuditArgs, KeysCommand, SigningKeysCommand};
+use crate::cli::{AccountsCommand, AuditArgs, DialectsArgs, KeysCommand, SigningKeysCommand};
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
@@ -298,6 +298,71 @@ pub async fn audit(
                 } else {
                     format!(" count={}", e.count)
                 },
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// `keymint dialects`: the registry, for people (a table) or for tools (`--json`: how to ask
+/// each dialect for a token, which the browser test and the conformance hooks read).
+pub fn dialects(args: &DialectsArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let entries: Vec<serde_json::Value> = crate::api::DIALECTS
+        .iter()
+        .map(|dialect| {
+            let lifetime = dialect.fixture.map(|_| {
+                let policy = args.lifetimes.of(dialect);
+                json!({"min": policy.min.as_secs(), "default": policy.default.as_secs(), "max": policy.max.as_secs()})
+            });
+            let token = dialect.fixture.map(|fixture| {
+                let (key_id, key) = fixture.credential_pointers();
+                json!({
+                    "path": fixture.path,
+                    "documented_path": fixture.path.strip_prefix(dialect.base_path).unwrap_or(fixture.path),
+                    "key_header": fixture.key_header,
+                    "basic": fixture.basic,
+                    "body": fixture.body_template(),
+                    "key_id_pointers": key_id,
+                    "key_pointers": key,
+                    "token_pointer": fixture.token,
+                })
+            });
+            json!({
+                "name": dialect.name,
+                "title": dialect.title,
+                "document": dialect.doc_path,
+                "token": token,
+                "lifetime": lifetime,
+            })
+        })
+        .collect();
+    if args.json {
+        return print(out, serde_json::Value::Array(entries));
+    }
+    print(
+        out,
+        format!(
+            "{:<10} {:<22} {:<24} LIFETIME (min/default/max s)",
+            "NAME", "TOKEN ENDPOINT", "DOCUMENT"
+        ),
+    )?;
+    for entry in &entries {
+        let lifetime = &entry["lifetime"];
+        let lifetime = if lifetime.is_null() {
+            "-".to_owned()
+        } else {
+            format!(
+                "{}/{}/{}",
+                lifetime["min"], lifetime["default"], lifetime["max"]
+            )
+        };
+        print(
+            out,
+            format!(
+                "{:<10} {:<22} {:<24} {lifetime}",
+                entry["name"].as_str().unwrap_or_default(),
+                entry["token"]["path"].as_str().unwrap_or("-"),
+                entry["document"].as_str().unwrap_or_default(),
             ),
         )?;
     }

@@ -53,6 +53,7 @@ async fn main() -> ExitCode {
             telemetry::init("warn", LogFormat::Text);
             commands::audit(&cli.database_url, args, &mut std::io::stdout()).await
         }
+        Command::Dialects(args) => commands::dialects(&args, &mut std::io::stdout()),
         Command::SigningKeys(command) => {
             telemetry::init("warn", LogFormat::Text);
             commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await

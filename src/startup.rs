@@ -215,7 +215,7 @@ impl Application {
                 SigningSecret::new(shared)?
             }
         };
-        let lifetimes = settings.lifetimes().map_err(anyhow::Error::msg)?;
+        let lifetimes = settings.lifetimes.clone();
         let max_token_lifetime = lifetimes.longest();
         let authority = TokenAuthority {
             issuer: settings.issuer.clone(),

@@ -13,6 +13,8 @@ pub mod credentials;
 pub mod docs;
 /// The one error path: a dialect's table and body, logging and headers added once.
 pub mod error;
+/// How the shared suites talk to a dialect's token endpoint.
+pub mod fixture;
 /// keymint's own endpoints: forward-auth and introspection.
 pub mod keymint;
 /// The Memoram dialect.
@@ -98,25 +100,95 @@ pub enum Gateway {
     Traefik,
 }
 
-/// The lifetime policies that deployments may tune, per dialect.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    pub origoid: LifetimePolicy,
-    pub memoram: LifetimePolicy,
-}
+/// Each dialect's lifetime policy, read from its own flags ([`Dialect::flags`]): a flattened part
+/// of `keymint serve`'s arguments that the registry, not the CLI module, declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes(Vec<(&'static str, LifetimePolicy)>);
 
 impl Lifetimes {
+    /// The policy of a dialect in the registry. Every one is read at parse time, so only a
+    /// dialect outside [`DIALECTS`] has none.
+    pub fn of(&self, dialect: &Dialect) -> LifetimePolicy {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == dialect.name)
+            .map(|(_, policy)| *policy)
+            .expect("every dialect in the registry has its lifetime read at startup")
+    }
+
     /// The longest lifetime any dialect in the registry can give a token (enabled or not, so
     /// that instances serving different dialects accept each other's tokens): how long a
     /// retired signing key must stay published, and the most a token may claim.
     pub fn longest(&self) -> chrono::Duration {
-        let secs = DIALECTS
+        let secs = self
+            .0
             .iter()
-            .map(|dialect| (dialect.longest)(self).as_secs())
+            .map(|(_, policy)| policy.max.as_secs())
             .max()
             .unwrap_or_default();
         chrono::Duration::seconds(i64::from(secs))
     }
+
+    /// The policies given these dialect flags (`--memoram-max-lifetime=600`, ...), environment
+    /// ignored: for tests and tools.
+    pub fn from_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> Result<Self, clap::Error> {
+        use clap::{Args as _, FromArgMatches as _};
+        let command =
+            Self::augment_args(clap::Command::new("lifetimes")).mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(std::iter::once("lifetimes").chain(flags))?;
+        Self::from_arg_matches(&matches)
+    }
+
+    fn read(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut policies = Vec::new();
+        for dialect in DIALECTS {
+            let policy = (dialect.lifetime)(matches).map_err(|message| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("{message}\n"),
+                )
+            })?;
+            if let Some(policy) = policy {
+                policies.push((dialect.name, policy));
+            }
+        }
+        Ok(Self(policies))
+    }
+}
+
+impl Default for Lifetimes {
+    /// What `keymint serve` runs with when given no flags.
+    fn default() -> Self {
+        Self::from_flags([]).expect("the default lifetimes are consistent")
+    }
+}
+
+impl clap::Args for Lifetimes {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        DIALECTS
+            .iter()
+            .fold(command, |command, dialect| (dialect.flags)(command))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl clap::FromArgMatches for Lifetimes {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Self::read(matches)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::read(matches)?;
+        Ok(())
+    }
+}
+
+/// A dialect with no flags of its own.
+pub fn no_flags(command: clap::Command) -> clap::Command {
+    command
 }
 
 /// One public token API keymint speaks. Adding a dialect is a new module exposing one of these
@@ -145,9 +217,15 @@ pub struct Dialect {
     pub configure: fn(&mut ServiceConfig),
     /// Renders an error of the given status in the dialect's documented shape.
     pub error_page: fn(StatusCode, &str, &HttpRequest) -> HttpResponse,
-    /// The longest lifetime its tokens can have, given the configured policies: no token
-    /// claiming more is accepted, and a retired signing key stays published that long.
-    pub longest: fn(&Lifetimes) -> crate::core::lifetime::Lifetime,
+    /// Its own flags of `keymint serve` (lifetime tunables, with their environment variables),
+    /// declared in its folder; [`no_flags`] when it has none.
+    pub flags: fn(clap::Command) -> clap::Command,
+    /// Its lifetime policy, read from the parsed flags; `None` for a dialect that issues no
+    /// tokens. The longest of them bounds every token's lifetime and how long a retired
+    /// signing key stays published.
+    pub lifetime: fn(&clap::ArgMatches) -> Result<Option<LifetimePolicy>, String>,
+    /// How the shared test suites ask it for a token; `None` when it has no token endpoint.
+    pub fixture: Option<&'static fixture::Fixture>,
 }
 
 /// Every dialect keymint speaks, the primary one first.
@@ -178,6 +256,22 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Dialect>, String> {
         .filter(|d| names.is_empty() || names.iter().any(|n| n.trim() == d.name))
         .copied()
         .collect())
+}
+
+/// `--dialects`' help, naming every dialect in the registry.
+pub fn dialects_help(long: bool) -> String {
+    let names: Vec<_> = DIALECTS.iter().map(|d| d.name).collect();
+    let short = format!(
+        "Dialects to serve, comma-separated: {}; all by default",
+        names.join(", ")
+    );
+    if !long {
+        return short;
+    }
+    format!(
+        "{short}. A disabled dialect's paths answer 404 and its document is not served. \
+         /healthz, /readyz, /metrics and the JWKS are always on."
+    )
 }
 
 /// No configuration-dependent touches.
@@ -463,13 +557,30 @@ mod tests {
 
     #[test]
     fn the_longest_lifetime_is_read_from_every_dialect_in_the_registry() {
-        let lifetimes = crate::cli::ServeArgs::default().lifetimes().unwrap();
+        let lifetimes = Lifetimes::default();
         let longest = lifetimes.longest();
-        for dialect in DIALECTS {
-            let own = chrono::Duration::seconds(i64::from((dialect.longest)(&lifetimes).as_secs()));
+        for dialect in DIALECTS.iter().filter(|d| d.fixture.is_some()) {
+            let own = chrono::Duration::seconds(i64::from(lifetimes.of(dialect).max.as_secs()));
             assert!(own <= longest, "{}", dialect.name);
         }
         // Velt's 48 h, by default.
         assert_eq!(longest, chrono::Duration::hours(48));
+    }
+
+    #[test]
+    fn a_dialects_own_flag_changes_its_lifetime_and_the_longest() {
+        let lifetimes = Lifetimes::from_flags(["--memoram-max-lifetime=259200"]).unwrap();
+        assert_eq!(lifetimes.of(&memoram::DIALECT).max.as_secs(), 259_200);
+        assert_eq!(lifetimes.longest(), chrono::Duration::hours(72));
+    }
+
+    #[test]
+    fn inconsistent_bounds_are_refused_with_the_dialects_name() {
+        let err = Lifetimes::from_flags([
+            "--memoram-min-lifetime=600",
+            "--memoram-default-lifetime=60",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("Memoram"), "{err}");
     }
 }

@@ -44,6 +44,21 @@ impl LifetimePolicy {
         }
     }
 
+    /// Bounds in seconds, checked: `1 <= min <= default <= max`. `dialect` names them in the
+    /// refusal.
+    pub fn bounded(dialect: &str, min: u32, default: u32, max: u32) -> Result<Self, String> {
+        if min == 0 || min > default || default > max {
+            return Err(format!(
+                "{dialect} lifetimes must satisfy 1 <= min ({min}) <= default ({default}) <= max ({max})"
+            ));
+        }
+        Ok(Self {
+            min: Lifetime(min),
+            max: Lifetime(max),
+            default: Lifetime(default),
+        })
+    }
+
     /// A requested lifetime must lie within bounds.
     pub fn check(self, requested: Option<i64>) -> Result<Lifetime, OutOfRange> {
         match requested {
@@ -82,6 +97,15 @@ mod tests {
         assert_eq!(POLICY.check(Some(0)), Err(OutOfRange(POLICY)));
         assert_eq!(POLICY.check(Some(3601)), Err(OutOfRange(POLICY)));
         assert_eq!(POLICY.check(Some(i64::MIN)), Err(OutOfRange(POLICY)));
+    }
+
+    #[test]
+    fn bounds_must_be_ordered_and_positive() {
+        assert_eq!(LifetimePolicy::bounded("X", 1, 3600, 3600), Ok(POLICY));
+        for (min, default, max) in [(0, 1, 1), (10, 5, 20), (1, 30, 20)] {
+            let err = LifetimePolicy::bounded("X", min, default, max).unwrap_err();
+            assert!(err.starts_with("X lifetimes"), "{err}");
+        }
     }
 
     #[test]

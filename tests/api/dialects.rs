@@ -1,33 +1,17 @@
 //! What holds across dialects: one key store, one quota, one token core.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{TestApp, TestKey, claims, cli, spawn_app, spawn_app_with, velt_body};
+use crate::helpers::{Dialect, TestApp, TestKey, claims, cli, dialects, spawn_app, spawn_app_with};
 
-/// Asks every dialect for a token with `key`; returns each status.
-async fn statuses(app: &TestApp, key: &TestKey) -> Vec<(&'static str, StatusCode)> {
-    vec![
-        (
-            "volubile",
-            app.volubile_token(&key.secret, &json!({"scope": []}))
-                .await
-                .status(),
-        ),
-        (
-            "origoid",
-            app.origoid_token(&[("x-api-key", key.secret.clone())], None)
-                .await
-                .status(),
-        ),
-        ("velt", app.velt_token(&velt_body(key)).await.status()),
-        (
-            "memoram",
-            app.memoram_token(&json!({"api_key": key.secret}))
-                .await
-                .status(),
-        ),
-    ]
+/// Asks every token dialect for a token with `key`; returns each status.
+async fn statuses(app: &TestApp, key: &TestKey) -> Vec<(Dialect, StatusCode)> {
+    let mut out = Vec::new();
+    for dialect in dialects() {
+        out.push((dialect, app.ask_token(dialect, key).await.status()));
+    }
+    out
 }
 
 #[tokio::test]
@@ -35,12 +19,12 @@ async fn the_same_key_works_on_every_dialect() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
     for (dialect, status) in statuses(&app, &acme.primary).await {
-        assert_eq!(status, StatusCode::OK, "{dialect}");
+        assert_eq!(status, StatusCode::OK, "{dialect:?}");
     }
 }
 
 #[tokio::test]
-async fn a_key_rotated_through_the_cli_fails_on_all_four_dialects() {
+async fn a_key_rotated_through_the_cli_fails_on_every_dialect() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
     let output = cli(
@@ -52,14 +36,14 @@ async fn a_key_rotated_through_the_cli_fails_on_all_four_dialects() {
     let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     for (dialect, status) in statuses(&app, &acme.primary).await {
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{dialect}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{dialect:?}");
     }
     let fresh = TestKey {
         id: rotated["id"].as_str().unwrap().to_owned(),
         secret: rotated["secret"].as_str().unwrap().to_owned(),
     };
     for (dialect, status) in statuses(&app, &fresh).await {
-        assert_eq!(status, StatusCode::OK, "{dialect}");
+        assert_eq!(status, StatusCode::OK, "{dialect:?}");
     }
 }
 
@@ -68,56 +52,25 @@ async fn each_dialect_token_has_its_documented_lifetime_and_common_claims() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
     let key = &acme.primary;
-    let tokens: Vec<(&str, String, i64)> = vec![
-        ("volubile", app.token_for(&key.secret).await, 900),
-        (
-            "origoid",
-            app.origoid_token(&[("x-api-key", key.secret.clone())], None)
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()["data"]["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            3600,
-        ),
-        (
-            "velt",
-            app.velt_token(&velt_body(key))
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()["result"]["data"]["token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            172_800,
-        ),
-        (
-            "memoram",
-            app.memoram_token(&json!({"api_key": key.secret}))
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            3600,
-        ),
-    ];
+    let mut tokens = Vec::new();
+    for dialect in dialects() {
+        let response = app.ask_token(dialect, key).await;
+        assert_eq!(response.status(), StatusCode::OK, "{dialect:?}");
+        let token = dialect.token_in(&response.json().await.unwrap());
+        let lifetime = i64::from(dialect.default_lifetime().default.as_secs());
+        tokens.push((dialect, token, lifetime));
+    }
     for (dialect, token, lifetime) in tokens {
         let claims = claims(&token);
         assert_eq!(
             claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
             lifetime,
-            "{dialect}"
+            "{dialect:?}"
         );
-        assert_eq!(claims["sub"], "acme", "{dialect}");
-        assert_eq!(claims["key_id"], key.id.as_str(), "{dialect}");
-        assert_eq!(claims["iss"], "keymint", "{dialect}");
-        assert_eq!(claims["aud"], "keymint", "{dialect}");
+        assert_eq!(claims["sub"], "acme", "{dialect:?}");
+        assert_eq!(claims["key_id"], key.id.as_str(), "{dialect:?}");
+        assert_eq!(claims["iss"], "keymint", "{dialect:?}");
+        assert_eq!(claims["aud"], "keymint", "{dialect:?}");
     }
 }
 
@@ -126,44 +79,20 @@ async fn the_rate_limit_is_shared_by_an_account_across_dialects() {
     let app = spawn_app_with(|s| s.rate_limit = "4/60s".parse().unwrap()).await;
     let acme = app.create_account("acme").await;
     for (dialect, status) in statuses(&app, &acme.primary).await {
-        assert_eq!(status, StatusCode::OK, "{dialect}");
+        assert_eq!(status, StatusCode::OK, "{dialect:?}");
     }
     for (dialect, status) in statuses(&app, &acme.secondary).await {
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{dialect}");
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{dialect:?}");
     }
 }
 
 #[tokio::test]
 async fn a_disabled_dialect_answers_404_and_leaves_the_docs() {
-    let app = spawn_app_with(|s| s.dialects = vec!["volubile".into(), "memoram".into()]).await;
+    let all = dialects();
+    let (first, last) = (all[0], all[all.len() - 1]);
+    let app = spawn_app_with(|s| s.dialects = vec![first.name().into(), last.name().into()]).await;
     let acme = app.create_account("acme").await;
 
-    assert_eq!(
-        app.origoid_token(&[("x-api-key", acme.primary.secret.clone())], None)
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.velt_token(&velt_body(&acme.primary)).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.memoram_token(&json!({"api_key": acme.primary.secret}))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-
-    for gone in ["origoid", "velt"] {
-        let response = app
-            .client
-            .get(app.url(&format!("/v3/api-docs/{gone}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{gone}");
-    }
     let swagger = app
         .client
         .get(app.url("/swagger-ui/swagger-initializer.js"))
@@ -173,10 +102,28 @@ async fn a_disabled_dialect_answers_404_and_leaves_the_docs() {
         .text()
         .await
         .unwrap();
-    assert!(
-        swagger.contains("/v3/api-docs/memoram") && !swagger.contains("/v3/api-docs/velt"),
-        "{swagger}"
-    );
+    for dialect in all {
+        let enabled = dialect == first || dialect == last;
+        let expected = if enabled {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        let status = app.ask_token(dialect, &acme.primary).await.status();
+        assert_eq!(status, expected, "{dialect:?}");
+        let document = app
+            .client
+            .get(app.url(dialect.0.doc_path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(document.status(), expected, "{dialect:?}'s document");
+        assert_eq!(
+            swagger.contains(&format!("\"{}\"", dialect.0.doc_path)),
+            enabled,
+            "{dialect:?} in {swagger}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -418,31 +418,88 @@ impl TestApp {
     }
 }
 
-/// The four token dialects, for tests that go through all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Volubile,
-    Origoid,
-    Velt,
-    Memoram,
+/// A token dialect of keymint's registry, for tests that go through all of them: what it takes
+/// and answers comes from its own fixture (`src/api/<dialect>/fixture.rs`), never from here.
+#[derive(Clone, Copy)]
+pub struct Dialect(pub &'static keymint::api::Dialect);
+
+impl std::fmt::Debug for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
 }
 
-pub const DIALECTS: [Dialect; 4] = [
-    Dialect::Volubile,
-    Dialect::Origoid,
-    Dialect::Velt,
-    Dialect::Memoram,
-];
+impl PartialEq for Dialect {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+/// Every dialect in the registry that issues tokens.
+pub fn dialects() -> Vec<Dialect> {
+    keymint::api::DIALECTS
+        .iter()
+        .filter(|d| d.fixture.is_some())
+        .map(|d| Dialect(d))
+        .collect()
+}
 
 impl Dialect {
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    pub fn fixture(self) -> &'static keymint::api::fixture::Fixture {
+        self.0.fixture.expect("a token dialect has a fixture")
+    }
+
     /// The token endpoint.
     pub fn path(self) -> &'static str {
-        match self {
-            Dialect::Volubile => "/v1/auth/token",
-            Dialect::Origoid => "/auth/token",
-            Dialect::Velt => "/v1/auth/token/get",
-            Dialect::Memoram => "/api/v1/auth/token",
+        self.fixture().path
+    }
+
+    /// Whether the key travels in a header (else in the body).
+    pub fn carries_key_in_header(self) -> bool {
+        self.fixture().key_header.is_some()
+    }
+
+    /// A valid body; `key` goes into it where the dialect carries credentials there.
+    pub fn body(self, key: &TestKey) -> Value {
+        (self.fixture().body)(&key.id, &key.secret)
+    }
+
+    /// Panics unless `body` is this dialect's documented error for `status`.
+    pub fn assert_error(self, status: reqwest::StatusCode, body: &Value, case: &str) {
+        if let Err(off) = (self.fixture().error_shape)(status.as_u16(), body) {
+            panic!("{self:?} / {case}: {status}: not the documented error: {off}");
         }
+    }
+
+    /// The token in a successful answer.
+    pub fn token_in(self, body: &Value) -> String {
+        body.pointer(self.fixture().token)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{self:?}: no token in {body}"))
+            .to_owned()
+    }
+
+    /// The lifetime policy `keymint serve` gives it with no flags.
+    pub fn default_lifetime(self) -> keymint::core::lifetime::LifetimePolicy {
+        keymint::api::Lifetimes::default().of(self.0)
+    }
+}
+
+impl TestApp {
+    /// A valid token request with `key` on `dialect`, as its fixture says.
+    pub async fn ask_token(&self, dialect: Dialect, key: &TestKey) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(dialect.path()))
+            .json(&dialect.body(key));
+        if let Some(header) = dialect.fixture().key_header {
+            request = request.header(header, &key.secret);
+        }
+        request.send().await.expect("the request is sent")
     }
 }
 

@@ -144,8 +144,11 @@ async fn expire_after_is_accepted_at_its_bounds_and_refused_beyond_them() {
 #[tokio::test]
 async fn the_lifetime_bounds_are_configurable() {
     let app = spawn_app_with(|s| {
-        s.origoid_default_lifetime = 600;
-        s.origoid_max_lifetime = 7200;
+        s.lifetimes = keymint::api::Lifetimes::from_flags([
+            "--origoid-default-lifetime=600",
+            "--origoid-max-lifetime=7200",
+        ])
+        .unwrap();
     })
     .await;
     let acme = app.create_account("acme").await;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{DIALECTS, Dialect, ServedBinary, TestKey, basic, cli, velt_body};
+use crate::helpers::{Dialect, ServedBinary, TestKey, cli, dialects};
 
 const ACCOUNTS: usize = 6;
 /// Hammered far beyond its quota, so that 429s are part of the mix.
@@ -74,28 +74,19 @@ impl Server {
     }
 }
 
-/// A token request with `key` on `dialect`.
+/// A token request with `key` on `dialect`, as its fixture says.
 fn token_request(
     client: &reqwest::Client,
     base: &str,
     dialect: Dialect,
     key: &TestKey,
 ) -> reqwest::RequestBuilder {
-    match dialect {
-        Dialect::Volubile => client
-            .post(format!("{base}{}", dialect.path()))
-            .header("X-Api-Key", &key.secret)
-            .json(&json!({"scope": ["calls:read"]})),
-        Dialect::Origoid => client
-            .post(format!("{base}{}", dialect.path()))
-            .header("Authorization", basic(&key.id, &key.secret))
-            .json(&json!({"expireAfter": 60})),
-        Dialect::Velt => client
-            .post(format!("{base}{}", dialect.path()))
-            .json(&velt_body(key)),
-        Dialect::Memoram => client
-            .post(format!("{base}{}", dialect.path()))
-            .json(&json!({"api_key": key.secret})),
+    let request = client
+        .post(format!("{base}{}", dialect.path()))
+        .json(&dialect.body(key));
+    match dialect.fixture().key_header {
+        Some(header) => request.header(header, &key.secret),
+        None => request,
     }
 }
 
@@ -131,10 +122,14 @@ async fn client_loop(
     tally: Arc<Tally>,
 ) {
     let client = reqwest::Client::new();
+    let dialects = dialects();
     while !stop.load(Ordering::Relaxed) {
         let (dialect, kind) = {
             let mut rng = rand::rng();
-            (DIALECTS[rng.random_range(0..4)], rng.random_range(0..10))
+            (
+                dialects[rng.random_range(0..dialects.len())],
+                rng.random_range(0..10),
+            )
         };
         let (request, what) = match kind {
             // A valid key of a quiet account (it may be rotated under our feet: then 401; a busy
@@ -211,7 +206,7 @@ async fn rotate_and_check(
     let rotated_at = Instant::now();
     keys.write().unwrap().insert(account.clone(), fresh.clone());
     let client = reqwest::Client::new();
-    for dialect in DIALECTS {
+    for dialect in dialects() {
         loop {
             let status = token_request(&client, base, dialect, &old)
                 .send()

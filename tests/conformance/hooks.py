@@ -1,6 +1,8 @@
 """Schemathesis hooks: give schema-valid (positive) requests a real key where a dialect takes
-credentials in the body (Velt, Memoram), so their success paths are conformance-tested too.
-Negative cases are left as generated."""
+credentials in the body, so their success paths are conformance-tested too. Where a body holds
+the key id and the key is read from keymint's registry (`keymint dialects --json`, which run.sh
+passes in KEYMINT_DIALECTS_JSON), never written here. Negative cases are left as generated."""
+import json
 import os
 
 import schemathesis
@@ -8,6 +10,12 @@ from schemathesis.generation.modes import GenerationMode
 
 KEY_ID = os.environ["KEYMINT_CONFORMANCE_KEY_ID"]
 KEY = os.environ["KEYMINT_CONFORMANCE_KEY"]
+# (pointer, value) lists, one per dialect that carries credentials in its body.
+CREDENTIALS = [
+    [(p, KEY_ID) for p in d["token"]["key_id_pointers"]] + [(p, KEY) for p in d["token"]["key_pointers"]]
+    for d in json.loads(os.environ["KEYMINT_DIALECTS_JSON"])
+    if d["token"] and (d["token"]["key_id_pointers"] or d["token"]["key_pointers"])
+]
 
 
 def _positive(case):
@@ -15,13 +23,24 @@ def _positive(case):
     return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
 
 
+def _parent(body, pointer):
+    """The object holding a JSON pointer's last member, and that member's name."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    for part in parts[:-1]:
+        if not isinstance(body, dict) or not isinstance(body.get(part), dict):
+            return None, None
+        body = body[part]
+    return (body, parts[-1]) if isinstance(body, dict) else (None, None)
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     body = case.body
     if not _positive(case) or not isinstance(body, dict):
         return
-    data = body.get("data")
-    if isinstance(data, dict) and isinstance(data.get("apiKey"), str):
-        data["apiKey"], data["authToken"] = KEY_ID, KEY
-    elif isinstance(body.get("api_key"), str):
-        body["api_key"] = KEY
+    for pointers in CREDENTIALS:
+        slots = [(_parent(body, pointer), value) for pointer, value in pointers]
+        if all(parent is not None and isinstance(parent.get(name), str) for (parent, name), _ in slots):
+            for (parent, name), value in slots:
+                parent[name] = value
+            return

@@ -19,8 +19,10 @@ export KEYMINT_DATABASE_URL="sqlite://$work/keymint.db"
 created=$("$bin" accounts create conformance --json)
 key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["secret"])' "$created")
 key_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["id"])' "$created")
-# Body-credential dialects (Velt, Memoram) get the real key on schema-valid requests.
-export KEYMINT_CONFORMANCE_KEY_ID="$key_id" KEYMINT_CONFORMANCE_KEY="$key"
+# Dialects that take credentials in the body get the real key on schema-valid requests; the
+# registry says where each body holds it.
+KEYMINT_DIALECTS_JSON=$("$bin" dialects --json)
+export KEYMINT_CONFORMANCE_KEY_ID="$key_id" KEYMINT_CONFORMANCE_KEY="$key" KEYMINT_DIALECTS_JSON
 export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$(dirname "$0")${PYTHONPATH:+:$PYTHONPATH}"
 
 # Quotas are lifted: the run sends thousands of requests, valid and not, from one address, and

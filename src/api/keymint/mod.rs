@@ -25,9 +25,11 @@ pub const DIALECT: Dialect = Dialect {
     customize: super::as_collected,
     servers,
     configure,
-    // Issues no tokens of its own.
-    longest: |_| crate::core::lifetime::Lifetime::from_secs(0),
     error_page: error::error_page,
+    flags: super::no_flags,
+    // Issues no tokens of its own.
+    lifetime: |_| Ok(None),
+    fixture: None,
 };
 
 pub const API_KEY_SCHEME: &str = "ApiKey";

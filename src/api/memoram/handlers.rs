@@ -48,7 +48,10 @@ pub async fn create_token(
         .await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
     // "Server may override": the request is a wish, brought within the configured bounds.
-    let lifetime = state.lifetimes.memoram.clamp(request.expires_in);
+    let lifetime = state
+        .lifetimes
+        .of(&super::DIALECT)
+        .clamp(request.expires_in);
     let issued = state.tokens.issue(
         &caller,
         &principal,

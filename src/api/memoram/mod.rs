@@ -4,6 +4,8 @@
 
 /// Core and body errors as `{"detail": ...}`.
 pub mod error;
+/// How the shared suites ask it for a token.
+pub mod fixture;
 /// The token endpoint.
 pub mod handlers;
 /// Request and response bodies.
@@ -13,7 +15,10 @@ use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ContactBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Server};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use clap::{Args as _, FromArgMatches as _};
+
 use super::{Dialect, Lifetimes};
+use crate::core::lifetime::{Lifetime, LifetimePolicy};
 
 pub const DIALECT: Dialect = Dialect {
     name: "memoram",
@@ -25,9 +30,47 @@ pub const DIALECT: Dialect = Dialect {
     customize,
     servers,
     configure,
-    longest: |lifetimes| lifetimes.memoram.max,
     error_page: error::error_page,
+    flags: Flags::augment_args,
+    lifetime,
+    fixture: Some(&fixture::FIXTURE),
 };
+
+/// The lifetime bounds when no flag changes them.
+pub const DEFAULT_POLICY: LifetimePolicy = LifetimePolicy {
+    min: Lifetime::from_secs(60),
+    max: Lifetime::from_secs(86_400),
+    default: Lifetime::from_secs(3600),
+};
+
+/// Memoram's flags of `keymint serve`.
+#[derive(Debug, Clone, clap::Args)]
+// Flattened beside other dialects' flags: no argument group named after the struct.
+#[group(skip)]
+pub struct Flags {
+    /// Memoram: lifetime in seconds when `expires_in` is omitted.
+    #[arg(long, env = "KEYMINT_MEMORAM_DEFAULT_LIFETIME", default_value_t = DEFAULT_POLICY.default.as_secs())]
+    pub memoram_default_lifetime: u32,
+
+    /// Memoram: shortest lifetime granted; shorter requests are raised to it.
+    #[arg(long, env = "KEYMINT_MEMORAM_MIN_LIFETIME", default_value_t = DEFAULT_POLICY.min.as_secs())]
+    pub memoram_min_lifetime: u32,
+
+    /// Memoram: longest lifetime granted; longer requests are lowered to it.
+    #[arg(long, env = "KEYMINT_MEMORAM_MAX_LIFETIME", default_value_t = DEFAULT_POLICY.max.as_secs())]
+    pub memoram_max_lifetime: u32,
+}
+
+fn lifetime(matches: &clap::ArgMatches) -> Result<Option<LifetimePolicy>, String> {
+    let flags = Flags::from_arg_matches(matches).map_err(|err| err.to_string())?;
+    LifetimePolicy::bounded(
+        "Memoram",
+        flags.memoram_min_lifetime,
+        flags.memoram_default_lifetime,
+        flags.memoram_max_lifetime,
+    )
+    .map(Some)
+}
 
 const BASE_PATH: &str = "/api/v1";
 

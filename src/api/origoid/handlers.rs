@@ -61,7 +61,10 @@ async fn generate(
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: GenerateTokenRequest = body::decode_body(req, bytes, BODY)?;
-    let lifetime = state.lifetimes.origoid.check(request.expire_after)?;
+    let lifetime = state
+        .lifetimes
+        .of(&super::DIALECT)
+        .check(request.expire_after)?;
     let issued = state.tokens.issue(
         &caller,
         &principal,

@@ -4,6 +4,8 @@
 
 /// Core and body errors as envelopes with result codes.
 pub mod error;
+/// How the shared suites ask it for a token.
+pub mod fixture;
 /// The token endpoint.
 pub mod handlers;
 /// The envelope and its payloads.
@@ -15,7 +17,10 @@ use utoipa::openapi::{
 };
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use clap::{Args as _, FromArgMatches as _};
+
 use super::{Dialect, Lifetimes};
+use crate::core::lifetime::{Lifetime, LifetimePolicy};
 
 pub const DIALECT: Dialect = Dialect {
     name: "origoid",
@@ -27,9 +32,43 @@ pub const DIALECT: Dialect = Dialect {
     customize,
     servers,
     configure,
-    longest: |lifetimes| lifetimes.origoid.max,
     error_page: error::error_page,
+    flags: Flags::augment_args,
+    lifetime,
+    fixture: Some(&fixture::FIXTURE),
 };
+
+/// The lifetime bounds when no flag changes them.
+pub const DEFAULT_POLICY: LifetimePolicy = LifetimePolicy {
+    min: Lifetime::from_secs(1),
+    max: Lifetime::from_secs(3600),
+    default: Lifetime::from_secs(3600),
+};
+
+/// OrigoID's flags of `keymint serve`.
+#[derive(Debug, Clone, clap::Args)]
+// Flattened beside other dialects' flags: no argument group named after the struct.
+#[group(skip)]
+pub struct Flags {
+    /// OrigoID: lifetime in seconds when `expireAfter` is omitted.
+    #[arg(long, env = "KEYMINT_ORIGOID_DEFAULT_LIFETIME", default_value_t = DEFAULT_POLICY.default.as_secs())]
+    pub origoid_default_lifetime: u32,
+
+    /// OrigoID: largest `expireAfter` accepted, in seconds; larger values are OUT_OF_RANGE.
+    #[arg(long, env = "KEYMINT_ORIGOID_MAX_LIFETIME", default_value_t = DEFAULT_POLICY.max.as_secs())]
+    pub origoid_max_lifetime: u32,
+}
+
+fn lifetime(matches: &clap::ArgMatches) -> Result<Option<LifetimePolicy>, String> {
+    let flags = Flags::from_arg_matches(matches).map_err(|err| err.to_string())?;
+    LifetimePolicy::bounded(
+        "OrigoID",
+        DEFAULT_POLICY.min.as_secs(),
+        flags.origoid_default_lifetime,
+        flags.origoid_max_lifetime,
+    )
+    .map(Some)
+}
 
 pub const API_KEY_SCHEME: &str = "ApiKeyAuth";
 pub const BASIC_SCHEME: &str = "BasicAuth";
@@ -86,7 +125,7 @@ fn customize(doc: &mut OpenApi, lifetimes: &Lifetimes) {
             body.required = Some(Required::False);
         }
     }
-    let policy = lifetimes.origoid;
+    let policy = lifetimes.of(&DIALECT);
     let Some(RefOr::T(Schema::Object(request))) = doc
         .components
         .as_mut()

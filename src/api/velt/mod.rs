@@ -4,6 +4,8 @@
 
 /// Core and body errors as `{"error": {"message", "status"}}`.
 pub mod error;
+/// How the shared suites ask it for a token.
+pub mod fixture;
 /// The token endpoint.
 pub mod handlers;
 /// Request and response bodies.
@@ -13,7 +15,7 @@ use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder, Server};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::Dialect;
-use crate::core::lifetime::Lifetime;
+use crate::core::lifetime::{Lifetime, LifetimePolicy};
 
 pub const DIALECT: Dialect = Dialect {
     name: "velt",
@@ -25,8 +27,10 @@ pub const DIALECT: Dialect = Dialect {
     customize: super::as_collected,
     servers,
     configure,
-    longest: |_| LIFETIME,
     error_page: error::error_page,
+    flags: super::no_flags,
+    lifetime: |_| Ok(Some(LifetimePolicy::fixed(LIFETIME))),
+    fixture: Some(&fixture::FIXTURE),
 };
 
 /// "JWT token expires in 48 hours."

@@ -4,6 +4,8 @@
 
 /// Maps core and body errors to `ErrorResponse`.
 pub mod error;
+/// How the shared suites ask it for a token.
+pub mod fixture;
 /// The token endpoint.
 pub mod handlers;
 /// Request and response bodies, as the reference document names them.
@@ -14,6 +16,7 @@ use utoipa::openapi::{ComponentsBuilder, Info, OpenApi, OpenApiBuilder, Server};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::Dialect;
+use crate::core::lifetime::LifetimePolicy;
 
 pub const DIALECT: Dialect = Dialect {
     name: "volubile",
@@ -25,8 +28,10 @@ pub const DIALECT: Dialect = Dialect {
     customize: super::as_collected,
     servers,
     configure,
-    longest: |_| LIFETIME,
     error_page: error::error_page,
+    flags: super::no_flags,
+    lifetime: |_| Ok(Some(LifetimePolicy::fixed(LIFETIME))),
+    fixture: Some(&fixture::FIXTURE),
 };
 
 /// `expiresIn: 900`, as the reference document's example says.
