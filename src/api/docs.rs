@@ -163,7 +163,8 @@ async fn serve_primary(
     state: web::Data<AppState>,
     routes: web::Data<Routes>,
 ) -> HttpResponse {
-    let name = web::Path::from(super::volubile::DIALECT.name.to_owned());
+    // The primary dialect (first in the registry) is also served where springdoc serves it.
+    let name = web::Path::from(super::DIALECTS[0].name.to_owned());
     serve(req, documents, state, routes, name).await
 }
 

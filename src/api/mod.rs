@@ -15,22 +15,12 @@ pub mod docs;
 pub mod error;
 /// How the shared suites talk to a dialect's token endpoint.
 pub mod fixture;
-/// keymint's own endpoints: forward-auth and introspection.
-pub mod keymint;
-/// The Memoram dialect.
-pub mod memoram;
-/// The OrigoID gateway dialect.
-pub mod origoid;
 /// Request ids: generated per request, logged, returned in `X-Request-Id`.
 pub mod request_id;
 /// Headers every answer carries: content security policy, no framing, no sniffing.
 pub mod security;
 /// A JSON deserializer that accepts structs only from objects.
 pub mod strict;
-/// The Velt dialect.
-pub mod velt;
-/// The Volubile dialect (primary).
-pub mod volubile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -228,14 +218,24 @@ pub struct Dialect {
     pub fixture: Option<&'static fixture::Fixture>,
 }
 
-/// Every dialect keymint speaks, the primary one first.
-pub const DIALECTS: &[&Dialect] = &[
-    &volubile::DIALECT,
-    &origoid::DIALECT,
-    &velt::DIALECT,
-    &memoram::DIALECT,
-    &keymint::DIALECT,
-];
+/// Declares each dialect's module (its folder, `src/api/<name>/`, which says what it is) and
+/// lists it in [`DIALECTS`]: a dialect is its folder and its line here.
+macro_rules! registry {
+    ($($dialect:ident,)+) => {
+        $(pub mod $dialect;)+
+
+        /// Every dialect keymint speaks, the primary one first.
+        pub const DIALECTS: &[&Dialect] = &[$(&$dialect::DIALECT),+];
+    };
+}
+
+registry! {
+    volubile,
+    origoid,
+    velt,
+    memoram,
+    keymint,
+}
 
 /// The dialects named in `names` (all of them when `names` is empty), in [`DIALECTS`] order.
 pub fn select(names: &[String]) -> Result<Vec<&'static Dialect>, String> {
@@ -373,7 +373,7 @@ impl Routes {
             .max_by_key(|dialect| dialect.path_prefix.len())
             .or(self.dialects.first())
             .copied()
-            .unwrap_or(&volubile::DIALECT)
+            .unwrap_or(DIALECTS[0])
     }
 
     /// An error page for `path` in the shape of the dialect that owns it.
