@@ -6,11 +6,13 @@ use std::marker::PhantomData;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chrono::{DateTime, Utc};
 
 use super::body::{BodyError, FieldError};
 use super::request_id::RequestId;
 use crate::core::CoreError;
+use crate::core::clock::{Clock as _, SystemClock};
 use crate::core::lifetime::OutOfRange;
 
 /// Why a request failed, in any dialect.
@@ -51,6 +53,35 @@ impl<C> Refusal<C> {
     }
 }
 
+/// What an answer may say about its request: the id it was given, and when it was answered by
+/// the server's (injected) clock.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    pub request_id: RequestId,
+    pub at: DateTime<Utc>,
+}
+
+impl Stamp {
+    pub fn of(req: &HttpRequest) -> Self {
+        let at = req
+            .app_data::<web::Data<super::AppState>>()
+            .map_or_else(|| SystemClock.now(), |state| state.tokens.clock().now());
+        Self {
+            request_id: RequestId::of(req),
+            at,
+        }
+    }
+
+    /// For an error raised outside any request's exchange: token endpoints stamp theirs
+    /// ([`super::mint`]), so only dialects whose bodies name neither id nor time meet this.
+    fn unrequested() -> Self {
+        Self {
+            request_id: RequestId::generate(),
+            at: SystemClock.now(),
+        }
+    }
+}
+
 /// A dialect's errors: its table and its body.
 pub trait ErrorTable: 'static {
     /// The dialect's own error code (`UNAUTHORIZED`, `invalid_client`, ...), if it has one.
@@ -59,14 +90,14 @@ pub trait ErrorTable: 'static {
     const CHALLENGE: Option<&'static str>;
     /// What the client is told for `failure`.
     fn refusal(failure: &Failure) -> Refusal<Self::Code>;
-    /// The documented body; `request_id` for dialects that echo it.
-    fn render(refusal: Refusal<Self::Code>, request_id: Option<&RequestId>) -> HttpResponse;
+    /// The documented body; `stamp` for dialects that name the request or the time.
+    fn render(refusal: Refusal<Self::Code>, stamp: &Stamp) -> HttpResponse;
 }
 
 /// A failed request of the dialect whose table is `T`, ready to be answered.
 pub struct DialectError<T> {
     failure: Failure,
-    request_id: Option<RequestId>,
+    stamp: Option<Stamp>,
     table: PhantomData<fn() -> T>,
 }
 
@@ -85,9 +116,9 @@ impl<T> std::fmt::Display for DialectError<T> {
 }
 
 impl<T> DialectError<T> {
-    /// For dialects whose body names the request (OrigoID's `requestId`).
-    pub fn for_request(mut self, request_id: RequestId) -> Self {
-        self.request_id = Some(request_id);
+    /// The request it answers, for bodies that name it or the time.
+    pub fn at(mut self, stamp: Stamp) -> Self {
+        self.stamp = Some(stamp);
         self
     }
 
@@ -100,7 +131,7 @@ impl<T, E: Into<Failure>> From<E> for DialectError<T> {
     fn from(err: E) -> Self {
         Self {
             failure: err.into(),
-            request_id: None,
+            stamp: None,
             table: PhantomData,
         }
     }
@@ -117,7 +148,8 @@ impl<T: ErrorTable> ResponseError for DialectError<T> {
         }
         let refusal = T::refusal(&self.failure);
         let status = refusal.status;
-        let mut response = T::render(refusal, self.request_id.as_ref());
+        let stamp = self.stamp.clone().unwrap_or_else(Stamp::unrequested);
+        let mut response = T::render(refusal, &stamp);
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED
             && let Some(challenge) = T::CHALLENGE

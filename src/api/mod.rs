@@ -15,6 +15,8 @@ pub mod docs;
 pub mod error;
 /// How the shared suites talk to a dialect's token endpoint.
 pub mod fixture;
+/// The token exchange every dialect's endpoint performs.
+pub mod mint;
 /// Request ids: generated per request, logged, returned in `X-Request-Id`.
 pub mod request_id;
 /// Headers every answer carries: content security policy, no framing, no sniffing.
@@ -543,12 +545,6 @@ impl std::fmt::Display for ErrorChain<'_> {
         }
         Ok(())
     }
-}
-
-/// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, the error timestamp format Volubile documents.
-pub fn utc_millis_now() -> String {
-    // RFC 3339 with milliseconds and `Z` is exactly that, without parsing a format string.
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

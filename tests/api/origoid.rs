@@ -313,3 +313,33 @@ async fn the_rate_limit_is_an_envelope_with_retry_after() {
     let body = envelope(response, StatusCode::TOO_MANY_REQUESTS).await;
     assert_eq!(body["code"], "RATE_LIMIT_EXCEEDED");
 }
+
+#[tokio::test]
+async fn the_envelopes_timestamp_is_the_servers_clock_at_mexico_citys_offset() {
+    use keymint::core::clock::Clock as _;
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    app.clock.advance(chrono::Duration::days(400));
+    let expected = app
+        .clock
+        .now()
+        .with_timezone(&chrono::FixedOffset::west_opt(6 * 3600).unwrap())
+        .format("%Y-%m-%dT%H:%M:%S%.3f-06:00")
+        .to_string();
+
+    let issued = app
+        .origoid_token(&[("x-api-key", acme.primary.secret.clone())], None)
+        .await;
+    let refused = app
+        .origoid_token(&[("x-api-key", "km_nope".to_owned())], None)
+        .await;
+
+    assert_eq!(
+        envelope(issued, StatusCode::OK).await["timestamp"],
+        expected.as_str()
+    );
+    assert_eq!(
+        envelope(refused, StatusCode::UNAUTHORIZED).await["timestamp"],
+        expected.as_str()
+    );
+}

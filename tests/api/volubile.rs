@@ -774,3 +774,24 @@ async fn repeated_failed_authentications_block_that_client_address_for_a_while()
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_errors_timestamp_is_the_servers_clock_not_the_wall_clock() {
+    use keymint::core::clock::Clock as _;
+    let app = spawn_app().await;
+    app.clock.advance(Duration::days(400));
+    let expected = app
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+
+    let refused = app.volubile_token("km_nope", &json!({"scope": []})).await;
+    let not_found = app.client.get(app.url("/v1/nowhere")).send().await.unwrap();
+
+    for body in [
+        refused.json::<Value>().await.unwrap(),
+        not_found.json().await.unwrap(),
+    ] {
+        assert_eq!(body["timestamp"], expected.as_str(), "{body}");
+    }
+}

@@ -2,8 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::ErrorResponse;
-use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
-use crate::api::request_id::RequestId;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal, Stamp};
 use crate::core::CoreError;
 
 /// keymint's own errors (introspection): RFC 6749 style `{error, error_description}`.
@@ -48,7 +47,7 @@ impl ErrorTable for Keymint {
         }
     }
 
-    fn render(refusal: Refusal<&'static str>, _: Option<&RequestId>) -> HttpResponse {
+    fn render(refusal: Refusal<&'static str>, _: &Stamp) -> HttpResponse {
         render(refusal.status, refusal.code, refusal.message)
     }
 }

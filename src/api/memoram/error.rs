@@ -3,8 +3,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::ErrorResponse;
 use crate::api::body::BodyError;
-use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
-use crate::api::request_id::RequestId;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal, Stamp};
 use crate::core::CoreError;
 
 /// Memoram's errors: `{detail}`, one sentence.
@@ -59,7 +58,7 @@ impl ErrorTable for Memoram {
         Refusal::new(status, (), detail)
     }
 
-    fn render(refusal: Refusal<()>, _: Option<&RequestId>) -> HttpResponse {
+    fn render(refusal: Refusal<()>, _: &Stamp) -> HttpResponse {
         render(refusal.status, refusal.message)
     }
 }

@@ -1,11 +1,14 @@
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
 use chrono::SecondsFormat;
 
-use super::error::MemoramError;
+use super::error::{Memoram, MemoramError};
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
-use crate::api::body::{self, BodyRules, FieldNaming};
-use crate::api::{AppState, credentials, token_response};
-use crate::core::service::{Credentials, Grant};
+use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::error::{Failure, Stamp};
+use crate::api::mint::{CredentialSource, Endpoint, mint};
+use crate::api::{AppState, Dialect};
+use crate::core::service::{Credentials, Grant, Principal};
+use crate::core::token::IssuedToken;
 
 /// How this endpoint reads its body (also what its fuzz target decodes with).
 pub const BODY: BodyRules = BodyRules {
@@ -37,29 +40,38 @@ pub async fn create_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, MemoramError> {
-    let caller = state.caller(&req, &super::DIALECT);
-    // Read first, so that a refused bearer token keeps the connection open.
-    let bytes = body::read_bytes(&req, payload).await;
-    credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
-    let request: AuthTokenRequest = body::decode_body(&req, bytes, BODY)?;
-    let principal = state
-        .tokens
-        .authenticate(&caller, &Credentials::ApiKey(request.api_key))
-        .await?;
-    let allowance = state.tokens.admit(&caller, &principal).await?;
-    // "Server may override": the request is a wish, brought within the configured bounds.
-    let lifetime = state
-        .lifetimes
-        .of(&super::DIALECT)
-        .clamp(request.expires_in);
-    let issued = state.tokens.issue(
-        &caller,
-        &principal,
-        Grant::key_authority(&principal, lifetime),
-    )?;
-    Ok(token_response(allowance).json(AuthTokenResponse {
-        token: issued.token,
-        expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        token_type: "Bearer",
-    }))
+    mint::<Exchange>(req, payload, state).await
+}
+
+/// Memoram's token exchange: `api_key` in the body, an `expires_in` the server may override.
+struct Exchange;
+
+impl Endpoint for Exchange {
+    type Request = AuthTokenRequest;
+    type Errors = Memoram;
+    const DIALECT: &'static Dialect = &super::DIALECT;
+    const BODY: BodyRules = BODY;
+    const CREDENTIALS: CredentialSource<AuthTokenRequest> =
+        CredentialSource::Body(|request| Credentials::ApiKey(std::mem::take(&mut request.api_key)));
+
+    fn grant(
+        request: AuthTokenRequest,
+        principal: &Principal,
+        state: &AppState,
+    ) -> Result<Grant, Failure> {
+        // "Server may override": the request is a wish, brought within the configured bounds.
+        let lifetime = state
+            .lifetimes
+            .of(&super::DIALECT)
+            .clamp(request.expires_in);
+        Ok(Grant::key_authority(principal, lifetime))
+    }
+
+    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+        response.json(AuthTokenResponse {
+            token: issued.token,
+            expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            token_type: "Bearer",
+        })
+    }
 }

@@ -2,8 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorResponse, FieldDetail, ResultCode, ResultType};
-use crate::api::error::{DialectError, ErrorTable, Refusal};
-use crate::api::request_id::RequestId;
+use crate::api::error::{DialectError, ErrorTable, Refusal, Stamp};
 use crate::core::CoreError;
 use crate::core::lifetime::OutOfRange;
 
@@ -81,7 +80,7 @@ impl ErrorTable for Origoid {
         }
     }
 
-    fn render(refusal: Refusal<ResultCode>, request_id: Option<&RequestId>) -> HttpResponse {
+    fn render(refusal: Refusal<ResultCode>, stamp: &Stamp) -> HttpResponse {
         let errors = refusal.fields.map(|fields| {
             fields
                 .into_iter()
@@ -91,21 +90,19 @@ impl ErrorTable for Origoid {
                 })
                 .collect()
         });
-        let request_id = request_id.cloned().unwrap_or_else(RequestId::generate);
         render(
             refusal.status,
             refusal.code,
             refusal.message,
             errors,
-            &request_id,
+            stamp,
         )
     }
 }
 
-/// The envelope's `timestamp`: ISO 8601 at America/Mexico_City's current offset.
-pub fn mexico_city_now() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::America::Mexico_City)
+/// The envelope's `timestamp`: ISO 8601 at America/Mexico_City's offset at that time.
+pub fn mexico_city(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::America::Mexico_City)
         .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
         .to_string()
 }
@@ -115,14 +112,14 @@ fn render(
     code: ResultCode,
     message: String,
     errors: Option<Vec<FieldDetail>>,
-    request_id: &RequestId,
+    stamp: &Stamp,
 ) -> HttpResponse {
     HttpResponse::build(status).json(ErrorResponse {
         result: ResultType::Error,
         code,
         message,
-        request_id: request_id.to_string(),
-        timestamp: mexico_city_now(),
+        request_id: stamp.request_id.to_string(),
+        timestamp: mexico_city(stamp.at),
         billable: false,
         data: None,
         errors,
@@ -143,6 +140,6 @@ pub fn error_page(status: StatusCode, message: &str, req: &HttpRequest) -> HttpR
         code,
         format!("{message}."),
         None,
-        &RequestId::of(req),
+        &Stamp::of(req),
     )
 }

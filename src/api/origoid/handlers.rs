@@ -1,13 +1,15 @@
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
 
-use super::error::{Failure, OrigoError, mexico_city_now};
+use super::error::{Failure, OrigoError, Origoid, mexico_city};
 use super::types::{
     ErrorResponse, GenerateTokenRequest, ResultCode, ResultType, TokenData, TokenResponse,
 };
-use crate::api::body::{self, BodyRules, FieldNaming};
-use crate::api::request_id::RequestId;
-use crate::api::{AppState, credentials, token_response};
-use crate::core::service::Grant;
+use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::error::Stamp;
+use crate::api::mint::{CredentialSource, Endpoint, mint};
+use crate::api::{AppState, Dialect, credentials};
+use crate::core::service::{Grant, Principal};
+use crate::core::token::IssuedToken;
 
 /// How this endpoint reads its body (also what its fuzz target decodes with).
 pub const BODY: BodyRules = BodyRules {
@@ -42,45 +44,47 @@ pub async fn generate_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OrigoError> {
-    let request_id = RequestId::of(&req);
-    generate(&req, payload, &state, &request_id)
-        .await
-        .map_err(|failure| OrigoError::from(failure).for_request(request_id))
+    mint::<Exchange>(req, payload, state).await
 }
 
-async fn generate(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-    request_id: &RequestId,
-) -> Result<HttpResponse, Failure> {
-    let caller = state.caller(req, &super::DIALECT);
-    let credentials = credentials::from_api_key_or_basic(req, &credentials::X_API_KEY);
-    // Read first, judged after the credentials: a refusal keeps the connection open.
-    let bytes = body::read_bytes(req, payload).await;
-    let principal = state.tokens.authenticate(&caller, &credentials).await?;
-    let allowance = state.tokens.admit(&caller, &principal).await?;
-    let request: GenerateTokenRequest = body::decode_body(req, bytes, BODY)?;
-    let lifetime = state
-        .lifetimes
-        .of(&super::DIALECT)
-        .check(request.expire_after)?;
-    let issued = state.tokens.issue(
-        &caller,
-        &principal,
-        Grant::key_authority(&principal, lifetime),
-    )?;
-    Ok(token_response(allowance).json(TokenResponse {
-        result: ResultType::Ok,
-        code: ResultCode::Success,
-        message: "Token generated successfully.",
-        request_id: request_id.to_string(),
-        timestamp: mexico_city_now(),
-        billable: false,
-        data: TokenData {
-            access_token: issued.token,
-            token_type: "Bearer",
-            expires_in: i64::from(issued.lifetime.as_secs()),
-        },
-    }))
+/// OrigoID's token exchange: `x-api-key` or HTTP Basic, an optional `expireAfter` within the
+/// configured bounds, every answer in the envelope.
+struct Exchange;
+
+impl Endpoint for Exchange {
+    type Request = GenerateTokenRequest;
+    type Errors = Origoid;
+    const DIALECT: &'static Dialect = &super::DIALECT;
+    const BODY: BodyRules = BODY;
+    const CREDENTIALS: CredentialSource<GenerateTokenRequest> = CredentialSource::Headers(|req| {
+        credentials::from_api_key_or_basic(req, &credentials::X_API_KEY)
+    });
+
+    fn grant(
+        request: GenerateTokenRequest,
+        principal: &Principal,
+        state: &AppState,
+    ) -> Result<Grant, Failure> {
+        let lifetime = state
+            .lifetimes
+            .of(&super::DIALECT)
+            .check(request.expire_after)?;
+        Ok(Grant::key_authority(principal, lifetime))
+    }
+
+    fn answer(issued: IssuedToken, stamp: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+        response.json(TokenResponse {
+            result: ResultType::Ok,
+            code: ResultCode::Success,
+            message: "Token generated successfully.",
+            request_id: stamp.request_id.to_string(),
+            timestamp: mexico_city(stamp.at),
+            billable: false,
+            data: TokenData {
+                access_token: issued.token,
+                token_type: "Bearer",
+                expires_in: i64::from(issued.lifetime.as_secs()),
+            },
+        })
+    }
 }

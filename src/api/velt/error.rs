@@ -3,8 +3,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorDetail, ErrorResponse, ErrorStatus};
 use crate::api::body::{BodyError, FieldError};
-use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
-use crate::api::request_id::RequestId;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal, Stamp};
 use crate::core::CoreError;
 
 /// Velt's errors: callable-function `{error: {message, status}}`, no challenge.
@@ -94,7 +93,7 @@ impl ErrorTable for Velt {
         Refusal::new(status.http(), status, message)
     }
 
-    fn render(refusal: Refusal<ErrorStatus>, _: Option<&RequestId>) -> HttpResponse {
+    fn render(refusal: Refusal<ErrorStatus>, _: &Stamp) -> HttpResponse {
         render(refusal.code, refusal.status, refusal.message)
     }
 }

@@ -1,16 +1,19 @@
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
 use serde_json::{Map, Value};
 
 use super::LIFETIME;
-use super::error::VeltError;
+use super::error::{Velt, VeltError};
 use super::types::{
     ErrorResponse, GenerateTokenRequest, GenerateTokenResponse, SuccessStatus, TokenData,
     TokenResult,
 };
-use crate::api::body::{self, BodyRules, FieldNaming};
-use crate::api::{AppState, credentials, token_response};
+use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::error::{Failure, Stamp};
+use crate::api::mint::{CredentialSource, Endpoint, mint};
+use crate::api::{AppState, Dialect};
 use crate::core::scope::ScopeSet;
-use crate::core::service::{Credentials, Grant};
+use crate::core::service::{Credentials, Grant, Principal};
+use crate::core::token::IssuedToken;
 
 /// How this endpoint reads its body (also what its fuzz target decodes with).
 pub const BODY: BodyRules = BodyRules {
@@ -60,52 +63,52 @@ pub async fn generate_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VeltError> {
-    let caller = state.caller(&req, &super::DIALECT);
-    // A presented bearer token is refused before the body is even looked at (read first, so
-    // that the refusal keeps the connection open).
-    let bytes = body::read_bytes(&req, payload).await;
-    credentials::refuse_any_bearer(&req, &state.tokens, &caller)?;
-    let request: GenerateTokenRequest = body::decode_body(&req, bytes, BODY)?;
-    let data = request.data;
-    let principal = state
-        .tokens
-        .authenticate(
-            &caller,
-            &Credentials::IdAndKey {
-                id: data.api_key,
-                key: data.auth_token,
-            },
-        )
-        .await?;
-    let allowance = state.tokens.admit(&caller, &principal).await?;
+    mint::<Exchange>(req, payload, state).await
+}
 
-    let mut claims = Map::new();
-    claims.insert("userId".into(), Value::String(data.user_id));
-    if let Some(user) = data.user_properties {
-        claims.insert("organizationId".into(), Value::String(user.organization_id));
-        if let Some(is_admin) = user.is_admin {
-            claims.insert("isAdmin".into(), Value::Bool(is_admin));
+/// Velt's token exchange: key id and key in the body beside the user's claims, 48 h tokens.
+struct Exchange;
+
+impl Endpoint for Exchange {
+    type Request = GenerateTokenRequest;
+    type Errors = Velt;
+    const DIALECT: &'static Dialect = &super::DIALECT;
+    const BODY: BodyRules = BODY;
+    const CREDENTIALS: CredentialSource<GenerateTokenRequest> =
+        CredentialSource::Body(|request| Credentials::IdAndKey {
+            id: std::mem::take(&mut request.data.api_key),
+            key: std::mem::take(&mut request.data.auth_token),
+        });
+
+    fn grant(request: GenerateTokenRequest, _: &Principal, _: &AppState) -> Result<Grant, Failure> {
+        let data = request.data;
+        let mut claims = Map::new();
+        claims.insert("userId".into(), Value::String(data.user_id));
+        if let Some(user) = data.user_properties {
+            claims.insert("organizationId".into(), Value::String(user.organization_id));
+            if let Some(is_admin) = user.is_admin {
+                claims.insert("isAdmin".into(), Value::Bool(is_admin));
+            }
+            if let Some(email) = user.email {
+                claims.insert("email".into(), Value::String(email));
+            }
         }
-        if let Some(email) = user.email {
-            claims.insert("email".into(), Value::String(email));
-        }
-    }
-    let issued = state.tokens.issue(
-        &caller,
-        &principal,
-        Grant {
+        Ok(Grant {
             scopes: ScopeSet::default(),
             lifetime: LIFETIME,
             extra: claims,
-        },
-    )?;
-    Ok(token_response(allowance).json(GenerateTokenResponse {
-        result: TokenResult {
-            status: SuccessStatus::Success,
-            message: "Token generated successfully.",
-            data: TokenData {
-                token: issued.token,
+        })
+    }
+
+    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+        response.json(GenerateTokenResponse {
+            result: TokenResult {
+                status: SuccessStatus::Success,
+                message: "Token generated successfully.",
+                data: TokenData {
+                    token: issued.token,
+                },
             },
-        },
-    }))
+        })
+    }
 }

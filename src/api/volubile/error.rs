@@ -2,10 +2,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::types::{ErrorResponse, ValidationError};
-use crate::api;
 use crate::api::body::FieldError;
-use crate::api::error::{DialectError, ErrorTable, Failure, Refusal};
-use crate::api::request_id::RequestId;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal, Stamp};
 use crate::core::CoreError;
 
 /// Volubile's errors: `ErrorResponse`, with a field list for invalid payloads and scopes.
@@ -61,8 +59,9 @@ impl ErrorTable for Volubile {
         }
     }
 
-    fn render(refusal: Refusal<()>, _: Option<&RequestId>) -> HttpResponse {
+    fn render(refusal: Refusal<()>, stamp: &Stamp) -> HttpResponse {
         render(
+            stamp,
             refusal.status,
             &refusal.message,
             refusal.fields.unwrap_or_default(),
@@ -71,9 +70,10 @@ impl ErrorTable for Volubile {
 }
 
 /// The documented body for any status.
-fn render(status: StatusCode, message: &str, errors: Vec<FieldError>) -> HttpResponse {
+fn render(stamp: &Stamp, status: StatusCode, message: &str, errors: Vec<FieldError>) -> HttpResponse {
     HttpResponse::build(status).json(ErrorResponse {
-        timestamp: api::utc_millis_now(),
+        // `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, as documented: RFC 3339 with milliseconds and `Z`.
+        timestamp: stamp.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         status: i32::from(status.as_u16()),
         message: message.to_owned(),
         errors: errors.into_iter().map(ValidationError::from).collect(),
@@ -81,6 +81,6 @@ fn render(status: StatusCode, message: &str, errors: Vec<FieldError>) -> HttpRes
 }
 
 /// Router-level answers (unknown path, wrong method) in the same shape.
-pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {
-    render(status, message, Vec::new())
+pub fn error_page(status: StatusCode, message: &str, req: &HttpRequest) -> HttpResponse {
+    render(&Stamp::of(req), status, message, Vec::new())
 }

@@ -1,12 +1,15 @@
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, post, web};
 use serde_json::Map;
 
-use super::error::VolubileError;
+use super::error::{Volubile, VolubileError};
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
-use crate::api::body::{self, BodyRules, FieldNaming};
-use crate::api::{AppState, credentials, token_response};
+use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::error::{Failure, Stamp};
+use crate::api::mint::{CredentialSource, Endpoint, mint};
+use crate::api::{AppState, Dialect, credentials};
 use crate::core::scope::ScopeSet;
-use crate::core::service::Grant;
+use crate::core::service::{Grant, Principal};
+use crate::core::token::IssuedToken;
 
 /// How this endpoint reads its body (also what its fuzz target decodes with).
 pub const BODY: BodyRules = BodyRules {
@@ -35,28 +38,36 @@ pub async fn issue_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, VolubileError> {
-    let caller = state.caller(&req, &super::DIALECT);
-    let credentials = credentials::from_api_key_header(&req, &credentials::X_API_KEY);
-    // Read first, judged after the key: a refusal keeps the connection open.
-    let bytes = body::read_bytes(&req, payload).await;
-    let principal = state.tokens.authenticate(&caller, &credentials).await?;
-    let allowance = state.tokens.admit(&caller, &principal).await?;
-    let request: AuthTokenRequest = body::decode_body(&req, bytes, BODY)?;
-    let issued = state.tokens.issue(
-        &caller,
-        &principal,
-        Grant {
+    mint::<Exchange>(req, payload, state).await
+}
+
+/// Volubile's token exchange: the key in `X-Api-Key`, the scopes asked for, 900 s.
+struct Exchange;
+
+impl Endpoint for Exchange {
+    type Request = AuthTokenRequest;
+    type Errors = Volubile;
+    const DIALECT: &'static Dialect = &super::DIALECT;
+    const BODY: BodyRules = BODY;
+    const CREDENTIALS: CredentialSource<AuthTokenRequest> =
+        CredentialSource::Headers(|req| credentials::from_api_key_header(req, &credentials::X_API_KEY));
+
+    fn grant(request: AuthTokenRequest, _: &Principal, _: &AppState) -> Result<Grant, Failure> {
+        Ok(Grant {
             scopes: ScopeSet::new(request.scope),
             lifetime: super::LIFETIME,
             extra: Map::new(),
-        },
-    )?;
-    let body = AuthTokenResponse {
-        token: issued.token,
-        expires_in: i64::from(issued.lifetime.as_secs()),
-        token_type: "Bearer",
-    };
-    Ok(token_response(allowance)
-        .content_type(mime::APPLICATION_JSON)
-        .body(body.to_json()))
+        })
+    }
+
+    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+        let body = AuthTokenResponse {
+            token: issued.token,
+            expires_in: i64::from(issued.lifetime.as_secs()),
+            token_type: "Bearer",
+        };
+        response
+            .content_type(mime::APPLICATION_JSON)
+            .body(body.to_json())
+    }
 }
