@@ -6,7 +6,9 @@ measured in alternating rounds (A B C ... A B C ...) so machine drift spreads ov
 each cell of the table is the median round. The table goes to stdout and to bench/results.md.
 
 Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
-(default 32).
+(default 32). BENCH_BASELINE names another keymint binary (say, a release build of the commit
+before a change): its floor, HS256 issuance and forward-auth join the same alternating rounds,
+so a change is judged by ratios from one run.
 """
 
 import base64
@@ -28,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "keymint"
+BASELINE = os.environ.get("BENCH_BASELINE")
 PEER = ROOT / "bench" / "peer"
 SERVER_CORE, LOAD_CORE = "0", "1"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -53,9 +56,9 @@ def wait_http(url, timeout=20.0):
     sys.exit(f"{url} did not come up")
 
 
-def keymint(args, db, **kw):
+def keymint(args, db, binary=BIN, **kw):
     env = {**os.environ, "KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": os.environ.get("RUST_LOG", "info")}
-    return subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, text=True, **kw)
+    return subprocess.run([str(binary), *args], env=env, check=True, capture_output=True, text=True, **kw)
 
 
 class Server:
@@ -80,10 +83,10 @@ class Server:
         self.proc.wait(timeout=10)
 
 
-def start_keymint(alg, db, *extra):
+def start_keymint(alg, db, *extra, binary=BIN):
     port = free_port()
     argv = [
-        str(BIN), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        str(binary), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
         "--signing-alg", alg, "--rate-limit", UNLIMITED, "--failed-auth-limit", UNLIMITED, *extra,
     ]
     env = {"KEYMINT_DATABASE_URL": f"sqlite://{db}", "RUST_LOG": os.environ.get("RUST_LOG", "info")}
@@ -91,11 +94,11 @@ def start_keymint(alg, db, *extra):
     return server, f"http://127.0.0.1:{port}"
 
 
-def make_database(path, accounts=5):
+def make_database(path, accounts=5, binary=BIN):
     """A database with `accounts` accounts (two keys each); returns the first primary key."""
     first = None
     for i in range(accounts):
-        created = json.loads(keymint(["accounts", "create", f"bench{i}", "--json"], path).stdout)
+        created = json.loads(keymint(["accounts", "create", f"bench{i}", "--json"], path, binary).stdout)
         first = first or created["keys"][0]["secret"]
     return first
 
@@ -270,6 +273,23 @@ def measure(work):
         }, "grant_type=client_credentials&scope=calls%3Aread%20agents%3Aread"), "peer"),
     ]
 
+    if BASELINE:
+        db = f"{work}/baseline.db"
+        keys["baseline"] = make_database(db, binary=BASELINE)
+        servers["baseline"], urls["baseline"] = start_keymint("HS256", db, binary=BASELINE)
+        old_token = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{urls['baseline']}/v1/auth/token", data=body.encode(),
+            headers={"X-Api-Key": keys["baseline"], "Content-Type": "application/json"},
+        )).read())["token"]
+        old_verify = wrk_script(work, "verify-baseline", "GET", {
+            "Authorization": f"Bearer {old_token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7",
+        })
+        scenarios += [
+            ("baseline: floor", urls["baseline"] + "/healthz", wrk_script(work, "floor", "GET", {}), "baseline"),
+            ("baseline: Volubile issuance, HS256", urls["baseline"] + "/v1/auth/token", issue("baseline"), "baseline"),
+            ("baseline: forward-auth, HS256 bearer", urls["baseline"] + "/forward-auth", old_verify, "baseline"),
+        ]
+
     results = {name: [] for name, *_ in scenarios}
     for name, url, script, _ in scenarios:  # warm-up, not counted
         subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", "-c8", "-d1s", "-s", str(script), url],
@@ -301,12 +321,21 @@ def measure(work):
         ("EdDSA issuance / floor", ed / floor, ">= 0.4"),
         ("HS256 issuance, 1M keys / 10 keys", big / hs, ">= 0.9"),
     ]
+    if BASELINE:
+        old_floor, old_hs, old_verify = (m(i)["rps"] for i in range(8, 11))
+        ratios += [
+            ("baseline: HS256 issuance / floor", old_hs / old_floor, "(the same, within noise)"),
+            ("baseline: forward-auth / floor", old_verify / old_floor, "(the same, within noise)"),
+            ("HS256 issuance / baseline's", hs / old_hs, "(1.00, within noise)"),
+            ("forward-auth / baseline's", verify / old_verify, "(1.00, within noise)"),
+        ]
     table = "\n".join([
         f"# keymint benchmark\n",
         f"{datetime.date.today().isoformat()} · {machine()} · `make bench` · server on core {SERVER_CORE} "
         f"with 1 worker, wrk on core {LOAD_CORE}, {CONNECTIONS} connections, {ROUNDS} alternating rounds of "
         f"{SECONDS} s (median shown) · keymint as deployed: quotas, audit trail, metrics, request ids, "
-        f"default log level\n",
+        f"default log level"
+        + (f" · baseline: `{BASELINE}`" if BASELINE else "") + "\n",
         "| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
         *rows,
