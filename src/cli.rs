@@ -103,7 +103,9 @@ pub enum SigningKeysCommand {
     /// tokens within a second and the JWKS drops it. If it is the key signing now, a new key
     /// replaces it at once (verifiers refetch the JWKS for a `kid` they do not know).
     Revoke {
-        /// The key's `kid`, as `signing-keys list` shows it.
+        /// The key's `kid`, as `signing-keys list` shows it. A kid is base64url, so it may
+        /// start with `-`: that is still the kid, not a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Print one JSON object: {"kid", "alg", "revoked_at", "replacement": {"kid",
         /// "activates_at"} or null}.
@@ -477,6 +479,16 @@ mod tests {
             panic!("expected serve")
         };
         assert_eq!(args.dialects, ["volubile", "velt"]);
+    }
+
+    #[test]
+    fn a_kid_that_starts_with_a_hyphen_is_a_kid() {
+        let cli =
+            Cli::try_parse_from(["keymint", "signing-keys", "revoke", "-GqX1", "--json"]).unwrap();
+        let Command::SigningKeys(SigningKeysCommand::Revoke { kid, json }) = cli.command else {
+            panic!("expected signing-keys revoke")
+        };
+        assert_eq!((kid.as_str(), json), ("-GqX1", true));
     }
 
     #[test]
