@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::core::service::Observer;
+use crate::core::observer::Observer;
 use crate::store::cache::CacheObserver;
 
 /// Which background write: `audit`, `usage`, `signing_keys`, `prune`.

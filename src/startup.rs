@@ -124,12 +124,12 @@ fn bookkeeping(
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let audit = every(TICK, stopped, tokens, |tokens, tick| async move {
-        if tick.is_multiple_of(AUDIT_INTERVAL_TICKS) || tokens.audit_batch_full() {
-            tokens.flush_audit().await;
+        if tick.is_multiple_of(AUDIT_INTERVAL_TICKS) || tokens.audit().batch_full() {
+            tokens.audit().flush().await;
         }
     });
     let usage = every(USAGE_INTERVAL, stopped, tokens, |tokens, _| async move {
-        tokens.flush_usage().await;
+        tokens.usage().flush().await;
     });
     let keys = every(TICK, stopped, tokens, move |tokens, tick| async move {
         if tick.is_multiple_of(KEY_RELOAD_INTERVAL_TICKS) {
@@ -146,7 +146,7 @@ fn bookkeeping(
         tokens,
         |tokens, _| async move {
             tokens.housekeeping();
-            tokens.prune_audit().await;
+            tokens.audit().prune().await;
             crate::telemetry::report_suppressed();
         },
     );
@@ -385,8 +385,8 @@ impl Application {
         for job in jobs {
             let _ = job.await;
         }
-        self.tokens.flush_usage().await;
-        self.tokens.flush_audit_at_shutdown().await;
+        self.tokens.usage().flush().await;
+        self.tokens.audit().flush_at_shutdown().await;
         result
     }
 }

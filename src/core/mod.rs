@@ -9,8 +9,10 @@ pub mod admin;
 pub mod alg;
 /// API key strings: generation, parsing, checksum and hashing.
 pub mod apikey;
-/// The audit trail of token requests.
+/// The audit trail of token requests: events, batches, summaries.
 pub mod audit;
+/// The audit trail as the service keeps it: buffered, summarised, written, pruned.
+pub mod audit_trail;
 /// Time source, injectable so expiry and rate windows are testable without sleeping.
 pub mod clock;
 /// The errors every dialect maps to its own documented body.
@@ -23,6 +25,8 @@ pub mod jws;
 pub mod keyring;
 /// Token lifetimes and their bounds.
 pub mod lifetime;
+/// What the core reports for metrics.
+pub mod observer;
 /// Per-account request quotas.
 pub mod ratelimit;
 /// The route → scope table and request-path normalisation.
@@ -39,5 +43,7 @@ pub mod store;
 pub mod token;
 /// Bearer tokens already verified, for forward-auth.
 pub mod token_cache;
+/// Keys' last-used times, batched.
+pub mod usage;
 
 pub use error::{Attempt, CoreError};

@@ -1,23 +1,24 @@
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::apikey::{KeyHash, KeyId, PresentedKey};
-use super::audit::{AuditBuffer, AuditEvent, Caller, Outcome, RefusalDigest};
+use super::audit::{AuditEvent, Caller, Outcome};
+use super::audit_trail::AuditTrail;
 use super::clock::Clock;
 use super::error::{Attempt, CoreError};
 use super::keyring::Keyring;
 use super::lifetime::Lifetime;
+use super::observer::{Observer, Unobserved};
 use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Scope, ScopeSet};
 use super::store::KeyStore;
 use super::token::{Claims, IssuedToken, TokenSigner};
 use super::token_cache::{TokenCache, Verified};
+use super::usage::UsageLog;
 
 /// Credentials as a transport found them, not yet checked.
 #[derive(Clone)]
@@ -93,22 +94,6 @@ pub enum Denial {
     NotAllowed,
 }
 
-/// Told about what the service does, for metrics; the core knows nothing of how they are kept.
-pub trait Observer: Send + Sync + std::fmt::Debug {
-    fn token_issued(&self) {}
-    fn rate_limited(&self) {}
-    /// A background write (`audit`, `usage`, `signing_keys`, `prune`) failed or missed its
-    /// deadline.
-    fn store_write_failed(&self, _job: &'static str) {}
-    /// Audit events were dropped: the buffer was full while the store could not take them.
-    fn audit_dropped(&self, _events: u64) {}
-}
-
-#[derive(Debug)]
-struct Unobserved;
-
-impl Observer for Unobserved {}
-
 /// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
 static DECOY: LazyLock<KeyHash> =
     LazyLock::new(|| KeyHash::from_bytes(&[0u8; 32]).expect("32 bytes make a hash"));
@@ -120,23 +105,15 @@ pub struct TokenService {
     signer: TokenSigner,
     limiter: Box<dyn Quota>,
     clock: Arc<dyn Clock>,
-    usage: Mutex<HashMap<KeyId, DateTime<Utc>>>,
-    audit: Mutex<AuditBuffer>,
-    /// Refusals at a limit, summarised rather than written one by one.
-    refusals: Mutex<RefusalDigest>,
-    /// The last audit write failed: no early writes until a regular one succeeds.
-    audit_failing: AtomicBool,
+    usage: UsageLog,
+    audit: AuditTrail,
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
     verified: TokenCache,
     /// The store's change count when the signing keys were last reloaded.
     keys_seen: AtomicU64,
-    /// How long audit events are kept; `None`: for ever.
-    audit_retention: Option<chrono::Duration>,
     /// How long a background store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
-    /// Audit events dropped so far that have been reported.
-    audit_dropped_said: std::sync::atomic::AtomicUsize,
     /// When a change-driven signing-key reload may be tried again after a failure.
     reload_retry_at: Mutex<Option<std::time::Instant>>,
 }
@@ -145,25 +122,12 @@ pub struct TokenService {
 /// size; 80 MB if every one were the longest accepted, 8 KiB).
 pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
 
-/// A prune may take this many write deadlines before it stops for the minute.
-const PRUNE_DEADLINE_FACTOR: u32 = 4;
-
-/// Audit batches written per transaction (some 4,000 events): each write stays well inside
-/// its deadline even on a slow database, and a backlog drains a chunk at a time.
-const AUDIT_BATCHES_PER_WRITE: usize = 16;
-
 /// After a failed signing-key reload, change-driven reloads pause this long (the periodic
 /// reload goes on), so that a lasting failure is not retried, and logged, every tick.
 const RELOAD_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Added to the store timeout for the deadline of background store calls.
 const WRITE_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Refusals during a store outage are summarised per client over this window.
-const OUTAGE_SUMMARY_WINDOW: chrono::Duration = chrono::Duration::seconds(10);
-
-/// Audit events kept while the database cannot take them: some 100,000 events.
-const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
 
 /// The key id a credential names, if it is readable: for the audit trail of refusals.
 fn claimed_key_id(credentials: &Credentials) -> Option<KeyId> {
@@ -181,22 +145,31 @@ impl TokenService {
         limiter: Box<dyn Quota>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let observer: Arc<dyn Observer> = Arc::new(Unobserved);
+        let write_deadline = super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN;
         Self {
+            usage: UsageLog::new(
+                store.clone(),
+                clock.clone(),
+                observer.clone(),
+                write_deadline,
+            ),
+            audit: AuditTrail::new(
+                store.clone(),
+                clock.clone(),
+                observer.clone(),
+                write_deadline,
+                None,
+            ),
             store,
             signer,
             limiter,
             clock,
-            usage: Mutex::new(HashMap::new()),
-            audit: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
-            refusals: Mutex::new(RefusalDigest::default()),
-            audit_failing: AtomicBool::new(false),
-            observer: Arc::new(Unobserved),
+            observer,
             failures: None,
             verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
             keys_seen: AtomicU64::new(0),
-            audit_retention: None,
-            write_deadline: super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN,
-            audit_dropped_said: std::sync::atomic::AtomicUsize::new(0),
+            write_deadline,
             reload_retry_at: Mutex::new(None),
         }
     }
@@ -217,18 +190,49 @@ impl TokenService {
     /// database's own deadline, where it has one, answers first).
     pub fn with_store_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.write_deadline = timeout + WRITE_DEADLINE_MARGIN;
-        self
+        let retention = self.audit.retention();
+        self.rebuild_bookkeeping(retention)
     }
 
-    /// Deletes audit events older than `retention` at each [`prune_audit`](Self::prune_audit).
-    pub fn with_audit_retention(mut self, retention: Option<chrono::Duration>) -> Self {
-        self.audit_retention = retention;
-        self
+    /// Deletes audit events older than `retention` at each [`AuditTrail::prune`].
+    pub fn with_audit_retention(self, retention: Option<chrono::Duration>) -> Self {
+        self.rebuild_bookkeeping(retention)
     }
 
     pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
+        let retention = self.audit.retention();
+        self.rebuild_bookkeeping(retention)
+    }
+
+    /// The audit trail and the usage log, made again with the current deadline and observer
+    /// (only while the service is being configured: nothing is buffered yet).
+    fn rebuild_bookkeeping(mut self, retention: Option<chrono::Duration>) -> Self {
+        let (store, clock, observer) = (&self.store, &self.clock, &self.observer);
+        self.usage = UsageLog::new(
+            store.clone(),
+            clock.clone(),
+            observer.clone(),
+            self.write_deadline,
+        );
+        self.audit = AuditTrail::new(
+            store.clone(),
+            clock.clone(),
+            observer.clone(),
+            self.write_deadline,
+            retention,
+        );
         self
+    }
+
+    /// The audit trail: buffered events, written by the bookkeeping task.
+    pub fn audit(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    /// Keys' last-used times, written by the bookkeeping task.
+    pub fn usage(&self) -> &UsageLog {
+        &self.usage
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -252,7 +256,8 @@ impl TokenService {
         {
             self.observer.rate_limited();
             let err = CoreError::RateLimited(limited);
-            self.audit_refusal(caller, &err, None, claimed_key_id(credentials));
+            self.audit
+                .refusal(caller, &err, None, claimed_key_id(credentials));
             return Err(err);
         }
         match self.identify(credentials).await {
@@ -268,7 +273,7 @@ impl TokenService {
                     _ => None,
                 };
                 let owner = owner.map(|key| (key.account, key.id));
-                self.audit_refusal(caller, &err, owner.as_ref(), claimed);
+                self.audit.refusal(caller, &err, owner.as_ref(), claimed);
                 Err(err)
             }
         }
@@ -299,7 +304,7 @@ impl TokenService {
     pub fn refuse_bearer(&self, caller: &Caller, token: &str) -> CoreError {
         let err = self.refuse_token(token);
         self.note_failure(caller, &err);
-        self.audit_refusal(caller, &err, None, None);
+        self.audit.refusal(caller, &err, None, None);
         err
     }
 
@@ -349,7 +354,7 @@ impl TokenService {
                 super::store::StoreError::ChangesUnknown,
             ));
         }
-        self.note_usage(&stored.id);
+        self.usage.note(&stored.id);
         Ok(Principal {
             account: stored.account,
             key_id: stored.id,
@@ -479,7 +484,7 @@ impl TokenService {
                 self.observer.rate_limited();
                 let err = CoreError::RateLimited(limited);
                 let owner = (principal.account.clone(), principal.key_id);
-                self.audit_refusal(caller, &err, Some(&owner), None);
+                self.audit.refusal(caller, &err, Some(&owner), None);
                 err
             })
     }
@@ -494,7 +499,7 @@ impl TokenService {
     ) -> Result<IssuedToken, CoreError> {
         let result = self.sign(principal, grant);
         match &result {
-            Ok(issued) => self.audit(AuditEvent {
+            Ok(issued) => self.audit.record(AuditEvent {
                 at: self.clock.now(),
                 dialect: Cow::Borrowed(caller.dialect),
                 outcome: Outcome::Issued,
@@ -508,7 +513,7 @@ impl TokenService {
             }),
             Err(err) => {
                 let owner = (principal.account.clone(), principal.key_id);
-                self.audit_refusal(caller, err, Some(&owner), None);
+                self.audit.refusal(caller, err, Some(&owner), None);
             }
         }
         result
@@ -530,209 +535,6 @@ impl TokenService {
             )
             .inspect(|_| self.observer.token_issued())
             .map_err(|err| CoreError::Internal(err.into()))
-    }
-
-    fn note_usage(&self, id: &KeyId) {
-        let now = self.clock.now();
-        let mut usage = self
-            .usage
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        usage.insert(*id, now);
-    }
-
-    /// Records a refusal; `owner` is the account and key it concerns, where known.
-    fn audit_refusal(
-        &self,
-        caller: &Caller,
-        err: &CoreError,
-        owner: Option<&(Arc<str>, KeyId)>,
-        claimed_key: Option<KeyId>,
-    ) {
-        let event = AuditEvent {
-            at: self.clock.now(),
-            dialect: Cow::Borrowed(caller.dialect),
-            outcome: Outcome::Refused,
-            reason: Some(Cow::Borrowed(err.reason())),
-            account: owner.map(|(account, _)| account.clone()),
-            key_id: owner.map(|(_, id)| *id).or(claimed_key),
-            scopes: None,
-            jti: None,
-            client_ip: caller.client_ip,
-            count: 1,
-        };
-        // A client refused at a limit gets one event a window, not one a request; so does one
-        // refused because the store is away.
-        let window = match err {
-            CoreError::RateLimited(limited) => {
-                Some(chrono::Duration::from_std(limited.window).unwrap_or(chrono::Duration::MAX))
-            }
-            CoreError::Unavailable(_) => Some(OUTAGE_SUMMARY_WINDOW),
-            _ => None,
-        };
-        if let Some(window) = window {
-            let admitted = self
-                .refusals
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .admit(&event, window);
-            if !admitted {
-                return;
-            }
-        }
-        self.audit(event);
-    }
-
-    /// Records the summaries of refusal windows that have closed (all of them at shutdown).
-    fn close_refusal_windows(&self, all: bool) {
-        let closed = {
-            let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-            if all {
-                refusals.drain()
-            } else {
-                refusals.closed(self.clock.now())
-            }
-        };
-        for summary in closed {
-            self.audit(summary);
-        }
-    }
-
-    /// At shutdown: every summary still open goes to the buffer, then everything is written,
-    /// once and within the write deadline; what could not be written is said to be lost.
-    pub async fn flush_audit_at_shutdown(&self) {
-        self.close_refusal_windows(true);
-        let batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let count: usize = batches.iter().map(|b| b.count).sum();
-        if count == 0 {
-            return;
-        }
-        let (err, left) = match self.write_audit(batches, self.write_deadline).await {
-            Ok(left) if left.is_empty() => return,
-            Ok(left) => (super::store::StoreError::TimedOut, left),
-            Err(failed) => failed,
-        };
-        let lost: usize = left.iter().map(|b| b.count).sum();
-        tracing::error!(error = ?err, lost, of = count, "could not write the last audit events before shutting down");
-    }
-
-    /// Writes audit batches a chunk ([`AUDIT_BATCHES_PER_WRITE`]) per transaction, each chunk
-    /// given up after the write deadline (the database gives it up too), until they are all
-    /// written or `budget` is spent. Returns what is left: after the budget, `Ok`; after a
-    /// failure, `Err`, the failed chunk included. (A deadline that fires after the database
-    /// committed means a chunk is written twice: at least once, never lost.)
-    async fn write_audit(
-        &self,
-        mut batches: std::collections::VecDeque<super::audit::AuditBatch>,
-        budget: std::time::Duration,
-    ) -> Result<
-        std::collections::VecDeque<super::audit::AuditBatch>,
-        (
-            super::store::StoreError,
-            std::collections::VecDeque<super::audit::AuditBatch>,
-        ),
-    > {
-        let started = std::time::Instant::now();
-        while !batches.is_empty() && started.elapsed() < budget {
-            let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
-            let writing = self.store.record_audit(&batches.make_contiguous()[..chunk]);
-            match tokio::time::timeout(self.write_deadline, writing).await {
-                Ok(Ok(())) => {
-                    batches.drain(..chunk);
-                }
-                Ok(Err(err)) => return Err((err, batches)),
-                Err(_) => return Err((super::store::StoreError::TimedOut, batches)),
-            }
-        }
-        Ok(batches)
-    }
-
-    fn audit(&self, event: AuditEvent) {
-        self.audit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(&event);
-    }
-
-    /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`])
-    /// and the store took the last write: a failing store is retried at the regular pace only.
-    pub fn audit_batch_full(&self) -> bool {
-        !self.audit_failing.load(Ordering::Relaxed)
-            && self
-                .audit
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .has_full_batch()
-    }
-
-    /// Writes the buffered audit events, a batch per database row; called every few dozen
-    /// milliseconds (sooner under load), off the request path. If the database refuses, the events stay buffered
-    /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
-    pub async fn flush_audit(&self) {
-        self.close_refusal_windows(false);
-        let batches = self.audit.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if !batches.is_empty() {
-            let written = self.write_audit(batches, self.write_deadline).await;
-            self.audit_failing
-                .store(written.is_err(), Ordering::Relaxed);
-            let left = match written {
-                Ok(left) => left,
-                Err((err, left)) => {
-                    let count: usize = left.iter().map(|b| b.count).sum();
-                    tracing::warn!(error = ?err, count, "could not write audit events; will retry");
-                    self.observer.store_write_failed("audit");
-                    left
-                }
-            };
-            // What the budget or a failure left goes back, ahead of newer events.
-            if !left.is_empty() {
-                self.audit
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .put_back(left);
-            }
-        }
-        // Dropped while this write was under way, or by the put-back: counted and said once.
-        let dropped = self
-            .audit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .dropped();
-        let before = self.audit_dropped_said.swap(dropped, Ordering::Relaxed);
-        if dropped > before {
-            let newly = dropped - before;
-            self.observer.audit_dropped(newly as u64);
-            tracing::warn!(
-                dropped = newly,
-                total = dropped,
-                "audit buffer full while the store could not take it: the oldest events were dropped"
-            );
-        }
-    }
-
-    /// Writes the batched last-used times; called periodically, off the request path.
-    pub async fn flush_usage(&self) {
-        let used: Vec<_> = {
-            let mut usage = self
-                .usage
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            usage.drain().collect()
-        };
-        if used.is_empty() {
-            return;
-        }
-        match tokio::time::timeout(self.write_deadline, self.store.record_usage(&used)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                self.observer.store_write_failed("usage");
-                tracing::warn!(error = %err, "could not record key usage");
-            }
-            Err(_) => {
-                self.observer.store_write_failed("usage");
-                tracing::warn!(deadline = ?self.write_deadline, "recording key usage missed its deadline");
-            }
-        }
     }
 
     /// Reloads the key pairs (ES256/EdDSA), so a rotation made by the CLI, or by another
@@ -799,26 +601,6 @@ impl TokenService {
                 .reload_retry_at
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(now + RELOAD_BACKOFF);
-        }
-    }
-
-    /// Deletes the audit events older than the retention period; called every minute.
-    pub async fn prune_audit(&self) {
-        let Some(retention) = self.audit_retention else {
-            return;
-        };
-        let before = self.clock.now() - retention;
-        // Bounded as a whole (each slice is too): what is left is pruned next minute, and a
-        // shutdown never waits on a long backlog.
-        let pruning = self.store.prune_audit(before);
-        match tokio::time::timeout(self.write_deadline * PRUNE_DEADLINE_FACTOR, pruning).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(rows)) => tracing::debug!(rows, %before, "pruned the audit trail"),
-            Ok(Err(err)) => {
-                self.observer.store_write_failed("prune");
-                tracing::warn!(error = %err, "could not prune the audit trail");
-            }
-            Err(_) => tracing::info!("pruning the audit trail goes on next minute"),
         }
     }
 

@@ -45,7 +45,7 @@ async fn issuances_and_refusals_are_recorded_and_read_back_by_the_cli() {
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     app.origoid_token(&[("x-api-key", globex.primary.secret.clone())], None)
         .await;
-    app.tokens.flush_audit().await;
+    app.tokens.audit().flush().await;
 
     let events = audit(&app.database_url, &["--account", "acme"]).await["events"]
         .as_array()
@@ -103,7 +103,7 @@ async fn a_client_refused_at_its_limit_is_one_event_and_one_summary_a_window() {
             .await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     }
-    app.tokens.flush_audit().await;
+    app.tokens.audit().flush().await;
     let at_the_limit = |events: &Value| -> Vec<u64> {
         events["events"]
             .as_array()
@@ -122,7 +122,7 @@ async fn a_client_refused_at_its_limit_is_one_event_and_one_summary_a_window() {
 
     // Once the window has passed, the rest are one event that says how many.
     app.clock.advance(chrono::Duration::seconds(61));
-    app.tokens.flush_audit().await;
+    app.tokens.audit().flush().await;
     let events = audit(&app.database_url, &["--limit", "1000"]).await;
     assert_eq!(at_the_limit(&events), [49, 1]);
     assert!(events["events"].as_array().unwrap().len() < 10, "{events}");
@@ -134,11 +134,11 @@ async fn events_older_than_the_retention_period_are_deleted() {
     let acme = app.create_account("acme").await;
     let body = json!({"scope": ["calls:read"]});
     app.volubile_token(&acme.primary.secret, &body).await;
-    app.tokens.flush_audit().await;
+    app.tokens.audit().flush().await;
 
     app.clock.advance(chrono::Duration::minutes(90));
     app.volubile_token(&acme.primary.secret, &body).await;
-    app.tokens.flush_audit().await;
+    app.tokens.audit().flush().await;
     assert_eq!(
         audit(&app.database_url, &[]).await["events"]
             .as_array()
@@ -147,7 +147,7 @@ async fn events_older_than_the_retention_period_are_deleted() {
         2
     );
 
-    app.tokens.prune_audit().await;
+    app.tokens.audit().prune().await;
 
     let kept = audit(&app.database_url, &[]).await;
     assert_eq!(kept["events"].as_array().unwrap().len(), 1, "{kept}");

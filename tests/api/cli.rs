@@ -144,7 +144,7 @@ async fn keys_list_shows_ids_slots_and_times_but_never_secrets() {
     let acme = app.create_account("acme").await;
     app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
         .await;
-    app.tokens.flush_usage().await;
+    app.tokens.usage().flush().await;
 
     let output = keymint(&app.database_url, &["keys", "list", "acme", "--json"]);
     let text = String::from_utf8_lossy(&output.stdout).to_string();

@@ -1,0 +1,257 @@
+//! The audit trail as the service keeps it: events buffered off the request path, refusals at a
+//! limit summarised per client and window, written in bounded chunks by the bookkeeping task,
+//! kept for the retention period.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::apikey::KeyId;
+use super::audit::{AuditBatch, AuditBuffer, AuditEvent, Caller, Outcome, RefusalDigest};
+use super::clock::Clock;
+use super::error::CoreError;
+use super::observer::Observer;
+use super::store::KeyStore;
+
+/// A prune may take this many write deadlines before it stops for the minute.
+const PRUNE_DEADLINE_FACTOR: u32 = 4;
+
+/// Audit batches written per transaction (some 4,000 events): each write stays well inside
+/// its deadline even on a slow database, and a backlog drains a chunk at a time.
+const AUDIT_BATCHES_PER_WRITE: usize = 16;
+
+/// Refusals during a store outage are summarised per client over this window.
+const OUTAGE_SUMMARY_WINDOW: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Audit events kept while the database cannot take them: some 100,000 events.
+const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
+
+/// Every token issued and every request refused, on its way to the store.
+#[derive(Debug)]
+pub struct AuditTrail {
+    store: Arc<dyn KeyStore>,
+    clock: Arc<dyn Clock>,
+    observer: Arc<dyn Observer>,
+    buffer: Mutex<AuditBuffer>,
+    /// Refusals at a limit, summarised rather than written one by one.
+    refusals: Mutex<RefusalDigest>,
+    /// The last write failed: no early writes until a regular one succeeds.
+    failing: AtomicBool,
+    /// Events dropped so far that have been reported.
+    dropped_said: AtomicUsize,
+    /// How long events are kept; `None`: for ever.
+    retention: Option<chrono::Duration>,
+    /// How long one store call may take before it is given up (and retried).
+    write_deadline: std::time::Duration,
+}
+
+impl AuditTrail {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+        observer: Arc<dyn Observer>,
+        write_deadline: std::time::Duration,
+        retention: Option<chrono::Duration>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            observer,
+            buffer: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
+            refusals: Mutex::new(RefusalDigest::default()),
+            failing: AtomicBool::new(false),
+            dropped_said: AtomicUsize::new(0),
+            retention,
+            write_deadline,
+        }
+    }
+
+    /// How long events are kept; `None`: for ever.
+    pub fn retention(&self) -> Option<chrono::Duration> {
+        self.retention
+    }
+
+    /// Buffers one event for the next write.
+    pub fn record(&self, event: AuditEvent) {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&event);
+    }
+
+    /// Records a refusal; `owner` is the account and key it concerns, where known.
+    pub fn refusal(
+        &self,
+        caller: &Caller,
+        err: &CoreError,
+        owner: Option<&(Arc<str>, KeyId)>,
+        claimed_key: Option<KeyId>,
+    ) {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            dialect: Cow::Borrowed(caller.dialect),
+            outcome: Outcome::Refused,
+            reason: Some(Cow::Borrowed(err.reason())),
+            account: owner.map(|(account, _)| account.clone()),
+            key_id: owner.map(|(_, id)| *id).or(claimed_key),
+            scopes: None,
+            jti: None,
+            client_ip: caller.client_ip,
+            count: 1,
+        };
+        // A client refused at a limit gets one event a window, not one a request; so does one
+        // refused because the store is away.
+        let window = match err {
+            CoreError::RateLimited(limited) => {
+                Some(chrono::Duration::from_std(limited.window).unwrap_or(chrono::Duration::MAX))
+            }
+            CoreError::Unavailable(_) => Some(OUTAGE_SUMMARY_WINDOW),
+            _ => None,
+        };
+        if let Some(window) = window {
+            let admitted = self
+                .refusals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(&event, window);
+            if !admitted {
+                return;
+            }
+        }
+        self.record(event);
+    }
+
+    /// Records the summaries of refusal windows that have closed (all of them at shutdown).
+    fn close_windows(&self, all: bool) {
+        let closed = {
+            let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+            if all {
+                refusals.drain()
+            } else {
+                refusals.closed(self.clock.now())
+            }
+        };
+        for summary in closed {
+            self.record(summary);
+        }
+    }
+
+    /// At shutdown: every summary still open goes to the buffer, then everything is written,
+    /// once and within the write deadline; what could not be written is said to be lost.
+    pub async fn flush_at_shutdown(&self) {
+        self.close_windows(true);
+        let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let count: usize = batches.iter().map(|b| b.count).sum();
+        if count == 0 {
+            return;
+        }
+        let (err, left) = match self.write(batches, self.write_deadline).await {
+            Ok(left) if left.is_empty() => return,
+            Ok(left) => (crate::core::store::StoreError::TimedOut, left),
+            Err(failed) => failed,
+        };
+        let lost: usize = left.iter().map(|b| b.count).sum();
+        tracing::error!(error = ?err, lost, of = count, "could not write the last audit events before shutting down");
+    }
+
+    /// Writes audit batches a chunk ([`AUDIT_BATCHES_PER_WRITE`]) per transaction, each chunk
+    /// given up after the write deadline (the database gives it up too), until they are all
+    /// written or `budget` is spent. Returns what is left: after the budget, `Ok`; after a
+    /// failure, `Err`, the failed chunk included. (A deadline that fires after the database
+    /// committed means a chunk is written twice: at least once, never lost.)
+    async fn write(
+        &self,
+        mut batches: VecDeque<AuditBatch>,
+        budget: std::time::Duration,
+    ) -> Result<VecDeque<AuditBatch>, (crate::core::store::StoreError, VecDeque<AuditBatch>)> {
+        let started = std::time::Instant::now();
+        while !batches.is_empty() && started.elapsed() < budget {
+            let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
+            let writing = self.store.record_audit(&batches.make_contiguous()[..chunk]);
+            match tokio::time::timeout(self.write_deadline, writing).await {
+                Ok(Ok(())) => {
+                    batches.drain(..chunk);
+                }
+                Ok(Err(err)) => return Err((err, batches)),
+                Err(_) => return Err((crate::core::store::StoreError::TimedOut, batches)),
+            }
+        }
+        Ok(batches)
+    }
+
+    /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`])
+    /// and the store took the last write: a failing store is retried at the regular pace only.
+    pub fn batch_full(&self) -> bool {
+        !self.failing.load(Ordering::Relaxed)
+            && self
+                .buffer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .has_full_batch()
+    }
+
+    /// Writes the buffered audit events, a batch per database row; called every few dozen
+    /// milliseconds (sooner under load), off the request path. If the database refuses, the events stay buffered
+    /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
+    pub async fn flush(&self) {
+        self.close_windows(false);
+        let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if !batches.is_empty() {
+            let written = self.write(batches, self.write_deadline).await;
+            self.failing.store(written.is_err(), Ordering::Relaxed);
+            let left = match written {
+                Ok(left) => left,
+                Err((err, left)) => {
+                    let count: usize = left.iter().map(|b| b.count).sum();
+                    tracing::warn!(error = ?err, count, "could not write audit events; will retry");
+                    self.observer.store_write_failed("audit");
+                    left
+                }
+            };
+            // What the budget or a failure left goes back, ahead of newer events.
+            if !left.is_empty() {
+                self.buffer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put_back(left);
+            }
+        }
+        // Dropped while this write was under way, or by the put-back: counted and said once.
+        let dropped = self
+            .buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .dropped();
+        let before = self.dropped_said.swap(dropped, Ordering::Relaxed);
+        if dropped > before {
+            let newly = dropped - before;
+            self.observer.audit_dropped(newly as u64);
+            tracing::warn!(
+                dropped = newly,
+                total = dropped,
+                "audit buffer full while the store could not take it: the oldest events were dropped"
+            );
+        }
+    }
+
+    /// Deletes the audit events older than the retention period; called every minute.
+    pub async fn prune(&self) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let before = self.clock.now() - retention;
+        // Bounded as a whole (each slice is too): what is left is pruned next minute, and a
+        // shutdown never waits on a long backlog.
+        let pruning = self.store.prune_audit(before);
+        match tokio::time::timeout(self.write_deadline * PRUNE_DEADLINE_FACTOR, pruning).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(rows)) => tracing::debug!(rows, %before, "pruned the audit trail"),
+            Ok(Err(err)) => {
+                self.observer.store_write_failed("prune");
+                tracing::warn!(error = %err, "could not prune the audit trail");
+            }
+            Err(_) => tracing::info!("pruning the audit trail goes on next minute"),
+        }
+    }
+}
