@@ -250,13 +250,18 @@ def measure(work):
     urls["peer"] = f"http://127.0.0.1:{peer_port}"
 
     body = '{"scope":["calls:read","agents:read"]}'
-    token = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{urls['HS256']}/v1/auth/token", data=body.encode(),
-        headers={"X-Api-Key": keys["HS256"], "Content-Type": "application/json"},
-    )).read())["token"]
-    verify = wrk_script(work, "verify", "GET", {
-        "Authorization": f"Bearer {token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7",
-    })
+
+    def verify_script(name, instance):
+        """A forward-auth request carrying a token the instance issued."""
+        token = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{urls[instance]}/v1/auth/token", data=body.encode(),
+            headers={"X-Api-Key": keys[instance], "Content-Type": "application/json"},
+        )).read())["token"]
+        return wrk_script(work, name, "GET", {
+            "Authorization": f"Bearer {token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7",
+        })
+
+    verify = verify_script("verify", "HS256")
     issue = lambda alg: wrk_script(work, f"issue-{alg}", "POST", {
         "X-Api-Key": keys[alg], "Content-Type": "application/json"}, body)
     scenarios = [
@@ -277,13 +282,7 @@ def measure(work):
         db = f"{work}/baseline.db"
         keys["baseline"] = make_database(db, binary=BASELINE)
         servers["baseline"], urls["baseline"] = start_keymint("HS256", db, binary=BASELINE)
-        old_token = json.loads(urllib.request.urlopen(urllib.request.Request(
-            f"{urls['baseline']}/v1/auth/token", data=body.encode(),
-            headers={"X-Api-Key": keys["baseline"], "Content-Type": "application/json"},
-        )).read())["token"]
-        old_verify = wrk_script(work, "verify-baseline", "GET", {
-            "Authorization": f"Bearer {old_token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7",
-        })
+        old_verify = verify_script("verify-baseline", "baseline")
         scenarios += [
             ("baseline: floor", urls["baseline"] + "/healthz", wrk_script(work, "floor", "GET", {}), "baseline"),
             ("baseline: Volubile issuance, HS256", urls["baseline"] + "/v1/auth/token", issue("baseline"), "baseline"),
