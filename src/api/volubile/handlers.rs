@@ -5,7 +5,6 @@ use super::error::VolubileError;
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{self, BodyRules, FieldNaming};
 use crate::api::{AppState, credentials, token_response};
-use crate::core::scope::ScopeSet;
 use crate::core::service::Grant;
 
 /// How this endpoint reads its body (also what its fuzz target decodes with).
@@ -42,11 +41,12 @@ pub async fn issue_token(
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     let allowance = state.tokens.admit(&caller, &principal).await?;
     let request: AuthTokenRequest = body::decode_body(&req, bytes, BODY)?;
+    let scopes = request.scopes(state.tokens.scopes())?;
     let issued = state.tokens.issue(
         &caller,
         &principal,
         Grant {
-            scopes: ScopeSet::new(request.scope),
+            scopes,
             lifetime: super::LIFETIME,
             extra: Map::new(),
         },
