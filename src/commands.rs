@@ -72,7 +72,7 @@ pub async fn accounts(
             let catalogue = routes.load()?.scopes().clone();
             let scopes = scopes
                 .map(|list| {
-                    catalogue.parse_set(&list).map_err(|err| UsageError {
+                    catalogue.parse_list(&list).map_err(|err| UsageError {
                         flag: "--scopes <SCOPES>",
                         value: list.clone(),
                         reason: err.to_string(),

@@ -40,8 +40,24 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
     names: Box<[Box<str>]>,
+    /// Each name's [`fingerprint`], in the same order: a lookup compares integers, and bytes
+    /// only where they match.
+    fingerprints: Box<[(usize, u64)]>,
     /// The names, comma-separated, for "expected one of …" messages.
     expected: String,
+}
+
+/// A name's length, and its first and last eight bytes folded into one word: two names that
+/// share a prefix or a suffix still differ here, so a lookup settles on integer compares.
+fn fingerprint(name: &str) -> (usize, u64) {
+    let bytes = name.as_bytes();
+    let word = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => {
+            u64::from_le_bytes(*head) ^ u64::from_le_bytes(*tail).rotate_left(29)
+        }
+        _ => bytes.iter().fold(0, |word, &b| word << 8 | u64::from(b)),
+    };
+    (bytes.len(), word)
 }
 
 /// Why a list of names cannot be a catalogue.
@@ -101,6 +117,7 @@ impl Catalogue {
         }
         let expected = names.join(", ");
         Ok(Self {
+            fingerprints: names.iter().map(|name| fingerprint(name)).collect(),
             names: names.into_iter().map(String::into_boxed_str).collect(),
             expected,
         })
@@ -142,10 +159,12 @@ impl Catalogue {
     }
 
     fn find(&self, name: &str) -> Option<Scope> {
-        // A catalogue has at most 64 short names: a scan beats hashing them.
-        self.names
+        // At most 64 short names: a scan of their fingerprints beats hashing the name.
+        let wanted = fingerprint(name);
+        self.fingerprints
             .iter()
-            .position(|known| **known == *name)
+            .zip(&self.names)
+            .position(|(print, known)| *print == wanted && **known == *name)
             .and_then(|index| u8::try_from(index).ok())
             .map(Scope)
     }
@@ -156,12 +175,23 @@ impl Catalogue {
         }
     }
 
-    /// A list of names separated by spaces (the claim form) or commas (`--scopes`); every
-    /// name must be in the catalogue.
+    /// A space-separated list of names (the claim form); every name must be in the catalogue.
     pub fn parse_set(&self, list: &str) -> Result<ScopeSet, UnknownScope> {
-        words(list).try_fold(ScopeSet::default(), |set, name| {
-            Ok(set.with(self.parse(name)?))
-        })
+        let mut set = ScopeSet::default();
+        for name in words(list) {
+            // The error, which copies the accepted names, is built only when one is unknown.
+            let Some(scope) = self.find(name) else {
+                return Err(self.unknown());
+            };
+            set = set.with(scope);
+        }
+        Ok(set)
+    }
+
+    /// A comma-separated list, as `--scopes calls:read,agents:read` takes it (spaces also
+    /// separate).
+    pub fn parse_list(&self, list: &str) -> Result<ScopeSet, UnknownScope> {
+        self.parse_set(&list.replace(',', " "))
     }
 
     /// [`parse_set`](Self::parse_set) for names written under another catalogue (a stored key,
@@ -206,7 +236,7 @@ impl Default for Catalogue {
 }
 
 fn words(list: &str) -> impl Iterator<Item = &str> {
-    list.split([' ', ',']).filter(|part| !part.is_empty())
+    list.split(' ').filter(|part| !part.is_empty())
 }
 
 /// A set's names, space-separated, when displayed.
@@ -412,6 +442,18 @@ mod tests {
     }
 
     #[test]
+    fn a_large_catalogue_finds_every_name_at_its_index() {
+        let names: Vec<String> = (0..64).rev().map(|i| format!("s{i}")).collect();
+        let catalogue = Catalogue::new(names.clone()).unwrap();
+        for (index, name) in names.iter().enumerate() {
+            assert_eq!(catalogue.parse(name).unwrap().index(), index, "{name}");
+        }
+        for unknown in ["s64", "s", "", "S1"] {
+            assert!(catalogue.parse(unknown).is_err(), "{unknown}");
+        }
+    }
+
+    #[test]
     fn a_catalogue_of_sixty_four_scopes_uses_every_bit() {
         let catalogue = Catalogue::new((0..64).map(|i| format!("s{i}"))).unwrap();
         let last = catalogue.parse("s63").unwrap();
@@ -427,7 +469,7 @@ mod tests {
             .parse_set("agents:read calls:read agents:read")
             .unwrap();
         assert_eq!(catalogue.display(set).to_string(), "calls:read agents:read");
-        assert_eq!(catalogue.parse_set("calls:read,agents:read"), Ok(set));
+        assert_eq!(catalogue.parse_list("calls:read,agents:read"), Ok(set));
         assert_eq!(catalogue.parse_set(""), Ok(ScopeSet::default()));
     }
 

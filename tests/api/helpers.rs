@@ -180,7 +180,7 @@ impl TestApp {
             .admin()
             .create_account(
                 &name.parse::<AccountName>().unwrap(),
-                scopes.map(|s| self.tokens.scopes().parse_set(s).unwrap()),
+                scopes.map(|s| self.tokens.scopes().parse_list(s).unwrap()),
             )
             .await
             .expect("the account is created");
