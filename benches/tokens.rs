@@ -12,7 +12,7 @@ use keymint::core::apikey::{ApiKeySecret, KeyPrefix};
 use keymint::core::audit::{AuditBuffer, AuditEvent, Outcome};
 use keymint::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
 use keymint::core::lifetime::Lifetime;
-use keymint::core::scope::{Scope, ScopeSet};
+use keymint::core::scope::{Catalogue, ScopeSet};
 use keymint::core::token::{SigningSecret, TokenAuthority, TokenSigner};
 use keymint::store::sqlite::SqliteStore;
 use keymint::store::{KeyStore, NewKey};
@@ -27,7 +27,15 @@ fn authority() -> TokenAuthority {
         issuer: "keymint".into(),
         audience: "keymint".into(),
         max_lifetime: chrono::Duration::hours(48),
+        scopes: Arc::default(),
     }
+}
+
+/// The scopes the benchmarked tokens carry, of Volubile's catalogue.
+fn two_scopes() -> ScopeSet {
+    Catalogue::default()
+        .parse_set("calls:read agents:read")
+        .unwrap()
 }
 
 fn signer(alg: SigningAlg) -> (TokenSigner, Option<KeyPairRecord>) {
@@ -64,7 +72,8 @@ fn key_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let (store, key) = runtime.block_on(async {
-        let store: Arc<dyn KeyStore> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        let store: Arc<dyn KeyStore> =
+            Arc::new(SqliteStore::connect(&url, Arc::default()).await.unwrap());
         let key = ApiKeySecret::generate(&KeyPrefix::default());
         let new = NewKey {
             id: *key.id(),
@@ -93,7 +102,7 @@ fn key_lookup(c: &mut Criterion) {
 fn issuing(c: &mut Criterion) {
     let mut group = c.benchmark_group("issue: claims + sign");
     let key_id = "AbCdEfGhIjK".parse().unwrap();
-    let scopes = ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]);
+    let scopes = two_scopes();
     let extra = serde_json::Map::new();
     for alg in ALGS {
         let (signer, _) = signer(alg);
@@ -153,7 +162,7 @@ fn issuing(c: &mut Criterion) {
 fn verifying(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     let key_id = "AbCdEfGhIjK".parse().unwrap();
-    let scopes = ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]);
+    let scopes = two_scopes();
     for alg in ALGS {
         let (signer, _) = signer(alg);
         let token = signer
@@ -182,12 +191,12 @@ fn auditing(c: &mut Criterion) {
         reason: None,
         account: Some(Arc::from("bench")),
         key_id: Some("AbCdEfGhIjK".parse().unwrap()),
-        scopes: Some(ScopeSet::new([Scope::CallsRead, Scope::AgentsRead])),
+        scopes: Some(two_scopes()),
         jti: Some(uuid::Uuid::from_u128(7)),
         client_ip: Some("127.0.0.1".parse().unwrap()),
         count: 1,
     };
-    let mut buffer = AuditBuffer::new(usize::MAX);
+    let mut buffer = AuditBuffer::new(usize::MAX, Arc::default());
     let mut recorded = 0;
     c.bench_function("audit: encode one event", |b| {
         b.iter(|| {
@@ -200,5 +209,43 @@ fn auditing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, api_keys, key_lookup, issuing, verifying, auditing);
+/// Scope sets on the request path: a token's claim or a stored key's list parsed by name
+/// through the catalogue, and the subset check every token request and forward-auth call
+/// makes. The names are the catalogue's; the set stays one `u64`.
+fn scopes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scopes");
+    let catalogue = Catalogue::default();
+    group.bench_function("parse 2 of 8", |b| {
+        b.iter(|| {
+            catalogue
+                .parse_set(black_box("calls:read agents:read"))
+                .unwrap()
+        })
+    });
+    let every = catalogue.names().collect::<Vec<_>>().join(" ");
+    group.bench_function("parse 8 of 8", |b| {
+        b.iter(|| catalogue.parse_set(black_box(&every)).unwrap())
+    });
+    let held = catalogue.all();
+    let wanted = two_scopes();
+    group.bench_function("subset check", |b| {
+        b.iter(|| black_box(wanted).without(black_box(held)).is_empty())
+    });
+    group.bench_function("render 2", |b| {
+        b.iter(|| catalogue.display(black_box(wanted)).to_string())
+    });
+    // The largest catalogue, its last two names: the worst a lookup by name gets.
+    let wide = Catalogue::new((0..64).map(|i| format!("reports{i}:read"))).unwrap();
+    group.bench_function("parse 2 of 64, last", |b| {
+        b.iter(|| {
+            wide.parse_set(black_box("reports62:read reports63:read"))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches, api_keys, key_lookup, issuing, verifying, auditing, scopes
+);
 criterion_main!(benches);

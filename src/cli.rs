@@ -10,7 +10,8 @@ use crate::core::account::AccountName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::keyring::SigningAlg;
 use crate::core::ratelimit::RatePolicy;
-use crate::core::scope::ScopeSet;
+use crate::core::routes::RouteTable;
+use crate::core::scope::Catalogue;
 use crate::core::service::DEFAULT_TOKEN_CACHE;
 use crate::core::slot::KeySlot;
 use crate::core::token::SigningSecret;
@@ -272,10 +273,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_TOKEN_CACHE", default_value_t = DEFAULT_TOKEN_CACHE)]
     pub token_cache: usize,
 
-    /// Route → scope table for forward-auth (TOML, like `openapi/volubile-routes.toml`, which
-    /// is the default).
-    #[arg(long, env = "KEYMINT_ROUTES")]
-    pub routes: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub routes: RoutesArgs,
 
     /// Each dialect's own flags (lifetime tunables), declared in its folder.
     #[command(flatten)]
@@ -305,10 +304,36 @@ fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
 }
 
 impl ServeArgs {
-    /// The deadlines the store is opened with.
-    pub fn store_options(&self) -> crate::store::StoreOptions {
+    /// How the store is opened: the deadlines, and the deployment's scopes.
+    pub fn store_options(&self, scopes: std::sync::Arc<Catalogue>) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             timeout: self.store_timeout,
+            scopes,
+        }
+    }
+}
+
+/// The routes file: the deployment's scope catalogue and route → scope table. `serve` and every
+/// command that reads or writes a key's scopes take it the same way.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RoutesArgs {
+    /// Scope catalogue and route → scope table for forward-auth (TOML, like
+    /// `openapi/volubile-routes.toml`, which is the default). A top-level `scopes = [...]`
+    /// declares the scopes tokens can carry; without it they are Volubile's eight.
+    #[arg(long = "routes", env = "KEYMINT_ROUTES")]
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl RoutesArgs {
+    /// The routes file, read and checked (the shipped one when none is given).
+    pub fn load(&self) -> anyhow::Result<RouteTable> {
+        match &self.path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
+                RouteTable::parse(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+            }
+            None => Ok(crate::api::volubile::routes()),
         }
     }
 }
@@ -369,14 +394,17 @@ pub enum AccountsCommand {
     /// Create an account with a primary and a secondary key, and print both keys once.
     Create {
         name: AccountName,
-        /// Limit both keys to these scopes (comma-separated); by default a key may grant all.
+        /// Limit both keys to these scopes (comma-separated, from the routes file's catalogue);
+        /// by default a key may grant all.
         #[arg(long)]
-        scopes: Option<ScopeSet>,
+        scopes: Option<String>,
         /// Print one JSON object: {"account", "keys": [{"id", "slot", "secret"}, ...]}.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         format: KeyFormatArgs,
+        #[command(flatten)]
+        routes: RoutesArgs,
     },
 }
 
@@ -392,12 +420,16 @@ pub enum KeysCommand {
         json: bool,
         #[command(flatten)]
         format: KeyFormatArgs,
+        #[command(flatten)]
+        routes: RoutesArgs,
     },
     /// List an account's active keys (never their secrets).
     List {
         name: AccountName,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        routes: RoutesArgs,
     },
     /// Revoke one key by id; it stops working at once.
     Revoke {

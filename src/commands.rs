@@ -9,15 +9,41 @@ use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
 use crate::core::keyring::KeyringError;
+use crate::core::scope::Catalogue;
 use crate::store;
 
 /// Commands are run by people, who would rather wait for a locked table than be told no.
-const COMMAND_STORE: store::StoreOptions = store::StoreOptions {
-    timeout: std::time::Duration::from_secs(60),
-};
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn admin(database_url: &str, prefix: KeyPrefix) -> anyhow::Result<KeyAdmin> {
-    let store = store::connect_with(database_url, COMMAND_STORE).await?;
+/// A command-line value only the configuration can judge (a scope against the routes file's
+/// catalogue): a usage error, like clap's own, which exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value '{value}' for '{flag}': {reason}")]
+pub struct UsageError {
+    /// The flag as `--help` shows it.
+    pub flag: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The store, its keys' scopes named by `scopes`.
+async fn open(
+    database_url: &str,
+    scopes: Arc<Catalogue>,
+) -> anyhow::Result<Arc<dyn store::KeyStore>> {
+    let options = store::StoreOptions {
+        timeout: COMMAND_TIMEOUT,
+        scopes,
+    };
+    Ok(store::connect_with(database_url, options).await?)
+}
+
+async fn admin(
+    database_url: &str,
+    prefix: KeyPrefix,
+    scopes: Arc<Catalogue>,
+) -> anyhow::Result<KeyAdmin> {
+    let store = open(database_url, scopes).await?;
     Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
 }
 
@@ -41,8 +67,19 @@ pub async fn accounts(
             scopes,
             json,
             format,
+            routes,
         } => {
-            let admin = admin(database_url, format.key_prefix).await?;
+            let catalogue = routes.load()?.scopes().clone();
+            let scopes = scopes
+                .map(|list| {
+                    catalogue.parse_list(&list).map_err(|err| UsageError {
+                        flag: "--scopes <SCOPES>",
+                        value: list.clone(),
+                        reason: err.to_string(),
+                    })
+                })
+                .transpose()?;
+            let admin = admin(database_url, format.key_prefix, catalogue).await?;
             let keys = admin.create_account(&name, scopes).await?;
             if json {
                 let keys: Vec<_> = keys.iter().map(key_json).collect();
@@ -80,8 +117,14 @@ pub async fn keys(
             slot,
             json,
             format,
+            routes,
         } => {
-            let admin = admin(database_url, format.key_prefix).await?;
+            let admin = admin(
+                database_url,
+                format.key_prefix,
+                routes.load()?.scopes().clone(),
+            )
+            .await?;
             let key = admin.rotate(&name, slot).await?;
             if json {
                 print(out, key_json(&key))
@@ -97,8 +140,9 @@ pub async fn keys(
                 print(out, "The previous key of that slot no longer works.")
             }
         }
-        KeysCommand::List { name, json } => {
-            let admin = admin(database_url, Default::default()).await?;
+        KeysCommand::List { name, json, routes } => {
+            let catalogue = routes.load()?.scopes().clone();
+            let admin = admin(database_url, Default::default(), catalogue.clone()).await?;
             let keys = admin.list(&name).await?;
             if json {
                 let keys: Vec<_> = keys
@@ -109,7 +153,7 @@ pub async fn keys(
                             "slot": key.slot.as_str(),
                             "created_at": key.created_at.to_rfc3339(),
                             "last_used_at": key.last_used_at.map(|at| at.to_rfc3339()),
-                            "scopes": key.scopes.as_ref().map(ToString::to_string),
+                            "scopes": key.scopes.map(|set| catalogue.display(set).to_string()),
                         })
                     })
                     .collect();
@@ -137,7 +181,8 @@ pub async fn keys(
             }
         }
         KeysCommand::Revoke { key_id, json } => {
-            let admin = admin(database_url, Default::default()).await?;
+            // Revoking reads no scopes: any catalogue will do.
+            let admin = admin(database_url, Default::default(), Arc::default()).await?;
             admin.revoke(&key_id).await?;
             if json {
                 print(out, json!({"id": key_id.as_str(), "revoked": true}))
@@ -156,7 +201,7 @@ pub async fn signing_keys(
     command: SigningKeysCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let admin = admin(database_url, KeyPrefix::default()).await?;
+    let admin = admin(database_url, KeyPrefix::default(), Arc::default()).await?;
     match command {
         SigningKeysCommand::Rotate {
             alg,
@@ -247,7 +292,8 @@ pub async fn audit(
     args: AuditArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = store::connect_with(database_url, COMMAND_STORE).await?;
+    // The trail keeps scope names as written: no catalogue is needed to read it.
+    let store = open(database_url, Arc::default()).await?;
     let since = args.since;
     let events = store
         .audit_events(&AuditQuery {

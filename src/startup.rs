@@ -187,12 +187,26 @@ impl Application {
         database_url: &str,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let store = store::connect_with(database_url, settings.store_options()).await?;
-        Self::with_store(settings, store, clock).await
+        let routes = settings.routes.load()?;
+        let options = settings.store_options(routes.scopes().clone());
+        let store = store::connect_with(database_url, options).await?;
+        Self::assemble(settings, routes, store, clock).await
     }
 
+    /// Builds on a store already open, which must have been opened with the routes file's
+    /// scopes (`settings.store_options`).
     pub async fn with_store(
         settings: ServeArgs,
+        store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let routes = settings.routes.load()?;
+        Self::assemble(settings, routes, store, clock).await
+    }
+
+    async fn assemble(
+        settings: ServeArgs,
+        routes_table: RouteTable,
         store: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
@@ -221,6 +235,7 @@ impl Application {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             max_lifetime: max_token_lifetime,
+            scopes: routes_table.scopes().clone(),
         };
         let signer = match settings.signing_alg {
             SigningAlg::Hs256 => TokenSigner::hs256(&secret, authority),
@@ -271,19 +286,11 @@ impl Application {
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
         let documents: Vec<_> = dialects
             .iter()
-            .map(|d| (*d, api::document(d, &lifetimes)))
+            .map(|d| (*d, api::document(d, &lifetimes, routes_table.scopes())))
             .collect();
         let routes = web::Data::new(Routes::new(&documents));
         let docs = web::Data::new(Documents::new(&documents, settings.public_url.clone()));
         let security = web::Data::new(SecurityHeaders::new(settings.public_url.as_ref()));
-        let routes_table = match &settings.routes {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
-                RouteTable::parse(&text)?
-            }
-            None => api::volubile::routes(),
-        };
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
             store: store.clone(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use keymint::core::jws::JwsSigner;
 use keymint::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
 use keymint::core::lifetime::Lifetime;
-use keymint::core::scope::{Scope, ScopeSet};
+use keymint::core::scope::Catalogue;
 use keymint::core::token::{Claims, LEEWAY_SECS, SigningSecret, TokenAuthority, TokenSigner};
 use secrecy::ExposeSecret as _;
 
@@ -56,6 +56,7 @@ impl Fixture {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             max_lifetime: chrono::Duration::seconds(MAX_LIFETIME_SECS),
+            scopes: Default::default(),
         };
         let (signer, jws) = match alg {
             SigningAlg::Hs256 => {
@@ -81,7 +82,9 @@ impl Fixture {
             .issue(
                 "acme",
                 &"AbCdEfGhIjK".parse().expect("a key id"),
-                ScopeSet::new([Scope::CallsRead, Scope::AgentsRead]),
+                Catalogue::default()
+                    .parse_set("calls:read agents:read")
+                    .expect("Volubile's scopes"),
                 Lifetime::from_secs(900),
                 &extra,
                 now(),

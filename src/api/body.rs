@@ -291,6 +291,30 @@ where
     Ok(parsed)
 }
 
+/// Decodes one field of a decoded body with a seed: for values read against configuration
+/// (a scope list against the deployment's catalogue). Errors are named as [`decode`] names
+/// them (`scope[1]`), and the value is judged as strictly (no struct from an array).
+pub fn decode_field<S, T>(field: &str, value: &Value, seed: S) -> Result<T, BodyError>
+where
+    S: for<'de> serde::de::DeserializeSeed<'de, Value = T>,
+{
+    let mut track = serde_path_to_error::Track::new();
+    let decoded = seed.deserialize(serde_path_to_error::Deserializer::new(
+        super::strict::Strict(value),
+        &mut track,
+    ));
+    decoded.map_err(|inner| {
+        let err = serde_path_to_error::Error::new(track.path(), inner);
+        let mut error = decode_error(value, &err);
+        error.field = match error.field.as_str() {
+            ROOT => field.to_owned(),
+            inner if inner.starts_with('[') => format!("{field}{inner}"),
+            inner => format!("{field}.{inner}"),
+        };
+        BodyError::Invalid(vec![error])
+    })
+}
+
 fn decode_error(value: &Value, err: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let message = without_type_names(&err.inner().to_string());
     let path = err.path();
@@ -425,12 +449,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::scope::Scope;
+    use crate::core::scope::Catalogue;
 
     #[derive(Debug, Deserialize, Validate)]
     struct Probe {
         #[allow(dead_code)]
-        scope: Vec<Scope>,
+        scope: Vec<String>,
         #[validate(range(min = 1, max = 10, message = "must be between 1 and 10"))]
         expire_after: Option<i64>,
     }
@@ -442,9 +466,17 @@ mod tests {
         }
     }
 
+    fn scope_errors(value: Value) -> Vec<FieldError> {
+        let catalogue = Catalogue::default();
+        match decode_field("scope", &value, catalogue.list_seed()) {
+            Err(BodyError::Invalid(errors)) => errors,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
     #[test]
     fn an_unknown_scope_is_named_by_its_index_and_echoed() {
-        let errors = fail(json!({"scope": ["calls:read", "calls:delete"]}));
+        let errors = scope_errors(json!(["calls:read", "calls:delete"]));
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "scope[1]");
         assert_eq!(errors[0].rejected_value, Some(json!("calls:delete")));
@@ -459,6 +491,14 @@ mod tests {
     struct Lifetime {
         #[serde(default, deserialize_with = "optional_integer")]
         seconds: Option<i64>,
+    }
+
+    #[test]
+    fn a_field_that_is_not_a_list_is_named_by_the_field() {
+        let errors = scope_errors(json!({"calls": "read"}));
+        assert_eq!(errors[0].field, "scope");
+        assert_eq!(errors[0].rejected_value, Some(json!({"calls": "read"})));
+        assert_eq!(errors[0].message, "invalid type: map, expected a sequence");
     }
 
     #[test]

@@ -39,6 +39,7 @@ use crate::core::error::RateLimited;
 use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
 use crate::core::routes::RouteTable;
+use crate::core::scope::Catalogue;
 use crate::core::service::TokenService;
 use crate::metrics::Metrics;
 use crate::store::KeyStore;
@@ -58,7 +59,7 @@ pub struct AppState {
     pub store: Arc<dyn KeyStore>,
     pub metrics: Arc<Metrics>,
     pub lifetimes: Lifetimes,
-    /// Which scope each protected route needs (forward-auth).
+    /// Which scope each protected route needs (forward-auth), and the scope catalogue.
     pub routes: RouteTable,
     /// Whose headers name the original request (forward-auth).
     pub gateway: Gateway,
@@ -201,8 +202,8 @@ pub struct Dialect {
     pub base_path: &'static str,
     /// The document's parts that are not collected from handlers (info, security schemes).
     pub openapi: fn() -> OpenApi,
-    /// Final touches that depend on configuration (documented bounds, for instance).
-    pub customize: fn(&mut OpenApi, &Lifetimes),
+    /// Final touches that depend on configuration (documented bounds, the scope catalogue).
+    pub customize: fn(&mut OpenApi, &Lifetimes, &Catalogue),
     /// The document's `servers`, given the origin the document was requested from.
     pub servers: fn(&str) -> Vec<Server>,
     /// Registers the dialect's handlers.
@@ -277,10 +278,11 @@ pub fn dialects_help(long: bool) -> String {
 }
 
 /// No configuration-dependent touches.
-pub fn as_collected(_: &mut OpenApi, _: &Lifetimes) {}
+pub fn as_collected(_: &mut OpenApi, _: &Lifetimes, _: &Catalogue) {}
 
-/// The complete document of one dialect: its base plus everything its handlers declare.
-pub fn document(dialect: &Dialect, lifetimes: &Lifetimes) -> OpenApi {
+/// The complete document of one dialect: its base plus everything its handlers declare, for a
+/// deployment with these lifetimes and scopes.
+pub fn document(dialect: &Dialect, lifetimes: &Lifetimes, scopes: &Catalogue) -> OpenApi {
     let mut doc = App::new()
         .into_utoipa_app()
         .openapi((dialect.openapi)())
@@ -300,7 +302,7 @@ pub fn document(dialect: &Dialect, lifetimes: &Lifetimes) -> OpenApi {
             })
             .collect();
     }
-    (dialect.customize)(&mut doc, lifetimes);
+    (dialect.customize)(&mut doc, lifetimes, scopes);
     doc
 }
 

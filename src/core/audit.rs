@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::apikey::KeyId;
-use super::scope::{Scope, ScopeSet};
+use super::scope::{Catalogue, ScopeSet};
 use chrono::{DateTime, Utc};
 
 /// Who is asking, as far as the transport can tell.
@@ -63,9 +63,11 @@ impl fmt::Display for Outcome {
 }
 
 /// One line of the trail. Building one on the request path allocates nothing but the
-/// account's reference count.
+/// account's reference count. `Scopes` is how it holds the token's scopes: a set while it is
+/// recorded, the names as written once read back ([`StoredEvent`]), so that the trail keeps
+/// names the catalogue has dropped since.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
+pub struct AuditEvent<Scopes = ScopeSet> {
     pub at: DateTime<Utc>,
     /// The dialect (`volubile`, ...): static when recorded, owned when read back.
     pub dialect: Cow<'static, str>,
@@ -75,15 +77,36 @@ pub struct AuditEvent {
     pub account: Option<Arc<str>>,
     /// The key presented, when it could be read (the public id, never the key).
     pub key_id: Option<KeyId>,
-    pub scopes: Option<ScopeSet>,
+    pub scopes: Option<Scopes>,
     pub jti: Option<uuid::Uuid>,
     pub client_ip: Option<IpAddr>,
     /// How many requests the event stands for: 1, or more for a summary of refusals at a limit.
     pub count: u32,
 }
 
-/// Appends one event as a positional JSON array.
-fn write_row(out: &mut Vec<u8>, e: &AuditEvent) {
+/// An event as read back from the trail: its scopes are the names written then, space-separated.
+pub type StoredEvent = AuditEvent<String>;
+
+impl AuditEvent {
+    /// The event as it reads back once written with `scopes`.
+    pub fn stored(&self, scopes: &Catalogue) -> StoredEvent {
+        AuditEvent {
+            at: self.at,
+            dialect: self.dialect.clone(),
+            outcome: self.outcome,
+            reason: self.reason.clone(),
+            account: self.account.clone(),
+            key_id: self.key_id,
+            scopes: self.scopes.map(|set| scopes.display(set).to_string()),
+            jti: self.jti,
+            client_ip: self.client_ip,
+            count: self.count,
+        }
+    }
+}
+
+/// Appends one event as a positional JSON array, its scopes named by `scopes`.
+fn write_row(out: &mut Vec<u8>, e: &AuditEvent, scopes: &Catalogue) {
     let mut row = super::json::Writer::array(out);
     row.integer(e.at.timestamp_micros());
     row.plain(&e.dialect);
@@ -101,7 +124,7 @@ fn write_row(out: &mut Vec<u8>, e: &AuditEvent) {
         None => row.null(),
     };
     match &e.scopes {
-        Some(scopes) => row.words(scopes.iter().map(Scope::as_str)),
+        Some(set) => row.words(scopes.names_of(*set)),
         None => row.null(),
     };
     match &e.jti {
@@ -151,9 +174,12 @@ pub struct AuditBatch {
     pub last_at: DateTime<Utc>,
 }
 
-/// The stored form of some events.
-pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> AuditBatch {
-    let mut buffer = AuditBuffer::new(usize::MAX);
+/// The stored form of some events, their scopes named by `scopes`.
+pub fn encode_batch<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+    scopes: &Arc<Catalogue>,
+) -> AuditBatch {
+    let mut buffer = AuditBuffer::new(usize::MAX, scopes.clone());
     for event in events {
         buffer.record(event);
     }
@@ -186,6 +212,8 @@ pub struct AuditBuffer {
     dropped: usize,
     /// Batches filled to [`MAX_BATCH_EVENTS`] since the last [`take`](Self::take).
     filled: usize,
+    /// Names the events' scopes.
+    scopes: Arc<Catalogue>,
 }
 
 /// Debug shows the counts, not megabytes of events.
@@ -200,7 +228,8 @@ impl std::fmt::Debug for AuditBuffer {
 }
 
 impl AuditBuffer {
-    pub fn new(max_bytes: usize) -> Self {
+    /// A buffer keeping at most `max_bytes` of events waiting, their scopes named by `scopes`.
+    pub fn new(max_bytes: usize, scopes: Arc<Catalogue>) -> Self {
         Self {
             open: Vec::new(),
             count: 0,
@@ -210,12 +239,13 @@ impl AuditBuffer {
             max_bytes,
             dropped: 0,
             filled: 0,
+            scopes,
         }
     }
 
     pub fn record(&mut self, event: &AuditEvent) {
         self.open.push(if self.count == 0 { b'[' } else { b',' });
-        write_row(&mut self.open, event);
+        write_row(&mut self.open, event, &self.scopes);
         self.count += 1;
         self.last_at = self.last_at.max(event.at);
         if self.count >= MAX_BATCH_EVENTS {
@@ -291,13 +321,13 @@ impl AuditBuffer {
 }
 
 /// Reads a stored batch back, oldest first.
-pub fn decode_batch(text: &str) -> Result<Vec<AuditEvent>, CorruptBatch> {
+pub fn decode_batch(text: &str) -> Result<Vec<StoredEvent>, CorruptBatch> {
     let rows: Vec<RawRow> =
         serde_json::from_str(text).map_err(|err| CorruptBatch(err.to_string()))?;
     rows.into_iter().map(decode_row).collect()
 }
 
-fn decode_row(row: RawRow) -> Result<AuditEvent, CorruptBatch> {
+fn decode_row(row: RawRow) -> Result<StoredEvent, CorruptBatch> {
     let RawRow(at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip, count) = row;
     let bad = |what: &str| CorruptBatch(what.to_owned());
     Ok(AuditEvent {
@@ -309,9 +339,7 @@ fn decode_row(row: RawRow) -> Result<AuditEvent, CorruptBatch> {
         key_id: key_id
             .map(|id| id.parse().map_err(|_| bad("key id")))
             .transpose()?,
-        scopes: scopes
-            .map(|s| ScopeSet::parse_claim(&s).map_err(|_| bad("scopes")))
-            .transpose()?,
+        scopes,
         jti: jti.map(|j| j.parse().map_err(|_| bad("jti"))).transpose()?,
         client_ip: client_ip
             .map(|ip| ip.parse().map_err(|_| bad("client ip")))
@@ -438,6 +466,14 @@ pub fn parse_since(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
 mod tests {
     use super::*;
 
+    fn scopes() -> Arc<Catalogue> {
+        Arc::default()
+    }
+
+    fn stored(events: &[AuditEvent]) -> Vec<StoredEvent> {
+        events.iter().map(|e| e.stored(&scopes())).collect()
+    }
+
     fn event(outcome: Outcome) -> AuditEvent {
         AuditEvent {
             at: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
@@ -446,7 +482,7 @@ mod tests {
             reason: (outcome == Outcome::Refused).then_some(Cow::Borrowed("rate_limited")),
             account: Some(Arc::from("acme")),
             key_id: Some("AbCdEfGhIjK".parse().unwrap()),
-            scopes: Some(ScopeSet::all()),
+            scopes: Some(scopes().all()),
             jti: Some(uuid::Uuid::from_u128(7)),
             client_ip: Some("2001:db8::1".parse().unwrap()),
             count: 1,
@@ -456,11 +492,11 @@ mod tests {
     #[test]
     fn a_batch_reads_back_as_it_was_written() {
         let events = vec![event(Outcome::Issued), event(Outcome::Refused)];
-        let stored = encode_batch(&events).events;
-        assert_eq!(decode_batch(&stored).unwrap(), events);
+        let written = encode_batch(&events, &scopes()).events;
+        assert_eq!(decode_batch(&written).unwrap(), stored(&events));
         assert!(
-            stored.starts_with(
-                r#"[[1800000000123456,"volubile","issued",null,"acme","AbCdEfGhIjK","#
+            written.starts_with(
+                r#"[[1800000000123456,"volubile","issued",null,"acme","AbCdEfGhIjK","calls:read calls:write "#
             )
         );
     }
@@ -471,9 +507,9 @@ mod tests {
             count: 41,
             ..event(Outcome::Refused)
         };
-        let stored = encode_batch([&summary]).events;
-        assert!(stored.ends_with(",41]]"), "{stored}");
-        assert_eq!(decode_batch(&stored).unwrap(), vec![summary]);
+        let written = encode_batch([&summary], &scopes()).events;
+        assert!(written.ends_with(",41]]"), "{written}");
+        assert_eq!(decode_batch(&written).unwrap(), stored(&[summary]));
         let old = r#"[[1,"volubile","issued",null,null,null,null,null,null]]"#;
         assert_eq!(decode_batch(old).unwrap()[0].count, 1);
     }
@@ -524,15 +560,15 @@ mod tests {
             ..event(Outcome::Refused)
         };
         assert_eq!(
-            decode_batch(&encode_batch([&bare]).events).unwrap(),
-            vec![bare]
+            decode_batch(&encode_batch([&bare], &scopes()).events).unwrap(),
+            stored(&[bare])
         );
         assert_eq!(decode_batch("[]").unwrap(), vec![]);
     }
 
     #[test]
     fn a_buffer_hands_over_what_it_holds_once() {
-        let mut buffer = AuditBuffer::new(usize::MAX);
+        let mut buffer = AuditBuffer::new(usize::MAX, scopes());
         assert!(buffer.take().is_empty());
         buffer.record(&event(Outcome::Issued));
         buffer.record(&event(Outcome::Refused));
@@ -547,7 +583,7 @@ mod tests {
 
     #[test]
     fn batches_are_cut_at_their_size_limit() {
-        let mut buffer = AuditBuffer::new(usize::MAX);
+        let mut buffer = AuditBuffer::new(usize::MAX, scopes());
         for _ in 0..MAX_BATCH_EVENTS + 1 {
             buffer.record(&event(Outcome::Issued));
         }
@@ -557,7 +593,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_asks_to_be_written_early_but_a_refused_one_does_not() {
-        let mut buffer = AuditBuffer::new(usize::MAX);
+        let mut buffer = AuditBuffer::new(usize::MAX, scopes());
         for _ in 0..MAX_BATCH_EVENTS - 1 {
             buffer.record(&event(Outcome::Issued));
         }
@@ -575,9 +611,11 @@ mod tests {
 
     #[test]
     fn refused_batches_go_back_ahead_of_newer_ones_and_the_oldest_drop_beyond_the_limit() {
-        let one_batch = encode_batch([&event(Outcome::Issued)]).events.len();
+        let one_batch = encode_batch([&event(Outcome::Issued)], &scopes())
+            .events
+            .len();
         // Room for two batches (a refusal, with its reason, is a little longer).
-        let mut buffer = AuditBuffer::new(2 * one_batch + 50);
+        let mut buffer = AuditBuffer::new(2 * one_batch + 50, scopes());
         let mut refused = std::collections::VecDeque::new();
         for _ in 0..3 {
             buffer.record(&event(Outcome::Issued));
@@ -601,13 +639,13 @@ mod tests {
     fn the_buffer_stays_bounded_even_when_nothing_is_ever_put_back() {
         // A write that never returns: batches are taken by nobody, and new ones keep coming.
         let one_batch = {
-            let mut probe = AuditBuffer::new(usize::MAX);
+            let mut probe = AuditBuffer::new(usize::MAX, scopes());
             for _ in 0..MAX_BATCH_EVENTS {
                 probe.record(&event(Outcome::Issued));
             }
             probe.take()[0].events.len()
         };
-        let mut buffer = AuditBuffer::new(3 * one_batch);
+        let mut buffer = AuditBuffer::new(3 * one_batch, scopes());
         for _ in 0..10 * MAX_BATCH_EVENTS {
             buffer.record(&event(Outcome::Issued));
         }
@@ -622,10 +660,21 @@ mod tests {
             "{}",
             r#"[[1,"volubile","maybe",null,null,null,null,null,null]]"#,
             r#"[[1,"volubile","issued",null,null,"short",null,null,null]]"#,
-            r#"[[1,"volubile","issued",null,null,null,"calls:delete",null,null]]"#,
+            r#"[[1,"volubile","issued",null,null,null,7,null,null]]"#,
         ] {
             assert!(decode_batch(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn scope_names_read_back_as_written_whatever_the_catalogue_says_now() {
+        let reports = Arc::new(Catalogue::new(["reports:read", "reports:export"]).unwrap());
+        let issued = AuditEvent {
+            scopes: Some(reports.parse_set("reports:export").unwrap()),
+            ..event(Outcome::Issued)
+        };
+        let read = decode_batch(&encode_batch([&issued], &reports).events).unwrap();
+        assert_eq!(read[0].scopes.as_deref(), Some("reports:export"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::audit::{AuditBatch, AuditBuffer, AuditEvent, Caller, Outcome, Refusal
 use super::clock::Clock;
 use super::error::CoreError;
 use super::observer::Observer;
+use super::scope::Catalogue;
 use super::store::KeyStore;
 
 /// A prune may take this many write deadlines before it stops for the minute.
@@ -53,12 +54,13 @@ impl AuditTrail {
         observer: Arc<dyn Observer>,
         write_deadline: std::time::Duration,
         retention: Option<chrono::Duration>,
+        scopes: Arc<Catalogue>,
     ) -> Self {
         Self {
             store,
             clock,
             observer,
-            buffer: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES)),
+            buffer: Mutex::new(AuditBuffer::new(MAX_PENDING_AUDIT_BYTES, scopes)),
             refusals: Mutex::new(RefusalDigest::default()),
             failing: AtomicBool::new(false),
             dropped_said: AtomicUsize::new(0),

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use super::scope::ScopeSet;
 use super::store::StoreError;
 
 /// What can go wrong when a caller asks for a token. Each dialect maps these to its own
@@ -17,9 +16,9 @@ pub enum CoreError {
     TokenCannotMint,
     #[error("rate limit exceeded")]
     RateLimited(RateLimited),
-    /// The key may not grant these scopes.
-    #[error("scopes not granted to this key: {0}")]
-    ScopeNotAllowed(ScopeSet),
+    /// The key may not grant these scopes (named, in catalogue order).
+    #[error("scopes not granted to this key: {}", .0.join(" "))]
+    ScopeNotAllowed(Vec<String>),
     #[error("the key store is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]

@@ -1,14 +1,15 @@
 //! Which scope a route needs: the route → scope table (data, `openapi/volubile-routes.toml` by
-//! default) and request-path normalisation, so a path is matched the way the upstream router
+//! default), the scope catalogue the same file declares, and request-path normalisation, so a path is matched the way the upstream router
 //! will see it and no `..`, `%2e`, `//` or case trick reaches a route it should not.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
-use super::scope::Scope;
+use super::scope::{Catalogue, CatalogueError, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -27,14 +28,19 @@ pub struct Route {
     segments: Vec<Segment>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The routes file: the deployment's scope catalogue and which scope each route needs.
+#[derive(Debug, Clone)]
 pub struct RouteTable {
+    scopes: Arc<Catalogue>,
     routes: Vec<Route>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TableFile {
+    /// The scope catalogue; Volubile's eight when absent.
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
     route: Vec<RouteRow>,
 }
 
@@ -43,35 +49,69 @@ struct TableFile {
 struct RouteRow {
     method: String,
     path: String,
-    scope: Scope,
+    scope: String,
 }
 
+/// Why a routes file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteTableError {
     #[error("route table: {0}")]
     Syntax(#[from] toml::de::Error),
+    #[error("route table: scopes: {0}")]
+    Scopes(#[from] CatalogueError),
     #[error("route table: path {0:?} must start with '/' and hold no '..', '.' or empty segments")]
     BadTemplate(String),
+    #[error(
+        "route table: {method} {path} needs scope {scope:?}, which `scopes` does not declare; the scopes are: {expected}"
+    )]
+    UndeclaredScope {
+        method: String,
+        path: String,
+        scope: String,
+        expected: String,
+    },
 }
 
 impl RouteTable {
+    /// Reads a routes file: an optional `scopes = [...]` list (the catalogue; Volubile's eight
+    /// if absent), then `[[route]]` rows, each needing one of those scopes.
     pub fn parse(text: &str) -> Result<Self, RouteTableError> {
         let file: TableFile = toml::from_str(text)?;
-        let routes = file
-            .route
-            .into_iter()
-            .map(|row| {
-                let segments = template_segments(&row.path)
-                    .ok_or_else(|| RouteTableError::BadTemplate(row.path.clone()))?;
-                Ok(Route {
-                    method: row.method.to_ascii_uppercase(),
-                    template: row.path,
-                    scope: row.scope,
-                    segments,
+        let scopes = match file.scopes {
+            Some(names) => Catalogue::new(names)?,
+            None => Catalogue::default(),
+        };
+        let routes =
+            file.route
+                .into_iter()
+                .map(|row| {
+                    let segments = template_segments(&row.path)
+                        .ok_or_else(|| RouteTableError::BadTemplate(row.path.clone()))?;
+                    let scope = scopes.parse(&row.scope).map_err(|err| {
+                        RouteTableError::UndeclaredScope {
+                            method: row.method.clone(),
+                            path: row.path.clone(),
+                            scope: row.scope.clone(),
+                            expected: err.expected,
+                        }
+                    })?;
+                    Ok(Route {
+                        method: row.method.to_ascii_uppercase(),
+                        template: row.path,
+                        scope,
+                        segments,
+                    })
                 })
-            })
-            .collect::<Result<_, RouteTableError>>()?;
-        Ok(Self { routes })
+                .collect::<Result<_, RouteTableError>>()?;
+        Ok(Self {
+            scopes: Arc::new(scopes),
+            routes,
+        })
+    }
+
+    /// The deployment's scope catalogue, which the routes' scopes index.
+    pub fn scopes(&self) -> &Arc<Catalogue> {
+        &self.scopes
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -180,10 +220,12 @@ mod tests {
         RouteTable::parse(include_str!("../../openapi/volubile-routes.toml")).unwrap()
     }
 
-    fn scope_of(method: &str, target: &str) -> Option<Scope> {
+    fn scope_of(method: &str, target: &str) -> Option<String> {
         let table = shipped();
         let path = normalize(target).ok()?;
-        table.lookup(method, &path).map(|route| route.scope)
+        table
+            .lookup(method, &path)
+            .map(|route| table.scopes().name(route.scope).to_owned())
     }
 
     #[test]
@@ -194,17 +236,21 @@ mod tests {
     #[test]
     fn routes_map_to_their_documented_scopes() {
         let cases = [
-            ("GET", "/v1/agents", Scope::AgentsRead),
-            ("GET", "/v1/agents/42", Scope::AgentsRead),
-            ("PATCH", "/v1/agents/42", Scope::AgentsWrite),
-            ("POST", "/v1/calls", Scope::CallsWrite),
-            ("GET", "/v1/calls/7/recording", Scope::CallsRead),
-            ("GET", "/v1/calls/7/transcript", Scope::CallsRead),
-            ("POST", "/v1/campaigns/9/status", Scope::CampaignsWrite),
-            ("POST", "/v1/bulk/calls", Scope::CallsWrite),
+            ("GET", "/v1/agents", "agents:read"),
+            ("GET", "/v1/agents/42", "agents:read"),
+            ("PATCH", "/v1/agents/42", "agents:write"),
+            ("POST", "/v1/calls", "calls:write"),
+            ("GET", "/v1/calls/7/recording", "calls:read"),
+            ("GET", "/v1/calls/7/transcript", "calls:read"),
+            ("POST", "/v1/campaigns/9/status", "campaigns:write"),
+            ("POST", "/v1/bulk/calls", "calls:write"),
         ];
         for (method, path, scope) in cases {
-            assert_eq!(scope_of(method, path), Some(scope), "{method} {path}");
+            assert_eq!(
+                scope_of(method, path).as_deref(),
+                Some(scope),
+                "{method} {path}"
+            );
         }
     }
 
@@ -238,12 +284,18 @@ mod tests {
 
     #[test]
     fn path_parameters_that_leave_a_real_segment_still_fill_a_param() {
-        assert_eq!(scope_of("GET", "/v1/agents/7;v=2"), Some(Scope::AgentsRead));
+        assert_eq!(
+            scope_of("GET", "/v1/agents/7;v=2").as_deref(),
+            Some("agents:read")
+        );
     }
 
     #[test]
     fn literal_segments_match_whatever_their_case() {
-        assert_eq!(scope_of("get", "/V1/AGENTS"), Some(Scope::AgentsRead));
+        assert_eq!(
+            scope_of("get", "/V1/AGENTS").as_deref(),
+            Some("agents:read")
+        );
     }
 
     #[test]
@@ -277,5 +329,64 @@ mod tests {
         assert!(RouteTable::parse(bad_path).is_err());
         let bad_scope = "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls:delete\"\n";
         assert!(RouteTable::parse(bad_scope).is_err());
+    }
+
+    #[test]
+    fn the_shipped_table_declares_volubiles_scopes() {
+        assert_eq!(**shipped().scopes(), Catalogue::default());
+    }
+
+    #[test]
+    fn a_table_without_scopes_uses_volubiles() {
+        let table = RouteTable::parse(
+            "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls:read\"\n",
+        )
+        .unwrap();
+        assert_eq!(**table.scopes(), Catalogue::default());
+    }
+
+    #[test]
+    fn a_table_declares_its_own_scopes_and_its_routes_use_them() {
+        let table = RouteTable::parse(
+            "scopes = [\"reports:read\", \"reports:export\"]\n\n\
+             [[route]]\nmethod = \"GET\"\npath = \"/reports/{id}/export\"\nscope = \"reports:export\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            table.scopes().names().collect::<Vec<_>>(),
+            ["reports:read", "reports:export"]
+        );
+        let path = normalize("/reports/7/export").unwrap();
+        let route = table.lookup("GET", &path).unwrap();
+        assert_eq!(table.scopes().name(route.scope), "reports:export");
+    }
+
+    #[test]
+    fn a_route_needing_an_undeclared_scope_is_refused_naming_both() {
+        let err = RouteTable::parse(
+            "scopes = [\"reports:read\"]\n\n\
+             [[route]]\nmethod = \"GET\"\npath = \"/v1/calls\"\nscope = \"calls:read\"\n",
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("GET /v1/calls needs scope \"calls:read\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("the scopes are: reports:read"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_bad_scope_catalogue_is_refused() {
+        for scopes in ["[]", "[\"a b\"]", "[\"a\", \"a\"]"] {
+            let text = format!("scopes = {scopes}\n");
+            assert!(
+                matches!(RouteTable::parse(&text), Err(RouteTableError::Scopes(_))),
+                "{scopes}"
+            );
+        }
     }
 }

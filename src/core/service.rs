@@ -14,7 +14,7 @@ use super::lifetime::Lifetime;
 use super::observer::{Observer, Unobserved};
 use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
-use super::scope::{Scope, ScopeSet};
+use super::scope::{Catalogue, ScopeSet};
 use super::store::KeyStore;
 use super::token::{Claims, IssuedToken, TokenSigner};
 use super::token_cache::{TokenCache, Verified};
@@ -86,9 +86,9 @@ pub enum Denial {
     /// No credentials, or none that hold (bad, expired, or minted by a key since rotated).
     #[error("not authenticated")]
     Unauthenticated,
-    /// Authenticated, but the route needs a scope the caller does not hold.
+    /// Authenticated, but the route needs a scope (named) the caller does not hold.
     #[error("the route needs scope {0}")]
-    InsufficientScope(Scope),
+    InsufficientScope(String),
     /// The route is not in the table, or its path cannot be matched safely.
     #[error("the route is not allowed")]
     NotAllowed,
@@ -160,6 +160,7 @@ impl TokenService {
                 observer.clone(),
                 write_deadline,
                 None,
+                signer.authority().scopes.clone(),
             ),
             store,
             signer,
@@ -221,6 +222,7 @@ impl TokenService {
             observer.clone(),
             self.write_deadline,
             retention,
+            self.signer.authority().scopes.clone(),
         );
         self
     }
@@ -241,6 +243,12 @@ impl TokenService {
 
     pub fn signer(&self) -> &TokenSigner {
         &self.signer
+    }
+
+    /// The deployment's scope catalogue: the names behind every [`ScopeSet`] this service
+    /// hands out or takes.
+    pub fn scopes(&self) -> &Arc<Catalogue> {
+        &self.signer.authority().scopes
     }
 
     /// Decides who is asking for a token, and records a refusal in the audit trail. Every
@@ -358,7 +366,7 @@ impl TokenService {
         Ok(Principal {
             account: stored.account,
             key_id: stored.id,
-            scopes: stored.scopes.unwrap_or_else(ScopeSet::all),
+            scopes: stored.scopes.unwrap_or_else(|| self.scopes().all()),
         })
     }
 
@@ -374,8 +382,14 @@ impl TokenService {
             .parse()
             .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
         self.check_minting_key(&key_id, &claims.sub).await?;
-        let scopes = ScopeSet::parse_claim(&claims.scope)
-            .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
+        // A name this catalogue lacks was minted under another one (an instance configured
+        // differently, or before a scope was dropped): the token holds it, but it grants nothing here.
+        let scopes = self.scopes().parse_known(&claims.scope, |name| {
+            tracing::debug!(
+                scope = name,
+                "a token's scope outside the catalogue is not granted"
+            );
+        });
         let access = Access {
             subject: Arc::from(claims.sub.as_str()),
             key_id,
@@ -464,10 +478,17 @@ impl TokenService {
         })?;
         let path = normalize(target).map_err(|_| Denial::NotAllowed)?;
         let route = routes.lookup(method, &path).ok_or(Denial::NotAllowed)?;
+        debug_assert_eq!(
+            routes.scopes(),
+            self.scopes(),
+            "one catalogue for routes and tokens"
+        );
         if access.scopes.contains(route.scope) {
             Ok(access)
         } else {
-            Err(Denial::InsufficientScope(route.scope))
+            Err(Denial::InsufficientScope(
+                routes.scopes().name(route.scope).to_owned(),
+            ))
         }
     }
 
@@ -522,7 +543,8 @@ impl TokenService {
     fn sign(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
         let refused = grant.scopes.without(principal.scopes);
         if !refused.is_empty() {
-            return Err(CoreError::ScopeNotAllowed(refused));
+            let names = self.scopes().names_of(refused).map(str::to_owned);
+            return Err(CoreError::ScopeNotAllowed(names.collect()));
         }
         self.signer
             .issue(

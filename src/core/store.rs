@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::apikey::{KeyHash, KeyId};
-use super::audit::{AuditBatch, AuditEvent, AuditQuery};
+use super::audit::{AuditBatch, AuditQuery, StoredEvent};
 use super::keyring::{KeyPairRecord, SigningAlg};
-use super::scope::ScopeSet;
+use super::scope::{Catalogue, ScopeSet};
 use super::slot::KeySlot;
 
 /// What a storage backend reports as the cause of a failure (a driver error, an I/O error).
@@ -145,7 +145,7 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Reads audit events, newest first.
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -173,13 +173,16 @@ pub trait ChangeWatch: Send {
     async fn changed(&mut self) -> Result<(), StoreError>;
 }
 
-/// Deadlines that keep a slow or stuck database from stalling keymint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a store is opened: deadlines that keep a slow or stuck database from stalling keymint,
+/// and the scope catalogue keys' scope names are read and written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How long one round trip may take: a change-feed heartbeat, a bookkeeping write (which
     /// the database itself also gives up, as `statement_timeout` and `lock_timeout`). Beyond
     /// it the feed counts as lost, or the write is given up and retried.
     pub timeout: std::time::Duration,
+    /// The deployment's scopes (the routes file's), which stored scope names index.
+    pub scopes: Arc<Catalogue>,
 }
 
 /// Two seconds: a database five times slower than a slow one still answers in time, and a
@@ -190,6 +193,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             timeout: DEFAULT_STORE_TIMEOUT,
+            scopes: Arc::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::apikey::KeyId;
 use super::jws::{JwsError, JwsSigner, JwsVerifier, Parts};
 use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
-use super::scope::{Scope, ScopeSet};
+use super::scope::{Catalogue, ScopeSet};
 
 pub use super::lifetime::LEEWAY_SECS;
 /// Shortest accepted HS256 secret (RFC 7518 §3.2: at least the hash output size).
@@ -44,6 +44,7 @@ struct Minted<'a> {
     exp: i64,
     jti: uuid::Uuid,
     scope: ScopeSet,
+    scopes: &'a Catalogue,
     key_id: &'a KeyId,
     /// Claims a dialect adds (Velt's user properties, for instance).
     extra: &'a Map<String, Value>,
@@ -60,9 +61,7 @@ impl Minted<'_> {
         claims.key("nbf").integer(self.iat);
         claims.key("exp").integer(self.exp);
         claims.key("jti").uuid(&self.jti);
-        claims
-            .key("scope")
-            .words(self.scope.iter().map(Scope::as_str));
+        claims.key("scope").words(self.scopes.names_of(self.scope));
         claims.key("key_id").plain(self.key_id.as_str());
         for (name, value) in self.extra {
             claims.key_of(name).value(value);
@@ -197,6 +196,8 @@ pub struct TokenAuthority {
     /// The longest lifetime any enabled dialect issues: a token claiming more was not minted
     /// here, whatever its signature says.
     pub max_lifetime: chrono::Duration,
+    /// The scope names tokens carry (the deployment's catalogue).
+    pub scopes: Arc<Catalogue>,
 }
 
 /// Where signing keys come from.
@@ -307,6 +308,7 @@ impl TokenSigner {
             // A v4 UUID from the thread-local CSPRNG: no system call per token.
             jti: uuid::Builder::from_random_bytes(rand::random()).into_uuid(),
             scope: scopes,
+            scopes: &self.authority.scopes,
             key_id,
             extra,
         };
@@ -396,7 +398,11 @@ mod tests {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
     use super::*;
-    use crate::core::scope::Scope;
+
+    /// Volubile's scopes, named.
+    fn scopes(names: &str) -> ScopeSet {
+        Catalogue::default().parse_set(names).unwrap()
+    }
 
     fn signer() -> TokenSigner {
         TokenSigner::hs256(
@@ -405,6 +411,7 @@ mod tests {
                 issuer: "keymint".into(),
                 audience: "keymint".into(),
                 max_lifetime: Duration::hours(48),
+                scopes: Arc::default(),
             },
         )
     }
@@ -418,7 +425,7 @@ mod tests {
             .issue(
                 "acme",
                 &"AAAAAAAAAAA".parse().unwrap(),
-                ScopeSet::new([Scope::CallsRead]),
+                scopes("calls:read"),
                 Lifetime::from_secs(900),
                 &Map::new(),
                 now(),
@@ -470,7 +477,7 @@ mod tests {
             .issue(
                 "acme \"corp\"",
                 &"AAAAAAAAAAA".parse().unwrap(),
-                ScopeSet::new([Scope::CallsRead, Scope::AgentsWrite]),
+                scopes("calls:read agents:write"),
                 Lifetime::from_secs(900),
                 &extra,
                 now(),
@@ -538,6 +545,7 @@ mod tests {
                     issuer: issuer.into(),
                     audience: audience.into(),
                     max_lifetime: Duration::hours(48),
+                    scopes: Arc::default(),
                 },
             );
             let issued = issue(&foreign);

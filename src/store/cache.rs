@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
 use crate::core::apikey::KeyId;
-use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
 /// Keys remembered at most. Full, the cache evicts its coldest entries (quick_cache's S3-FIFO):
@@ -225,7 +225,7 @@ impl KeyStore for CachedStore {
         self.inner.prune_audit(before).await
     }
 
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
         self.inner.audit_events(query).await
     }
 

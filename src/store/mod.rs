@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::core::audit::{AuditEvent, AuditQuery, decode_batch};
+use crate::core::audit::{AuditQuery, StoredEvent, decode_batch};
+use crate::core::scope::{Catalogue, ScopeSet};
 pub use crate::core::store::{
     Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore, NewKey, StoreError, StoreOptions,
     StoredKey,
@@ -60,14 +61,23 @@ pub(crate) fn parse_id(raw: &str) -> Result<crate::core::apikey::KeyId, StoreErr
         .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
 }
 
-pub(crate) fn parse_scopes(
-    raw: Option<String>,
-) -> Result<Option<crate::core::scope::ScopeSet>, StoreError> {
+/// A key's stored scope names, read against the catalogue. A name it lacks (the catalogue
+/// changed since the key was made) is not granted: the key keeps the scopes that remain, even
+/// none, and never falls back to every scope.
+pub(crate) fn parse_scopes(raw: Option<&str>, scopes: &Catalogue) -> Option<ScopeSet> {
     raw.map(|raw| {
-        crate::core::scope::ScopeSet::parse_claim(&raw)
-            .map_err(|_| StoreError::Corrupt(format!("scopes {raw:?}")))
+        scopes.parse_known(raw, |name| {
+            tracing::warn!(
+                scope = name,
+                "a stored key names a scope the catalogue lacks: it is not granted"
+            );
+        })
     })
-    .transpose()
+}
+
+/// A key's scopes as stored: their names, space-separated; `None` (every scope) as NULL.
+pub(crate) fn encode_scopes(set: Option<ScopeSet>, scopes: &Catalogue) -> Option<String> {
+    set.map(|set| scopes.display(set).to_string())
 }
 
 /// The newest events matching `query`, newest first, from batches streamed in order of their
@@ -75,10 +85,10 @@ pub(crate) fn parse_scopes(
 async fn newest_events(
     mut batches: futures_util::stream::BoxStream<'_, Result<(i64, String), sqlx::Error>>,
     query: &AuditQuery,
-) -> Result<Vec<AuditEvent>, StoreError> {
+) -> Result<Vec<StoredEvent>, StoreError> {
     use futures_util::TryStreamExt as _;
     let limit = query.limit as usize;
-    let mut found: Vec<AuditEvent> = Vec::new();
+    let mut found: Vec<StoredEvent> = Vec::new();
     while let Some((last_at_micros, events)) =
         batches.try_next().await.map_err(StoreError::from_sqlx)?
     {
@@ -105,18 +115,21 @@ async fn newest_events(
     Ok(found)
 }
 
-/// Opens the store a URL names and brings its schema up to date.
+/// Opens the store a URL names and brings its schema up to date, with the default deadlines
+/// and Volubile's scopes.
 pub async fn connect(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
     connect_with(url, StoreOptions::default()).await
 }
 
-/// [`connect`], with deadlines of the caller's choosing.
+/// [`connect`], with deadlines and a scope catalogue of the caller's choosing.
 pub async fn connect_with(
     url: &str,
     options: StoreOptions,
 ) -> Result<Arc<dyn KeyStore>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, options.scopes).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
             postgres::PostgresStore::connect(url, options).await?,

@@ -9,13 +9,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, parse_id, parse_scopes,
-    parse_slot,
+    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, encode_scopes, parse_id,
+    parse_scopes, parse_slot,
 };
 use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
-use crate::core::scope::ScopeSet;
+use crate::core::scope::{Catalogue, ScopeSet};
 use crate::core::slot::KeySlot;
 
 /// PostgreSQL, for several instances sharing one database.
@@ -23,6 +23,8 @@ use crate::core::slot::KeySlot;
 pub struct PostgresStore {
     pool: PgPool,
     timeout: Duration,
+    /// Names keys' scopes.
+    scopes: Arc<Catalogue>,
 }
 
 impl PostgresStore {
@@ -58,6 +60,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             timeout: store.timeout,
+            scopes: store.scopes,
         })
     }
 }
@@ -88,6 +91,7 @@ async fn insert_key(
     account_id: i64,
     key: &NewKey,
     now: DateTime<Utc>,
+    scopes: &Catalogue,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes)
@@ -98,7 +102,7 @@ async fn insert_key(
     .bind(key.slot.as_str())
     .bind(key.hash.as_bytes())
     .bind(now)
-    .bind(key.scopes.as_ref().map(ToString::to_string))
+    .bind(encode_scopes(key.scopes, scopes))
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -110,7 +114,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|db| db.is_unique_violation())
 }
 
-fn stored_key(row: &PgRow) -> Result<StoredKey, StoreError> {
+fn stored_key(row: &PgRow, scopes: &Catalogue) -> Result<StoredKey, StoreError> {
     let hash: Vec<u8> = row.get("hash");
     Ok(StoredKey {
         id: parse_id(row.get("id"))?,
@@ -118,7 +122,7 @@ fn stored_key(row: &PgRow) -> Result<StoredKey, StoreError> {
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
-        scopes: parse_scopes(row.get("scopes"))?,
+        scopes: parse_scopes(row.get("scopes"), scopes),
     })
 }
 
@@ -146,7 +150,7 @@ impl KeyStore for PostgresStore {
             }
         })?;
         for key in keys {
-            insert_key(&mut tx, account_id, key, now).await?;
+            insert_key(&mut tx, account_id, key, now, &self.scopes).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
@@ -161,7 +165,9 @@ impl KeyStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        row.as_ref().map(stored_key).transpose()
+        row.as_ref()
+            .map(|row| stored_key(row, &self.scopes))
+            .transpose()
     }
 
     async fn replace_key(
@@ -187,7 +193,7 @@ impl KeyStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        insert_key(&mut tx, account_id, key, now).await?;
+        insert_key(&mut tx, account_id, key, now, &self.scopes).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
@@ -206,7 +212,7 @@ impl KeyStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        parse_scopes(scopes.flatten())
+        Ok(parse_scopes(scopes.flatten().as_deref(), &self.scopes))
     }
 
     async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
@@ -231,7 +237,7 @@ impl KeyStore for PostgresStore {
                     slot: parse_slot(row.get("slot"))?,
                     created_at: row.get("created_at"),
                     last_used_at: row.get("last_used_at"),
-                    scopes: parse_scopes(row.get("scopes"))?,
+                    scopes: parse_scopes(row.get("scopes"), &self.scopes),
                 })
             })
             .collect()
@@ -401,7 +407,7 @@ impl KeyStore for PostgresStore {
         }
     }
 
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
         let batches = sqlx::query_as::<_, (i64, String)>(
             "SELECT last_at_micros, events FROM audit_batches

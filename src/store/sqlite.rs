@@ -9,22 +9,25 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, parse_id, parse_scopes,
-    parse_slot,
+    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, encode_scopes, parse_id,
+    parse_scopes, parse_slot,
 };
 use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditBatch, AuditEvent, AuditQuery};
+use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
-use crate::core::scope::ScopeSet;
+use crate::core::scope::{Catalogue, ScopeSet};
 use crate::core::slot::KeySlot;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Names keys' scopes.
+    scopes: Arc<Catalogue>,
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Opens (creating if missing) the database at `url`, keys' scopes named by `scopes`.
+    pub async fn connect(url: &str, scopes: Arc<Catalogue>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?
             .create_if_missing(true)
@@ -53,7 +56,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|err| StoreError::Database(err.into()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, scopes })
     }
 }
 
@@ -138,6 +141,7 @@ async fn insert_key(
     account_id: i64,
     key: &NewKey,
     now: DateTime<Utc>,
+    scopes: &Catalogue,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes)
@@ -148,7 +152,7 @@ async fn insert_key(
     .bind(key.slot.as_str())
     .bind(key.hash.as_bytes())
     .bind(now)
-    .bind(key.scopes.as_ref().map(ToString::to_string))
+    .bind(encode_scopes(key.scopes, scopes))
     .execute(&mut **tx)
     .await
     .map(drop)
@@ -200,7 +204,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
         .is_some_and(|db| db.is_unique_violation())
 }
 
-fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
+fn stored_key(row: &SqliteRow, scopes: &Catalogue) -> Result<StoredKey, StoreError> {
     let hash: Vec<u8> = row.get("hash");
     Ok(StoredKey {
         id: parse_id(row.get("id"))?,
@@ -208,7 +212,7 @@ fn stored_key(row: &SqliteRow) -> Result<StoredKey, StoreError> {
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
-        scopes: parse_scopes(row.get("scopes"))?,
+        scopes: parse_scopes(row.get("scopes"), scopes),
     })
 }
 
@@ -236,7 +240,7 @@ impl KeyStore for SqliteStore {
             }
         })?;
         for key in keys {
-            insert_key(&mut tx, account_id, key, now).await?;
+            insert_key(&mut tx, account_id, key, now, &self.scopes).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
@@ -251,7 +255,9 @@ impl KeyStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        row.as_ref().map(stored_key).transpose()
+        row.as_ref()
+            .map(|row| stored_key(row, &self.scopes))
+            .transpose()
     }
 
     async fn replace_key(
@@ -277,7 +283,7 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        insert_key(&mut tx, account_id, key, now).await?;
+        insert_key(&mut tx, account_id, key, now, &self.scopes).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
@@ -296,7 +302,7 @@ impl KeyStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        parse_scopes(scopes.flatten())
+        Ok(parse_scopes(scopes.flatten().as_deref(), &self.scopes))
     }
 
     async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
@@ -321,7 +327,7 @@ impl KeyStore for SqliteStore {
                     slot: parse_slot(row.get("slot"))?,
                     created_at: row.get("created_at"),
                     last_used_at: row.get("last_used_at"),
-                    scopes: parse_scopes(row.get("scopes"))?,
+                    scopes: parse_scopes(row.get("scopes"), &self.scopes),
                 })
             })
             .collect()
@@ -485,7 +491,7 @@ impl KeyStore for SqliteStore {
         }
     }
 
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
         let batches = sqlx::query_as::<_, (i64, String)>(
             "SELECT last_at_micros, events FROM audit_batches

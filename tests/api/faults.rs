@@ -164,7 +164,7 @@ impl ProxiedDatabase {
         let mut settings = helpers::default_settings();
         settings.rate_limit = "1000/1s".parse().unwrap();
         configure(&mut settings);
-        let store = keymint::store::connect_with(&self.url, settings.store_options())
+        let store = keymint::store::connect_with(&self.url, helpers::store_options(&settings))
             .await
             .unwrap();
         helpers::spawn_with_settings(

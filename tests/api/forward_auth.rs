@@ -295,7 +295,7 @@ async fn a_deployment_can_replace_the_route_table() {
         "[[route]]\nmethod = \"GET\"\npath = \"/reports/{id}\"\nscope = \"integrations:read\"\n",
     )
     .unwrap();
-    let app = spawn_app_with(|s| s.routes = Some(table.clone())).await;
+    let app = spawn_app_with(|s| s.routes.path = Some(table.clone())).await;
     let acme = app.create_account("acme").await;
     let token = app
         .token_with(&acme.primary.secret, &["integrations:read"])
@@ -493,7 +493,7 @@ async fn a_segment_routers_read_as_dot_dot_never_fills_a_path_parameter() {
          [[route]]\nmethod = \"GET\"\npath = \"/v1/agents/{id}/calls/{call}\"\nscope = \"calls:read\"\n",
     )
     .unwrap();
-    let app = spawn_app_with(|s| s.routes = Some(table.clone())).await;
+    let app = spawn_app_with(|s| s.routes.path = Some(table.clone())).await;
     let acme = app.create_account("acme").await;
     let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
     let through = app

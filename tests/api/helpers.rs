@@ -87,12 +87,19 @@ pub async fn fresh_database_url(dir: &TempDir) -> String {
     format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
+/// How `serve` would open its store with these settings: their deadlines, and the scopes of
+/// their routes file.
+pub fn store_options(settings: &ServeArgs) -> store::StoreOptions {
+    let routes = settings.routes.load().expect("the routes file loads");
+    settings.store_options(routes.scopes().clone())
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = fresh_database_url(&dir).await;
     let mut settings = default_settings();
     configure(&mut settings);
-    let store = store::connect_with(&database_url, settings.store_options())
+    let store = store::connect_with(&database_url, store_options(&settings))
         .await
         .expect("the test database opens");
     spawn_with_settings(store, database_url, dir, settings).await
@@ -101,10 +108,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
 /// Another instance on the same database as `other`, as operators run several.
 pub async fn spawn_app_beside(other: &TestApp, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = store::connect(&other.database_url)
+    let mut settings = default_settings();
+    configure(&mut settings);
+    let store = store::connect_with(&other.database_url, store_options(&settings))
         .await
         .expect("the shared database opens");
-    spawn_on_store(store, other.database_url.clone(), dir, configure).await
+    spawn_with_settings(store, other.database_url.clone(), dir, settings).await
 }
 
 pub async fn spawn_on_store(
@@ -171,7 +180,7 @@ impl TestApp {
             .admin()
             .create_account(
                 &name.parse::<AccountName>().unwrap(),
-                scopes.map(|s| s.parse().unwrap()),
+                scopes.map(|s| self.tokens.scopes().parse_list(s).unwrap()),
             )
             .await
             .expect("the account is created");
@@ -367,7 +376,7 @@ impl KeyStore for BrokenStore {
     async fn audit_events(
         &self,
         _: &keymint::core::audit::AuditQuery,
-    ) -> Result<Vec<keymint::core::audit::AuditEvent>, store::StoreError> {
+    ) -> Result<Vec<keymint::core::audit::StoredEvent>, store::StoreError> {
         Err(gone())
     }
     async fn ping(&self) -> Result<(), store::StoreError> {

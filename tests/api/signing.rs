@@ -291,6 +291,7 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
             issuer: "keymint".into(),
             audience: "keymint".into(),
             max_lifetime: Duration::hours(48),
+            scopes: app.tokens.scopes().clone(),
         },
     );
     use keymint::core::clock::Clock as _;
@@ -298,7 +299,7 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
         .issue(
             "acme",
             &acme.primary.id.parse().unwrap(),
-            keymint::core::scope::ScopeSet::all(),
+            app.tokens.scopes().all(),
             keymint::core::lifetime::Lifetime::from_secs(900),
             &serde_json::Map::new(),
             app.clock.now(),

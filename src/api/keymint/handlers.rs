@@ -76,7 +76,7 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         .await
     {
         Ok(access) => {
-            let scope = access.scopes.to_string();
+            let scope = state.tokens.scopes().display(access.scopes).to_string();
             let mut response = HttpResponse::Ok();
             for (name, value) in [
                 (SUBJECT_HEADER, &*access.subject),
@@ -166,9 +166,10 @@ pub async fn introspect(
     };
     let request: IntrospectionRequest = body::read_form(&req, payload).await?;
     let answer = match state.tokens.verify_token(&request.token).await {
+        // The scopes the token grants here: a name outside the catalogue grants nothing.
         Ok((claims, access)) if access.subject == caller.account => IntrospectionResponse {
             active: true,
-            scope: Some(claims.scope),
+            scope: Some(state.tokens.scopes().display(access.scopes).to_string()),
             client_id: Some(claims.key_id),
             token_type: Some("Bearer"),
             exp: Some(claims.exp),

@@ -118,7 +118,7 @@ fn openapi() -> OpenApi {
 }
 
 /// The published document names no operation id; neither does keymint's.
-fn customize(doc: &mut OpenApi, _: &Lifetimes) {
+fn customize(doc: &mut OpenApi, _: &Lifetimes, _: &crate::core::scope::Catalogue) {
     for item in doc.paths.paths.values_mut() {
         if let Some(post) = item.post.as_mut() {
             post.operation_id = None;

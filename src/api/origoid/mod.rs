@@ -119,7 +119,7 @@ fn openapi() -> OpenApi {
 
 /// The body is optional, and the documented `expireAfter` bounds and default are the
 /// configured ones.
-fn customize(doc: &mut OpenApi, lifetimes: &Lifetimes) {
+fn customize(doc: &mut OpenApi, lifetimes: &Lifetimes, _: &crate::core::scope::Catalogue) {
     for item in doc.paths.paths.values_mut() {
         if let Some(body) = item.post.as_mut().and_then(|op| op.request_body.as_mut()) {
             body.required = Some(Required::False);

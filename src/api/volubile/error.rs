@@ -28,7 +28,7 @@ impl ErrorTable for Volubile {
                         .map(|scope| FieldError {
                             field: "scope".to_owned(),
                             rejected_value: Some(scope.as_str().into()),
-                            message: format!("{} is not granted to this API key", scope.as_str()),
+                            message: format!("{scope} is not granted to this API key"),
                         })
                         .collect(),
                 )

@@ -1,5 +1,7 @@
 //! How the shared suites ask Volubile for a token.
 
+use std::sync::LazyLock;
+
 use actix_web::HttpRequest;
 use actix_web::web::BytesMut;
 use serde_json::{Value, json};
@@ -8,7 +10,7 @@ use super::handlers::BODY;
 use super::types::AuthTokenRequest;
 use crate::api::body::{self, BodyError};
 use crate::api::fixture::{Fixture, expect};
-use crate::core::scope::ScopeSet;
+use crate::core::scope::Catalogue;
 
 pub const FIXTURE: Fixture = Fixture {
     path: "/v1/auth/token",
@@ -51,11 +53,22 @@ fn error_shape(status: u16, body: &Value) -> Result<(), String> {
     )
 }
 
-/// An accepted request's scopes all land in the set the handler builds.
+/// An accepted request's scopes are all named in its list and land in the set the handler
+/// builds; a list that does not read is one field error, on `scope`.
 fn decode(req: &HttpRequest, bytes: Result<BytesMut, BodyError>) -> Result<(), BodyError> {
+    static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(Catalogue::default);
     let request: AuthTokenRequest = body::decode_body(req, bytes, BODY)?;
-    let scopes = ScopeSet::new(request.scope.iter().copied());
-    assert!(request.scope.iter().all(|s| scopes.contains(*s)));
-    assert_eq!(scopes.is_empty(), request.scope.is_empty());
+    let scopes = request.scopes(&CATALOGUE).inspect_err(|err| {
+        assert!(
+            matches!(err, BodyError::Invalid(errors) if errors.len() == 1 && errors[0].field.starts_with("scope")),
+            "{err:?}"
+        );
+    })?;
+    let names = request.scope.as_array().expect("a scope list is an array");
+    assert_eq!(scopes.is_empty(), names.is_empty());
+    for name in names {
+        let name = name.as_str().expect("accepted names are strings");
+        assert!(scopes.contains(CATALOGUE.parse(name).expect("a known name")));
+    }
     Ok(())
 }

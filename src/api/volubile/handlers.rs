@@ -7,7 +7,6 @@ use crate::api::body::{BodyRules, FieldNaming};
 use crate::api::error::{Failure, Stamp};
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect, credentials};
-use crate::core::scope::ScopeSet;
 use crate::core::service::{Grant, Principal};
 use crate::core::token::IssuedToken;
 
@@ -52,9 +51,9 @@ impl Endpoint for Exchange {
     const CREDENTIALS: CredentialSource<AuthTokenRequest> =
         CredentialSource::Headers(|req| credentials::from_api_key_header(req, &credentials::X_API_KEY));
 
-    fn grant(request: AuthTokenRequest, _: &Principal, _: &AppState) -> Result<Grant, Failure> {
+    fn grant(request: AuthTokenRequest, _: &Principal, state: &AppState) -> Result<Grant, Failure> {
         Ok(Grant {
-            scopes: ScopeSet::new(request.scope),
+            scopes: request.scopes(state.tokens.scopes())?,
             lifetime: super::LIFETIME,
             extra: Map::new(),
         })

@@ -11,12 +11,14 @@ pub mod handlers;
 /// Request and response bodies, as the reference document names them.
 pub mod types;
 
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, Info, OpenApi, OpenApiBuilder, Server};
+use utoipa::openapi::{ComponentsBuilder, Info, OpenApi, OpenApiBuilder, RefOr, Server};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::Dialect;
+use super::{Dialect, Lifetimes};
 use crate::core::lifetime::LifetimePolicy;
+use crate::core::scope::Catalogue;
 
 pub const DIALECT: Dialect = Dialect {
     name: "volubile",
@@ -25,7 +27,7 @@ pub const DIALECT: Dialect = Dialect {
     path_prefix: "/",
     base_path: "",
     openapi,
-    customize: super::as_collected,
+    customize,
     servers,
     configure,
     error_page: error::error_page,
@@ -71,6 +73,27 @@ fn openapi() -> OpenApi {
                 .build(),
         ))
         .build()
+}
+
+/// The scope list's items are the deployment's scopes: its enum, and its first as the example.
+fn customize(doc: &mut OpenApi, _: &Lifetimes, scopes: &Catalogue) {
+    let Some(RefOr::T(Schema::Object(request))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("AuthTokenRequest"))
+    else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Array(list))) = request.properties.get_mut("scope") else {
+        return;
+    };
+    let ArrayItems::RefOrSchema(items) = &mut list.items else {
+        return;
+    };
+    if let RefOr::T(Schema::Object(item)) = items.as_mut() {
+        item.examples = scopes.names().take(1).map(Into::into).collect();
+        item.enum_values = Some(scopes.names().map(Into::into).collect());
+    }
 }
 
 /// springdoc derives the server from the request; so does keymint, which also makes Swagger

@@ -5,26 +5,32 @@ use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFo
 use utoipa::openapi::{RefOr, Schema};
 use validator::Validate;
 
-use crate::api::body::FieldError;
-use crate::core::scope::Scope;
+use crate::api::body::{self, BodyError, FieldError};
+use crate::core::scope::{Catalogue, ScopeSet};
 
 /// Payload used to issue a short lived Bearer token from an API key
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct AuthTokenRequest {
+    /// The requested scope names, as sent: which names exist is the deployment's catalogue's
+    /// business, so they are read by [`AuthTokenRequest::scopes`].
     #[schema(schema_with = scope_list)]
-    pub scope: Vec<Scope>,
+    pub scope: Value,
 }
 
-/// The scope list's schema, read from [`Scope::ALL`] so the document cannot drift from the code.
+impl AuthTokenRequest {
+    /// The requested scopes, read against the deployment's catalogue: an unknown name is a
+    /// field error naming the accepted ones (`scope[1]`: expected one of …).
+    pub fn scopes(&self, catalogue: &Catalogue) -> Result<ScopeSet, BodyError> {
+        body::decode_field("scope", &self.scope, catalogue.list_seed())
+    }
+}
+
+/// The scope list's schema; its items' enum and example are the deployment's catalogue, set
+/// by [`super::customize`].
 fn scope_list() -> impl Into<RefOr<Schema>> {
     ArrayBuilder::new()
         .description(Some("List of scopes granted to the issued Bearer token"))
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .examples([Scope::CallsRead.as_str()])
-                .enum_values(Some(Scope::ALL.map(Scope::as_str))),
-        )
+        .items(ObjectBuilder::new().schema_type(Type::String))
 }
 
 /// Short lived Bearer token issued from a valid API key
