@@ -6,7 +6,8 @@ measured in alternating rounds (A B C ... A B C ...) so machine drift spreads ov
 each cell of the table is the median round. The table goes to stdout and to bench/results.md.
 
 Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
-(default 32). BENCH_BASELINE names another keymint binary (say, a release build of the commit
+(default 32). Before each run the servers are let settle (the last run's audit writes done), as
+they share one core. BENCH_BASELINE names another keymint binary (say, a release build of the commit
 before a change): its floor, HS256 issuance and forward-auth join the same alternating rounds,
 so a change is judged by ratios from one run.
 """
@@ -81,6 +82,32 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def cpu_ticks(pids):
+    """User and system CPU time the processes have used so far, in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def settle(servers, timeout=10.0):
+    """Waits until every server is idle (under a tenth of a core over 200 ms): all are pinned to
+    one core, so one still writing the audit trail of the last scenario would slow the next."""
+    pids = [server.proc.pid for server in servers.values()]
+    deadline = time.time() + timeout
+    before = cpu_ticks(pids)
+    while time.time() < deadline:
+        time.sleep(0.2)
+        after = cpu_ticks(pids)
+        if after - before < max(2, os.sysconf("SC_CLK_TCK") // 50):
+            return
+        before = after
 
 
 def start_keymint(alg, db, *extra, binary=BIN):
@@ -295,6 +322,7 @@ def measure(work):
                        check=True, capture_output=True)
     for round_ in range(ROUNDS):
         for name, url, script, _ in scenarios:
+            settle(servers)
             results[name].append(run_wrk(url, script))
             print(f"round {round_ + 1}/{ROUNDS}  {name:<38} {results[name][-1]['rps']:>10.0f} req/s", file=sys.stderr)
 
