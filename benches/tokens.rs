@@ -27,13 +27,14 @@ fn authority() -> TokenAuthority {
         issuer: "keymint".into(),
         audience: "keymint".into(),
         max_lifetime: chrono::Duration::hours(48),
-        scopes: Arc::default(),
+        scopes: keymint::api::volubile::routes().scopes().clone(),
     }
 }
 
 /// The scopes the benchmarked tokens carry, of Volubile's catalogue.
 fn two_scopes() -> ScopeSet {
-    Catalogue::default()
+    (**keymint::api::volubile::routes().scopes())
+        .clone()
         .parse_set("calls:read agents:read")
         .unwrap()
 }
@@ -72,8 +73,11 @@ fn key_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let (store, key) = runtime.block_on(async {
-        let store: Arc<dyn KeyStore> =
-            Arc::new(SqliteStore::connect(&url, Arc::default()).await.unwrap());
+        let store: Arc<dyn KeyStore> = Arc::new(
+            SqliteStore::connect(&url, keymint::api::volubile::routes().scopes().clone())
+                .await
+                .unwrap(),
+        );
         let key = ApiKeySecret::generate(&KeyPrefix::default());
         let new = NewKey {
             id: *key.id(),
@@ -196,7 +200,10 @@ fn auditing(c: &mut Criterion) {
         client_ip: Some("127.0.0.1".parse().unwrap()),
         count: 1,
     };
-    let mut buffer = AuditBuffer::new(usize::MAX, Arc::default());
+    let mut buffer = AuditBuffer::new(
+        usize::MAX,
+        keymint::api::volubile::routes().scopes().clone(),
+    );
     let mut recorded = 0;
     c.bench_function("audit: encode one event", |b| {
         b.iter(|| {
@@ -214,7 +221,7 @@ fn auditing(c: &mut Criterion) {
 /// makes. The names are the catalogue's; the set stays one `u64`.
 fn scopes(c: &mut Criterion) {
     let mut group = c.benchmark_group("scopes");
-    let catalogue = Catalogue::default();
+    let catalogue = (**keymint::api::volubile::routes().scopes()).clone();
     group.bench_function("parse 2 of 8", |b| {
         b.iter(|| {
             catalogue

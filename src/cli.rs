@@ -319,7 +319,7 @@ impl ServeArgs {
 pub struct RoutesArgs {
     /// Scope catalogue and route → scope table for forward-auth (TOML, like
     /// `openapi/volubile-routes.toml`, which is the default). A top-level `scopes = [...]`
-    /// declares the scopes tokens can carry; without it they are Volubile's eight.
+    /// declares the scopes tokens can carry; without it, the scopes its routes need.
     #[arg(long = "routes", env = "KEYMINT_ROUTES")]
     pub path: Option<std::path::PathBuf>,
 }

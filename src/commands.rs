@@ -38,6 +38,11 @@ async fn open(
     Ok(store::connect_with(database_url, options).await?)
 }
 
+/// The shipped routes file's catalogue, for commands that read no scope names.
+fn shipped_scopes() -> Arc<Catalogue> {
+    crate::api::volubile::routes().scopes().clone()
+}
+
 async fn admin(
     database_url: &str,
     prefix: KeyPrefix,
@@ -182,7 +187,7 @@ pub async fn keys(
         }
         KeysCommand::Revoke { key_id, json } => {
             // Revoking reads no scopes: any catalogue will do.
-            let admin = admin(database_url, Default::default(), Arc::default()).await?;
+            let admin = admin(database_url, Default::default(), shipped_scopes()).await?;
             admin.revoke(&key_id).await?;
             if json {
                 print(out, json!({"id": key_id.as_str(), "revoked": true}))
@@ -201,7 +206,8 @@ pub async fn signing_keys(
     command: SigningKeysCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let admin = admin(database_url, KeyPrefix::default(), Arc::default()).await?;
+    // Signing keys have no scopes: any catalogue will do.
+    let admin = admin(database_url, KeyPrefix::default(), shipped_scopes()).await?;
     match command {
         SigningKeysCommand::Rotate {
             alg,
@@ -293,7 +299,7 @@ pub async fn audit(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     // The trail keeps scope names as written: no catalogue is needed to read it.
-    let store = open(database_url, Arc::default()).await?;
+    let store = open(database_url, shipped_scopes()).await?;
     let since = args.since;
     let events = store
         .audit_events(&AuditQuery {

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use keymint::core::jws::JwsSigner;
 use keymint::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
 use keymint::core::lifetime::Lifetime;
-use keymint::core::scope::Catalogue;
 use keymint::core::token::{Claims, LEEWAY_SECS, SigningSecret, TokenAuthority, TokenSigner};
 use secrecy::ExposeSecret as _;
 
@@ -56,7 +55,7 @@ impl Fixture {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             max_lifetime: chrono::Duration::seconds(MAX_LIFETIME_SECS),
-            scopes: Default::default(),
+            scopes: keymint::api::volubile::routes().scopes().clone(),
         };
         let (signer, jws) = match alg {
             SigningAlg::Hs256 => {
@@ -82,7 +81,8 @@ impl Fixture {
             .issue(
                 "acme",
                 &"AbCdEfGhIjK".parse().expect("a key id"),
-                Catalogue::default()
+                (**keymint::api::volubile::routes().scopes())
+                    .clone()
                     .parse_set("calls:read agents:read")
                     .expect("Volubile's scopes"),
                 Lifetime::from_secs(900),

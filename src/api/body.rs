@@ -449,7 +449,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::scope::Catalogue;
 
     #[derive(Debug, Deserialize, Validate)]
     struct Probe {
@@ -467,7 +466,7 @@ mod tests {
     }
 
     fn scope_errors(value: Value) -> Vec<FieldError> {
-        let catalogue = Catalogue::default();
+        let catalogue = crate::api::volubile::routes().scopes().clone();
         match decode_field("scope", &value, catalogue.list_seed()) {
             Err(BodyError::Invalid(errors)) => errors,
             other => panic!("expected field errors, got {other:?}"),

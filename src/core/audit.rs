@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 /// Who is asking, as far as the transport can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
-    /// The dialect the request came in through (`volubile`, `origoid`, ...).
+    /// The dialect the request came in through (its registry name).
     pub dialect: &'static str,
     pub client_ip: Option<IpAddr>,
 }
@@ -69,7 +69,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent<Scopes = ScopeSet> {
     pub at: DateTime<Utc>,
-    /// The dialect (`volubile`, ...): static when recorded, owned when read back.
+    /// The dialect's registry name: static when recorded, owned when read back.
     pub dialect: Cow<'static, str>,
     pub outcome: Outcome,
     /// Why a request was refused (`invalid_credentials`, `rate_limited`, ...); `None` if issued.
@@ -467,7 +467,7 @@ mod tests {
     use super::*;
 
     fn scopes() -> Arc<Catalogue> {
-        Arc::default()
+        Arc::new(Catalogue::example())
     }
 
     fn stored(events: &[AuditEvent]) -> Vec<StoredEvent> {

@@ -13,7 +13,7 @@ use governor::{Quota as Gcra, RateLimiter};
 use super::clock::Clock;
 use super::error::RateLimited;
 
-/// `N` requests per `window`, e.g. Volubile's published `100/15s`.
+/// `N` requests per `window`, e.g. `100/15s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RatePolicy {
     pub requests: NonZeroU32,

@@ -1,4 +1,4 @@
-//! Which scope a route needs: the route → scope table (data, `openapi/volubile-routes.toml` by
+//! Which scope a route needs: the route → scope table (data, the shipped routes file by
 //! default), the scope catalogue the same file declares, and request-path normalisation, so a path is matched the way the upstream router
 //! will see it and no `..`, `%2e`, `//` or case trick reaches a route it should not.
 
@@ -38,7 +38,7 @@ pub struct RouteTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TableFile {
-    /// The scope catalogue; Volubile's eight when absent.
+    /// The scope catalogue; when absent, the scopes the routes need, in order of appearance.
     scopes: Option<Vec<String>>,
     #[serde(default)]
     route: Vec<RouteRow>,
@@ -73,13 +73,22 @@ pub enum RouteTableError {
 }
 
 impl RouteTable {
-    /// Reads a routes file: an optional `scopes = [...]` list (the catalogue; Volubile's eight
-    /// if absent), then `[[route]]` rows, each needing one of those scopes.
+    /// Reads a routes file: an optional `scopes = [...]` list (the catalogue; if absent, the
+    /// scopes its routes need, in the order they first appear), then `[[route]]` rows, each
+    /// needing one of those scopes.
     pub fn parse(text: &str) -> Result<Self, RouteTableError> {
         let file: TableFile = toml::from_str(text)?;
         let scopes = match file.scopes {
             Some(names) => Catalogue::new(names)?,
-            None => Catalogue::default(),
+            None => {
+                let mut needed: Vec<&str> = Vec::new();
+                for row in &file.route {
+                    if !needed.contains(&row.scope.as_str()) {
+                        needed.push(&row.scope);
+                    }
+                }
+                Catalogue::new(needed)?
+            }
         };
         let routes =
             file.route
@@ -327,22 +336,27 @@ mod tests {
     fn a_table_with_a_bad_template_or_scope_is_refused() {
         let bad_path = "[[route]]\nmethod = \"GET\"\npath = \"/v1/../x\"\nscope = \"calls:read\"\n";
         assert!(RouteTable::parse(bad_path).is_err());
-        let bad_scope = "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls:delete\"\n";
+        let bad_scope = "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls delete\"\n";
         assert!(RouteTable::parse(bad_scope).is_err());
     }
 
     #[test]
-    fn the_shipped_table_declares_volubiles_scopes() {
-        assert_eq!(**shipped().scopes(), Catalogue::default());
+    fn the_shipped_table_declares_its_eight_scopes_in_order() {
+        assert_eq!(**shipped().scopes(), Catalogue::example());
     }
 
     #[test]
-    fn a_table_without_scopes_uses_volubiles() {
+    fn a_table_without_scopes_has_the_scopes_its_routes_need() {
         let table = RouteTable::parse(
-            "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"calls:read\"\n",
+            "[[route]]\nmethod = \"GET\"\npath = \"/v1/x\"\nscope = \"x:read\"\n\
+             [[route]]\nmethod = \"PUT\"\npath = \"/v1/x\"\nscope = \"x:write\"\n\
+             [[route]]\nmethod = \"GET\"\npath = \"/v1/y\"\nscope = \"x:read\"\n",
         )
         .unwrap();
-        assert_eq!(**table.scopes(), Catalogue::default());
+        assert_eq!(
+            table.scopes().names().collect::<Vec<_>>(),
+            ["x:read", "x:write"]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The scope vocabulary: a deployment's [`Catalogue`] of scope names, read once at startup (the
-//! routes file's `scopes`, Volubile's eight by default), and the sets of scopes tokens and keys
+//! routes file's `scopes`, or the scopes its routes need), and the sets of scopes tokens and keys
 //! hold. A scope is its index in the catalogue, so a set is one `u64` and every membership or
 //! subset check is a bit operation; names are only looked up at the edges (parsing a request,
 //! a claim or a stored row, and writing a token, a header or a row).
@@ -10,19 +10,6 @@ use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Unexpected, Visi
 
 /// The most scopes a catalogue holds: a set of them is one `u64`.
 pub const MAX_SCOPES: usize = 64;
-
-/// Volubile's scopes (`001_*` authentication guide), in the order its document lists them: the
-/// catalogue of a deployment whose routes file declares none.
-pub const VOLUBILE_SCOPES: [&str; 8] = [
-    "calls:read",
-    "calls:write",
-    "campaigns:read",
-    "campaigns:write",
-    "agents:read",
-    "agents:write",
-    "integrations:read",
-    "integrations:write",
-];
 
 /// A permission a bearer token can carry: an index into the deployment's [`Catalogue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,10 +215,24 @@ impl Catalogue {
     }
 }
 
-/// Volubile's eight scopes: the catalogue when the routes file declares none.
-impl Default for Catalogue {
-    fn default() -> Self {
-        Self::new(VOLUBILE_SCOPES).expect("Volubile's scopes make a catalogue")
+/// A realistic catalogue for tests: eight names, reads and writes.
+#[cfg(test)]
+pub(crate) const EXAMPLE: [&str; 8] = [
+    "calls:read",
+    "calls:write",
+    "campaigns:read",
+    "campaigns:write",
+    "agents:read",
+    "agents:write",
+    "integrations:read",
+    "integrations:write",
+];
+
+#[cfg(test)]
+impl Catalogue {
+    /// [`EXAMPLE`] as a catalogue.
+    pub(crate) fn example() -> Self {
+        Self::new(EXAMPLE).expect("the example is a catalogue")
     }
 }
 
@@ -368,20 +369,20 @@ impl Visitor<'_> for ScopeSeed<'_> {
 mod tests {
     use super::*;
 
-    fn volubile() -> Catalogue {
-        Catalogue::default()
+    fn example() -> Catalogue {
+        Catalogue::example()
     }
 
     #[test]
-    fn the_default_catalogue_is_volubiles_eight_in_document_order() {
-        let catalogue = volubile();
-        assert_eq!(catalogue.names().collect::<Vec<_>>(), VOLUBILE_SCOPES);
+    fn the_example_catalogue_keeps_its_order() {
+        let catalogue = example();
+        assert_eq!(catalogue.names().collect::<Vec<_>>(), EXAMPLE);
         assert_eq!(catalogue.all().len(), 8);
     }
 
     #[test]
     fn every_scope_round_trips_through_its_name() {
-        let catalogue = volubile();
+        let catalogue = example();
         for name in catalogue.names() {
             assert_eq!(catalogue.name(catalogue.parse(name).unwrap()), name);
         }
@@ -389,7 +390,7 @@ mod tests {
 
     #[test]
     fn names_are_case_sensitive_and_exact() {
-        let catalogue = volubile();
+        let catalogue = example();
         for bad in ["Calls:read", "calls:read ", "calls", "", "calls:delete"] {
             let err = catalogue.parse(bad).unwrap_err();
             assert_eq!(err.expected, catalogue.expected(), "{bad:?}");
@@ -398,7 +399,7 @@ mod tests {
 
     #[test]
     fn an_unknown_scope_names_the_accepted_ones() {
-        let err = volubile().parse("calls:delete").unwrap_err();
+        let err = example().parse("calls:delete").unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("unknown scope; the scopes are: calls:read, calls:write,"),
@@ -464,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_scope_set_is_deduplicated_and_space_separated() {
-        let catalogue = volubile();
+        let catalogue = example();
         let set = catalogue
             .parse_set("agents:read calls:read agents:read")
             .unwrap();
@@ -475,7 +476,7 @@ mod tests {
 
     #[test]
     fn a_scope_set_knows_what_another_lacks() {
-        let catalogue = volubile();
+        let catalogue = example();
         let wanted = catalogue.parse_set("calls:read agents:write").unwrap();
         let held = catalogue.parse_set("calls:read").unwrap();
         assert_eq!(
@@ -487,7 +488,7 @@ mod tests {
 
     #[test]
     fn names_another_catalogue_wrote_are_set_aside_not_granted() {
-        let catalogue = volubile();
+        let catalogue = example();
         let mut unknown = Vec::new();
         let set = catalogue.parse_known("calls:read reports:read", |name| unknown.push(name));
         assert_eq!(set, catalogue.parse_set("calls:read").unwrap());

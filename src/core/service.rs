@@ -25,7 +25,7 @@ use super::usage::UsageLog;
 pub enum Credentials {
     /// No credentials at all.
     Missing,
-    /// The whole API key (Volubile's `X-Api-Key`).
+    /// The whole API key (a key header, or a body field).
     ApiKey(String),
     /// Key id and key given apart (HTTP Basic, Velt's body); the id must match the key's own.
     IdAndKey { id: String, key: String },

@@ -189,11 +189,12 @@ pub struct StoreOptions {
 /// silently dead connection is noticed within about two and a half seconds.
 pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-impl Default for StoreOptions {
-    fn default() -> Self {
+impl StoreOptions {
+    /// The default deadlines, and the deployment's scopes.
+    pub fn new(scopes: Arc<Catalogue>) -> Self {
         Self {
             timeout: DEFAULT_STORE_TIMEOUT,
-            scopes: Arc::default(),
+            scopes,
         }
     }
 }

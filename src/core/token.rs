@@ -229,7 +229,7 @@ impl fmt::Debug for TokenSigner {
 
 impl TokenSigner {
     pub fn hs256(secret: &SigningSecret, authority: TokenAuthority) -> Self {
-        // The header is exactly `{"alg":"HS256"}`, like Volubile's example token.
+        // The header is exactly `{"alg":"HS256"}`, as published example tokens have it.
         let signer = JwsSigner::hs256(secret.expose());
         let verifier = signer
             .verifier()
@@ -399,9 +399,9 @@ mod tests {
 
     use super::*;
 
-    /// Volubile's scopes, named.
+    /// Scopes of the example catalogue, named.
     fn scopes(names: &str) -> ScopeSet {
-        Catalogue::default().parse_set(names).unwrap()
+        Catalogue::example().parse_set(names).unwrap()
     }
 
     fn signer() -> TokenSigner {
@@ -411,7 +411,7 @@ mod tests {
                 issuer: "keymint".into(),
                 audience: "keymint".into(),
                 max_lifetime: Duration::hours(48),
-                scopes: Arc::default(),
+                scopes: Arc::new(Catalogue::example()),
             },
         )
     }
@@ -545,7 +545,7 @@ mod tests {
                     issuer: issuer.into(),
                     audience: audience.into(),
                     max_lifetime: Duration::hours(48),
-                    scopes: Arc::default(),
+                    scopes: Arc::new(Catalogue::example()),
                 },
             );
             let issued = issue(&foreign);

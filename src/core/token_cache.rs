@@ -103,7 +103,7 @@ mod tests {
         Verified {
             subject: Arc::from("acme"),
             key_id: "AbCdEfGhIjK".parse().unwrap(),
-            scopes: crate::core::scope::Catalogue::default().all(),
+            scopes: crate::core::scope::Catalogue::example().all(),
             nbf: exp - 900,
             exp,
         }

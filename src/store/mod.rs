@@ -115,10 +115,10 @@ async fn newest_events(
     Ok(found)
 }
 
-/// Opens the store a URL names and brings its schema up to date, with the default deadlines
-/// and Volubile's scopes.
-pub async fn connect(url: &str) -> Result<Arc<dyn KeyStore>, StoreError> {
-    connect_with(url, StoreOptions::default()).await
+/// Opens the store a URL names and brings its schema up to date, with the default deadlines;
+/// stored scope names are read with `scopes`.
+pub async fn connect(url: &str, scopes: Arc<Catalogue>) -> Result<Arc<dyn KeyStore>, StoreError> {
+    connect_with(url, StoreOptions::new(scopes)).await
 }
 
 /// [`connect`], with deadlines and a scope catalogue of the caller's choosing.

@@ -141,7 +141,9 @@ async fn every_response_carries_a_request_id() {
 async fn an_unknown_dialect_name_is_refused_at_startup() {
     let mut settings = crate::helpers::default_settings();
     settings.dialects = vec!["volubile".into(), "nonesuch".into()];
-    let store = keymint::store::connect("sqlite::memory:").await.unwrap();
+    let store = crate::helpers::connect_store("sqlite::memory:")
+        .await
+        .unwrap();
     let clock = std::sync::Arc::new(keymint::core::clock::SystemClock);
     let err = keymint::startup::Application::with_store(settings, store, clock)
         .await

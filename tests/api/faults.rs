@@ -329,7 +329,9 @@ async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_secon
     // The database stays up; only this instance's connections go silent. The key is revoked
     // behind its back.
     proxy.freeze(true);
-    let direct = keymint::store::connect(&database.direct_url).await.unwrap();
+    let direct = crate::helpers::connect_store(&database.direct_url)
+        .await
+        .unwrap();
     direct
         .revoke_key(&acme.primary.id.parse().unwrap(), chrono::Utc::now())
         .await
@@ -395,7 +397,9 @@ async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events()
     }
 
     // A signing key rotated meanwhile is still published here within moments.
-    let rotated = keymint::store::connect(&database.direct_url).await.unwrap();
+    let rotated = crate::helpers::connect_store(&database.direct_url)
+        .await
+        .unwrap();
     let next = keymint::core::admin::KeyAdmin::new(
         rotated,
         Arc::new(keymint::core::clock::SystemClock),

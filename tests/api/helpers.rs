@@ -522,6 +522,11 @@ impl TestApp {
     }
 }
 
+/// Opens a store as the default deployment would (the shipped routes file's scopes).
+pub async fn connect_store(url: &str) -> Result<Arc<dyn KeyStore>, store::StoreError> {
+    store::connect(url, keymint::api::volubile::routes().scopes().clone()).await
+}
+
 /// Velt's minimal body for a key.
 pub fn velt_body(key: &TestKey) -> Value {
     serde_json::json!({"data": {

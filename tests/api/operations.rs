@@ -242,7 +242,7 @@ async fn the_sqlite_database_and_its_journal_are_readable_by_their_owner_only() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keymint.db");
     let url = format!("sqlite://{}", path.display());
-    let store = keymint::store::connect(&url).await.unwrap();
+    let store = crate::helpers::connect_store(&url).await.unwrap();
     let app = spawn_on_store(store, url, dir, |_| {}).await;
     let acme = app.create_account("acme").await;
     let token = app
@@ -262,10 +262,10 @@ async fn an_existing_database_others_could_read_is_made_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keymint.db");
     let url = format!("sqlite://{}", path.display());
-    drop(keymint::store::connect(&url).await.unwrap());
+    drop(crate::helpers::connect_store(&url).await.unwrap());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    drop(keymint::store::connect(&url).await.unwrap());
+    drop(crate::helpers::connect_store(&url).await.unwrap());
 
     assert_eq!(mode(&path), 0o600);
 }

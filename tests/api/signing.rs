@@ -322,7 +322,7 @@ async fn instances_starting_together_make_one_first_signing_key() {
     // Migrations first (SQLite's are not meant to run concurrently); then three start at once.
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(keymint::store::connect(&url).await.unwrap());
+        stores.push(crate::helpers::connect_store(&url).await.unwrap());
     }
     let start = |store| {
         crate::helpers::spawn_on_store(store, url.clone(), tempfile::tempdir().unwrap(), |s| {

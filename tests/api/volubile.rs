@@ -710,9 +710,10 @@ async fn a_body_that_never_arrives_in_full_is_answered_not_waited_on() {
 #[tokio::test]
 async fn a_weak_signing_secret_is_refused_without_being_repeated() {
     let dir = tempfile::tempdir().unwrap();
-    let store = keymint::store::connect(&format!("sqlite://{}", dir.path().join("k.db").display()))
-        .await
-        .unwrap();
+    let store =
+        crate::helpers::connect_store(&format!("sqlite://{}", dir.path().join("k.db").display()))
+            .await
+            .unwrap();
     let mut settings = crate::helpers::default_settings();
     settings.signing_secret = Some(keymint::core::token::SigningSecret::unchecked(
         b"hunter2-weak".to_vec(),

@@ -1,6 +1,6 @@
 //! How the shared suites ask Volubile for a token.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::HttpRequest;
 use actix_web::web::BytesMut;
@@ -56,7 +56,8 @@ fn error_shape(status: u16, body: &Value) -> Result<(), String> {
 /// An accepted request's scopes are all named in its list and land in the set the handler
 /// builds; a list that does not read is one field error, on `scope`.
 fn decode(req: &HttpRequest, bytes: Result<BytesMut, BodyError>) -> Result<(), BodyError> {
-    static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(Catalogue::default);
+    static CATALOGUE: LazyLock<Arc<Catalogue>> =
+        LazyLock::new(|| super::routes().scopes().clone());
     let request: AuthTokenRequest = body::decode_body(req, bytes, BODY)?;
     let scopes = request.scopes(&CATALOGUE).inspect_err(|err| {
         assert!(
