@@ -146,7 +146,9 @@ impl Catalogue {
     }
 
     fn find(&self, name: &str) -> Option<Scope> {
-        // At most 64 short names: a scan of their fingerprints beats hashing the name.
+        // At most 64 short names: a scan of their fingerprints beats hashing the name, and a
+        // plain scan of the names (criterion, `scopes/parse 2 of 64, last`: 89 ns here, 300 ns
+        // comparing names; the same for the default eight).
         let wanted = fingerprint(name);
         self.fingerprints
             .iter()
