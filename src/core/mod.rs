@@ -45,5 +45,7 @@ pub mod token;
 pub mod token_cache;
 /// Keys' last-used times, batched.
 pub mod usage;
+/// Bearer tokens as credentials: checked in full, remembered once checked.
+pub mod verifier;
 
 pub use error::{Attempt, CoreError};

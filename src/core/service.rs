@@ -16,9 +16,10 @@ use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Catalogue, ScopeSet};
 use super::store::KeyStore;
-use super::token::{Claims, IssuedToken, TokenSigner};
-use super::token_cache::{TokenCache, Verified};
+use super::token::{IssuedToken, TokenSigner};
 use super::usage::UsageLog;
+pub use super::verifier::Access;
+use super::verifier::BearerVerifier;
 
 /// Credentials as a transport found them, not yet checked.
 #[derive(Clone)]
@@ -72,14 +73,6 @@ impl Grant {
     }
 }
 
-/// A caller let through to an upstream route: who, with which key, holding which scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    pub subject: Arc<str>,
-    pub key_id: KeyId,
-    pub scopes: ScopeSet,
-}
-
 /// Why forward-auth refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
@@ -102,14 +95,14 @@ static DECOY: LazyLock<KeyHash> =
 #[derive(Debug)]
 pub struct TokenService {
     store: Arc<dyn KeyStore>,
-    signer: TokenSigner,
+    signer: Arc<TokenSigner>,
     limiter: Box<dyn Quota>,
     clock: Arc<dyn Clock>,
     usage: UsageLog,
     audit: AuditTrail,
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
-    verified: TokenCache,
+    bearer: BearerVerifier,
     /// The store's change count when the signing keys were last reloaded.
     keys_seen: AtomicU64,
     /// How long a background store call may take before it is given up (and retried).
@@ -147,7 +140,14 @@ impl TokenService {
     ) -> Self {
         let observer: Arc<dyn Observer> = Arc::new(Unobserved);
         let write_deadline = super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN;
+        let signer = Arc::new(signer);
         Self {
+            bearer: BearerVerifier::new(
+                signer.clone(),
+                store.clone(),
+                clock.clone(),
+                DEFAULT_TOKEN_CACHE,
+            ),
             usage: UsageLog::new(
                 store.clone(),
                 clock.clone(),
@@ -168,7 +168,6 @@ impl TokenService {
             clock,
             observer,
             failures: None,
-            verified: TokenCache::new(DEFAULT_TOKEN_CACHE),
             keys_seen: AtomicU64::new(0),
             write_deadline,
             reload_retry_at: Mutex::new(None),
@@ -177,7 +176,12 @@ impl TokenService {
 
     /// How many verified bearer tokens to remember (0: check every one in full).
     pub fn with_token_cache(mut self, capacity: usize) -> Self {
-        self.verified = TokenCache::new(capacity);
+        self.bearer = BearerVerifier::new(
+            self.signer.clone(),
+            self.store.clone(),
+            self.clock.clone(),
+            capacity,
+        );
         self
     }
 
@@ -304,28 +308,16 @@ impl TokenService {
             Credentials::Missing => Err(CoreError::InvalidCredentials(Attempt::Absent)),
             Credentials::ApiKey(key) => self.check_key(key, None).await,
             Credentials::IdAndKey { id, key } => self.check_key(key, Some(id)).await,
-            Credentials::Bearer(token) => Err(self.refuse_token(token)),
+            Credentials::Bearer(token) => Err(self.bearer.refusal(token)),
         }
     }
 
     /// Refuses a bearer token offered to mint a token, with an audit record.
     pub fn refuse_bearer(&self, caller: &Caller, token: &str) -> CoreError {
-        let err = self.refuse_token(token);
+        let err = self.bearer.refusal(token);
         self.note_failure(caller, &err);
         self.audit.refusal(caller, &err, None, None);
         err
-    }
-
-    /// Why a bearer token offered as a credential is refused: a valid one because tokens cannot
-    /// mint tokens, anything else because it proves nothing.
-    fn refuse_token(&self, token: &str) -> CoreError {
-        match self.signer.verify(token, self.clock.now()) {
-            Ok(_) => CoreError::TokenCannotMint,
-            Err(err) => {
-                tracing::debug!(error = %err, "bearer token refused");
-                CoreError::InvalidCredentials(err.attempt())
-            }
-        }
     }
 
     async fn check_key(
@@ -370,80 +362,18 @@ impl TokenService {
         })
     }
 
-    /// Checks a bearer token fully: signature, issuer, audience and time claims, and that the
-    /// key which minted it is still active (rotating a key kills its tokens).
-    pub async fn verify_token(&self, token: &str) -> Result<(Claims, Access), CoreError> {
-        let claims = self.signer.verify(token, self.clock.now()).map_err(|err| {
-            tracing::debug!(error = %err, "bearer token refused");
-            CoreError::InvalidCredentials(err.attempt())
-        })?;
-        let key_id: KeyId = claims
-            .key_id
-            .parse()
-            .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
-        self.check_minting_key(&key_id, &claims.sub).await?;
-        // A name this catalogue lacks was minted under another one (an instance configured
-        // differently, or before a scope was dropped): the token holds it, but it grants nothing here.
-        let scopes = self.scopes().parse_known(&claims.scope, |name| {
-            tracing::debug!(
-                scope = name,
-                "a token's scope outside the catalogue is not granted"
-            );
-        });
-        let access = Access {
-            subject: Arc::from(claims.sub.as_str()),
-            key_id,
-            scopes,
-        };
-        Ok((claims, access))
-    }
-
-    /// A token is only as good as the key that minted it: still active, same account.
-    async fn check_minting_key(&self, key_id: &KeyId, subject: &str) -> Result<(), CoreError> {
-        match self.store.find_key(key_id).await? {
-            Some(key) if !key.revoked && *key.account == *subject => Ok(()),
-            _ => {
-                tracing::debug!(%key_id, "token of a rotated or revoked key refused");
-                Err(CoreError::InvalidCredentials(Attempt::Lapsed))
-            }
-        }
-    }
-
-    /// What a bearer token grants: from the cache of verified tokens if it is there (its time
-    /// window and minting key checked again), else by a full check, whose result is cached.
-    async fn bearer_access(&self, token: &str) -> Result<Access, CoreError> {
-        if let Some(hit) = self.verified.get(token) {
-            if !hit.is_current(self.clock.now().timestamp()) {
-                tracing::debug!("cached bearer token outside its validity window");
-                return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
-            }
-            self.check_minting_key(&hit.key_id, &hit.subject).await?;
-            return Ok(Access {
-                subject: hit.subject,
-                key_id: hit.key_id,
-                scopes: hit.scopes,
-            });
-        }
-        let generation = self.verified.generation();
-        let (claims, access) = self.verify_token(token).await?;
-        self.verified.insert(
-            token,
-            Verified {
-                subject: access.subject.clone(),
-                key_id: access.key_id,
-                scopes: access.scopes,
-                nbf: claims.nbf,
-                exp: claims.exp,
-            },
-            generation,
-        );
-        Ok(access)
+    /// Checks a bearer token in full (introspection): see [`BearerVerifier::verify`].
+    pub async fn verify_token(
+        &self,
+        token: &str,
+    ) -> Result<(super::token::Claims, Access), CoreError> {
+        self.bearer.verify(token).await
     }
 
     /// Who a caller of a protected route is: a bearer token's holder, or an API key's account.
     pub async fn access(&self, credentials: &Credentials) -> Result<Access, CoreError> {
         match credentials {
-            Credentials::Bearer(token) => self.bearer_access(token).await,
+            Credentials::Bearer(token) => self.bearer.access(token).await,
             other => self.identify(other).await.map(|principal| Access {
                 subject: principal.account,
                 key_id: principal.key_id,
@@ -585,7 +515,7 @@ impl TokenService {
             Ok(ring) if !ring.is_empty() => {
                 if self.signer.replace_keyring(ring) {
                     // A key may have been retired: its tokens must be checked again.
-                    self.verified.clear();
+                    self.bearer.forget_all();
                 }
             }
             Ok(_) => tracing::warn!("no signing keys stored; keeping the loaded ones"),
