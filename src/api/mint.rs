@@ -41,8 +41,13 @@ pub trait Endpoint: 'static {
         state: &AppState,
     ) -> Result<Grant, Failure>;
 
-    /// The documented success body, on a response that already carries the quota headers.
-    fn answer(issued: IssuedToken, stamp: &Stamp, response: HttpResponseBuilder) -> HttpResponse;
+    /// The documented success body, on a response that already carries the quota headers;
+    /// `req` for bodies that name the request or the time ([`Stamp::of`]).
+    fn answer(
+        issued: IssuedToken,
+        req: &HttpRequest,
+        response: HttpResponseBuilder,
+    ) -> HttpResponse;
 }
 
 /// A dialect's token endpoint: the whole exchange, each failure in the dialect's shape.
@@ -83,9 +88,5 @@ async fn exchange<E: Endpoint>(
     };
     let grant = E::grant(request, &principal, state)?;
     let issued = state.tokens.issue(&caller, &principal, grant)?;
-    Ok(E::answer(
-        issued,
-        &Stamp::of(req),
-        token_response(allowance),
-    ))
+    Ok(E::answer(issued, req, token_response(allowance)))
 }

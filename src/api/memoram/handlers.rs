@@ -4,7 +4,7 @@ use chrono::SecondsFormat;
 use super::error::{Memoram, MemoramError};
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{BodyRules, FieldNaming};
-use crate::api::error::{Failure, Stamp};
+use crate::api::error::Failure;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect};
 use crate::core::service::{Credentials, Grant, Principal};
@@ -67,7 +67,7 @@ impl Endpoint for Exchange {
         Ok(Grant::key_authority(principal, lifetime))
     }
 
-    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+    fn answer(issued: IssuedToken, _: &HttpRequest, mut response: HttpResponseBuilder) -> HttpResponse {
         response.json(AuthTokenResponse {
             token: issued.token,
             expires_at: issued.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),

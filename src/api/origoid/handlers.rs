@@ -72,7 +72,8 @@ impl Endpoint for Exchange {
         Ok(Grant::key_authority(principal, lifetime))
     }
 
-    fn answer(issued: IssuedToken, stamp: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+    fn answer(issued: IssuedToken, req: &HttpRequest, mut response: HttpResponseBuilder) -> HttpResponse {
+        let stamp = Stamp::of(req);
         response.json(TokenResponse {
             result: ResultType::Ok,
             code: ResultCode::Success,

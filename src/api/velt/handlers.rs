@@ -8,7 +8,7 @@ use super::types::{
     TokenResult,
 };
 use crate::api::body::{BodyRules, FieldNaming};
-use crate::api::error::{Failure, Stamp};
+use crate::api::error::Failure;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect};
 use crate::core::scope::ScopeSet;
@@ -100,7 +100,7 @@ impl Endpoint for Exchange {
         })
     }
 
-    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+    fn answer(issued: IssuedToken, _: &HttpRequest, mut response: HttpResponseBuilder) -> HttpResponse {
         response.json(GenerateTokenResponse {
             result: TokenResult {
                 status: SuccessStatus::Success,

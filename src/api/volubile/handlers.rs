@@ -4,7 +4,7 @@ use serde_json::Map;
 use super::error::{Volubile, VolubileError};
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
 use crate::api::body::{BodyRules, FieldNaming};
-use crate::api::error::{Failure, Stamp};
+use crate::api::error::Failure;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect, credentials};
 use crate::core::service::{Grant, Principal};
@@ -59,7 +59,7 @@ impl Endpoint for Exchange {
         })
     }
 
-    fn answer(issued: IssuedToken, _: &Stamp, mut response: HttpResponseBuilder) -> HttpResponse {
+    fn answer(issued: IssuedToken, _: &HttpRequest, mut response: HttpResponseBuilder) -> HttpResponse {
         let body = AuthTokenResponse {
             token: issued.token,
             expires_in: i64::from(issued.lifetime.as_secs()),
