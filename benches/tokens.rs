@@ -23,12 +23,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn authority() -> TokenAuthority {
-    TokenAuthority {
-        issuer: "keymint".into(),
-        audience: "keymint".into(),
-        max_lifetime: chrono::Duration::hours(48),
-        scopes: keymint::api::volubile::routes().scopes().clone(),
-    }
+    TokenAuthority::new(
+        "keymint",
+        "keymint",
+        chrono::Duration::hours(48),
+        keymint::api::volubile::routes().scopes().clone(),
+    )
 }
 
 /// The scopes the benchmarked tokens carry, of Volubile's catalogue.

@@ -19,7 +19,8 @@ use crate::telemetry::LogFormat;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keymint.db";
-pub const DEFAULT_ISSUER: &str = "keymint";
+/// The `iss` of tokens before issuers were URLs.
+pub const LEGACY_ISSUER: &str = "keymint";
 pub const DEFAULT_AUDIENCE: &str = "keymint";
 pub const DEFAULT_RATE_LIMIT: &str = "100/15s";
 
@@ -144,18 +145,50 @@ pub struct ServeArgs {
     )]
     pub signing_secret_file: Option<std::path::PathBuf>,
 
-    /// How tokens are signed: HS256 (shared secret), ES256 or EdDSA (key pairs kept in the
-    /// database, published at `/.well-known/jwks.json`, rotated with `keymint signing-keys rotate`).
+    /// How the proprietary dialects' tokens are signed: HS256 (shared secret, as their
+    /// published examples are), ES256, EdDSA or RS256 (key pairs kept in the database, published
+    /// at `/.well-known/jwks.json`, rotated with `keymint signing-keys rotate`). The standard
+    /// (OAuth 2.0) dialect follows it when it is a key pair; see --published-signing-alg.
     #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
     pub signing_alg: SigningAlg,
 
-    /// `iss` claim of issued tokens, and the only issuer accepted.
-    #[arg(long, env = "KEYMINT_ISSUER", default_value = DEFAULT_ISSUER)]
-    pub issuer: String,
+    /// How tokens that resource servers verify with the JWKS alone (the OAuth 2.0 dialect's)
+    /// are signed: ES256, EdDSA or RS256. By default --signing-alg when that is a key pair,
+    /// else ES256; never HS256.
+    #[arg(long, env = "KEYMINT_PUBLISHED_SIGNING_ALG")]
+    pub published_signing_alg: Option<SigningAlg>,
 
-    /// `aud` claim of issued tokens, and the only audience accepted.
+    /// The issuer: a URL (`https://auth.example.com`, optionally with a path), the `iss` of
+    /// every token and the `issuer` of the discovery documents. By default --public-url, or
+    /// else the address keymint listens on (`http://127.0.0.1:8080`).
+    #[arg(long, env = "KEYMINT_ISSUER", value_parser = parse_issuer)]
+    pub issuer: Option<PublicUrl>,
+
+    /// Issuers that tokens minted under an earlier configuration carry, still accepted by
+    /// introspection and forward-auth, never written (comma-separated; `keymint`, the issuer of
+    /// releases before issuers were URLs, by default; empty to accept none).
+    #[arg(
+        long,
+        env = "KEYMINT_PREVIOUS_ISSUERS",
+        value_delimiter = ',',
+        default_value = LEGACY_ISSUER
+    )]
+    pub previous_issuers: Vec<String>,
+
+    /// `aud` claim of issued tokens unless a request names a --resource.
     #[arg(long, env = "KEYMINT_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
     pub audience: String,
+
+    /// Resource servers a token may be asked for (RFC 8707 `resource`, absolute URIs,
+    /// comma-separated): the OAuth 2.0 dialect's `resource` parameter picks the token's `aud`
+    /// among them; none by default, so every token carries --audience.
+    #[arg(
+        long = "resource",
+        env = "KEYMINT_RESOURCES",
+        value_delimiter = ',',
+        value_parser = parse_resource
+    )]
+    pub resources: Vec<String>,
 
     /// Token requests allowed per account, as `COUNT/SECONDSs` (Volubile publishes 100/15s).
     #[arg(long, env = "KEYMINT_RATE_LIMIT", default_value = DEFAULT_RATE_LIMIT)]
@@ -381,6 +414,45 @@ fn parse_secret(raw: &str) -> Result<SigningSecret, std::convert::Infallible> {
     Ok(SigningSecret::unchecked(raw.as_bytes().to_vec()))
 }
 
+/// An issuer is a URL; the bare word of earlier releases is named as what it became.
+fn parse_issuer(raw: &str) -> Result<PublicUrl, String> {
+    raw.parse().map_err(|_| {
+        format!(
+            "an issuer is a URL, http(s)://host[:port][/path] (`https://auth.example.com`); \
+             tokens that carry an earlier issuer such as `{LEGACY_ISSUER}` stay accepted through \
+             --previous-issuers"
+        )
+    })
+}
+
+/// An RFC 8707 resource indicator: an absolute URI without a fragment.
+fn parse_resource(raw: &str) -> Result<String, String> {
+    match url::Url::parse(raw.trim()) {
+        Ok(url) if url.fragment().is_none() => Ok(raw.trim().to_owned()),
+        _ => Err("a resource is an absolute URI without a fragment (RFC 8707 §2)".to_owned()),
+    }
+}
+
+impl ServeArgs {
+    /// The issuer: --issuer, else --public-url, else the address keymint listens on (an
+    /// unspecified address read as loopback, which only this host can reach: say so).
+    pub fn issuer_at(&self, listening: std::net::SocketAddr) -> String {
+        if let Some(issuer) = self.issuer.as_ref().or(self.public_url.as_ref()) {
+            return issuer.as_str().to_owned();
+        }
+        let mut address = listening;
+        if address.ip().is_unspecified() {
+            tracing::warn!(
+                %listening,
+                "no --issuer: tokens name this host's loopback address as their issuer, which \
+                 other hosts cannot reach; set --issuer to the URL clients use"
+            );
+            address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{address}")
+    }
+}
+
 /// Options for commands that make keys.
 #[derive(Debug, Clone, Args)]
 pub struct KeyFormatArgs {
@@ -458,6 +530,54 @@ mod tests {
         };
         assert_eq!(args.bind, DEFAULT_BIND);
         assert_eq!(args.rate_limit, DEFAULT_RATE_LIMIT.parse().unwrap());
+    }
+
+    #[test]
+    fn the_issuer_is_a_url_and_the_bare_word_of_earlier_releases_is_explained() {
+        let err = Cli::try_parse_from(["keymint", "serve", "--issuer", "keymint"]).unwrap_err();
+        assert!(err.to_string().contains("--previous-issuers"), "{err}");
+        let cli = Cli::try_parse_from([
+            "keymint",
+            "serve",
+            "--issuer",
+            "https://auth.example.com/t/",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
+        let any: std::net::SocketAddr = "0.0.0.0:1".parse().unwrap();
+        assert_eq!(args.issuer_at(any), "https://auth.example.com/t");
+        assert_eq!(args.previous_issuers, vec![LEGACY_ISSUER.to_owned()]);
+    }
+
+    #[test]
+    fn without_an_issuer_it_is_the_address_listened_on_or_the_public_url() {
+        let args = ServeArgs::default();
+        assert_eq!(
+            args.issuer_at("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            args.issuer_at("0.0.0.0:9000".parse().unwrap()),
+            "http://127.0.0.1:9000"
+        );
+        let public = ServeArgs {
+            public_url: Some("https://keys.example.com".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            public.issuer_at("0.0.0.0:9000".parse().unwrap()),
+            "https://keys.example.com"
+        );
+    }
+
+    #[test]
+    fn a_resource_is_an_absolute_uri_without_a_fragment() {
+        assert!(parse_resource("https://api.example.com/calls").is_ok());
+        assert!(parse_resource("urn:example:calls").is_ok());
+        assert!(parse_resource("/calls").is_err());
+        assert!(parse_resource("https://api.example.com/#x").is_err());
     }
 
     #[test]

@@ -51,12 +51,12 @@ pub struct Fixture {
 
 impl Fixture {
     fn new(alg: SigningAlg) -> Self {
-        let authority = TokenAuthority {
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            max_lifetime: chrono::Duration::seconds(MAX_LIFETIME_SECS),
-            scopes: keymint::api::volubile::routes().scopes().clone(),
-        };
+        let authority = TokenAuthority::new(
+            ISSUER,
+            AUDIENCE,
+            chrono::Duration::seconds(MAX_LIFETIME_SECS),
+            keymint::api::volubile::routes().scopes().clone(),
+        );
         let (signer, jws) = match alg {
             SigningAlg::Hs256 => {
                 let secret = SigningSecret::new(vec![7; 32]).expect("32 bytes is enough");

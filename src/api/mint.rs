@@ -87,6 +87,7 @@ async fn exchange<E: Endpoint>(
         }
     };
     let grant = E::grant(request, &principal, state)?;
-    let issued = state.tokens.issue(&caller, &principal, grant)?;
+    let format = state.formats.of(E::DIALECT);
+    let issued = state.tokens.issue(&caller, &principal, grant, format)?;
     Ok(E::answer(issued, req, token_response(allowance)))
 }

@@ -36,11 +36,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::core::CoreError;
 use crate::core::error::RateLimited;
+use crate::core::keyring::SigningAlg;
 use crate::core::lifetime::LifetimePolicy;
 use crate::core::ratelimit::Allowance;
 use crate::core::routes::RouteTable;
 use crate::core::scope::Catalogue;
 use crate::core::service::TokenService;
+use crate::core::token::{TokenFormat, Typ};
 use crate::metrics::Metrics;
 use crate::store::KeyStore;
 
@@ -59,6 +61,10 @@ pub struct AppState {
     pub store: Arc<dyn KeyStore>,
     pub metrics: Arc<Metrics>,
     pub lifetimes: Lifetimes,
+    /// How each dialect's tokens are signed.
+    pub formats: Formats,
+    /// Where token endpoints, the JWKS and discovery are, as clients reach them.
+    pub issuer: Arc<str>,
     /// Which scope each protected route needs (forward-auth), and the scope catalogue.
     pub routes: RouteTable,
     /// Whose headers name the original request (forward-auth).
@@ -219,6 +225,76 @@ pub struct Dialect {
     pub lifetime: fn(&clap::ArgMatches) -> Result<Option<LifetimePolicy>, String>,
     /// How the shared test suites ask it for a token; `None` when it has no token endpoint.
     pub fixture: Option<&'static fixture::Fixture>,
+    /// Which algorithm signs its tokens.
+    pub signing: Signing,
+    /// What its tokens' header says they are.
+    pub typ: Typ,
+}
+
+/// Which algorithm signs a dialect's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// `--signing-alg`, HS256 unless set: what the provider's published example tokens use.
+    Configured,
+    /// An algorithm whose keys the JWKS publishes, so that any resource server verifies the
+    /// tokens on its own: `--published-signing-alg`; else `--signing-alg` if it is asymmetric;
+    /// else ES256.
+    Published,
+}
+
+/// Each kind of dialect's signing algorithm, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    configured: SigningAlg,
+    published: SigningAlg,
+}
+
+impl Formats {
+    /// The algorithms given `--signing-alg` and `--published-signing-alg`; the latter must be
+    /// asymmetric (the HS256 secret is never published).
+    pub fn new(configured: SigningAlg, published: Option<SigningAlg>) -> Result<Self, String> {
+        let published = match published {
+            Some(SigningAlg::Hs256) => {
+                return Err(
+                    "--published-signing-alg: tokens that verifiers check with the JWKS alone \
+                     cannot be HS256, whose secret is never published"
+                        .to_owned(),
+                );
+            }
+            Some(alg) => alg,
+            None if configured.is_asymmetric() => configured,
+            None => SigningAlg::Es256,
+        };
+        Ok(Self {
+            configured,
+            published,
+        })
+    }
+
+    /// How `dialect`'s tokens are made.
+    pub fn of(&self, dialect: &Dialect) -> TokenFormat {
+        let alg = match dialect.signing {
+            Signing::Configured => self.configured,
+            Signing::Published => self.published,
+        };
+        TokenFormat {
+            alg,
+            typ: dialect.typ,
+        }
+    }
+
+    /// Every algorithm some dialect in the registry signs with (enabled or not, so that
+    /// instances serving different dialects accept each other's tokens), each once.
+    pub fn algs(&self) -> Vec<SigningAlg> {
+        let mut algs = Vec::new();
+        for dialect in DIALECTS.iter().filter(|d| d.fixture.is_some()) {
+            let alg = self.of(dialect).alg;
+            if !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+        algs
+    }
 }
 
 /// Declares each dialect's module (its folder, `src/api/<name>/`, which says what it is) and

@@ -38,11 +38,30 @@ pub enum JwsError {
     SigningFailed,
 }
 
+/// What a token's header says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typ {
+    /// No `typ`, as the proprietary dialects' published example tokens have it.
+    Untyped,
+    /// `typ: at+jwt`: an OAuth 2.0 access token (RFC 9068 §2.1), which resource servers that
+    /// follow RFC 9068 §4 insist on.
+    AccessToken,
+}
+
+impl Typ {
+    fn header_value(self) -> Option<String> {
+        match self {
+            Typ::Untyped => None,
+            Typ::AccessToken => Some("at+jwt".to_owned()),
+        }
+    }
+}
+
 /// The header of a key's tokens, base64url-encoded once: `{"alg":"HS256"}`, or with `kid` for
 /// key pairs (the same bytes `jsonwebtoken` writes, so tokens minted before stay valid).
-fn encoded_header(alg: SigningAlg, kid: Option<&str>) -> String {
+fn encoded_header(alg: SigningAlg, kid: Option<&str>, typ: Typ) -> String {
     let mut header = jsonwebtoken::Header::new(alg.algorithm());
-    header.typ = None;
+    header.typ = typ.header_value();
     header.kid = kid.map(str::to_owned);
     let json = serde_json::to_vec(&header).expect("a header always serializes");
     B64.encode(json)
@@ -57,22 +76,31 @@ enum SignKey {
 
 /// Signs tokens with one key.
 pub struct JwsSigner {
-    header: String,
+    /// The header of each [`Typ`], in its order.
+    headers: [String; 2],
     key: SignKey,
 }
 
 impl fmt::Debug for JwsSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwsSigner")
-            .field("header", &self.header)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
+}
+
+/// Both headers a key writes.
+fn encoded_headers(alg: SigningAlg, kid: Option<&str>) -> [String; 2] {
+    [
+        encoded_header(alg, kid, Typ::Untyped),
+        encoded_header(alg, kid, Typ::AccessToken),
+    ]
 }
 
 impl JwsSigner {
     pub fn hs256(secret: &[u8]) -> Self {
         Self {
-            header: encoded_header(SigningAlg::Hs256, None),
+            headers: encoded_headers(SigningAlg::Hs256, None),
             key: SignKey::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))),
         }
     }
@@ -90,7 +118,7 @@ impl JwsSigner {
             SigningAlg::Hs256 => return Err(JwsError::BadKey),
         };
         Ok(Self {
-            header: encoded_header(alg, Some(kid)),
+            headers: encoded_headers(alg, Some(kid)),
             key,
         })
     }
@@ -118,16 +146,22 @@ impl JwsSigner {
             ),
         };
         Ok(JwsVerifier {
-            header: self.header.clone(),
+            headers: self.headers.clone(),
             key,
         })
     }
 
-    /// `header.payload.signature`, all base64url, in one allocation.
+    /// `header.payload.signature`, all base64url, in one allocation, with no `typ`.
     pub fn sign(&self, payload: &[u8]) -> Result<String, JwsError> {
+        self.sign_typed(payload, Typ::Untyped)
+    }
+
+    /// `header.payload.signature` with the header of `typ`.
+    pub fn sign_typed(&self, payload: &[u8], typ: Typ) -> Result<String, JwsError> {
+        let header = &self.headers[typ as usize];
         let mut token =
-            String::with_capacity(self.header.len() + 2 + (payload.len() * 4).div_ceil(3) + 86);
-        token.push_str(&self.header);
+            String::with_capacity(header.len() + 2 + (payload.len() * 4).div_ceil(3) + 86);
+        token.push_str(header);
         token.push('.');
         B64.encode_string(payload, &mut token);
         let input = token.as_bytes();
@@ -161,14 +195,14 @@ enum VerifyKey {
 
 /// Checks the signature of tokens one key made.
 pub struct JwsVerifier {
-    header: String,
+    headers: [String; 2],
     key: VerifyKey,
 }
 
 impl fmt::Debug for JwsVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwsVerifier")
-            .field("header", &self.header)
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -222,9 +256,9 @@ impl<'t> Parts<'t> {
 }
 
 impl JwsVerifier {
-    /// Whether `parts` carries this key's header: the only way a key is chosen.
+    /// Whether `parts` carries one of this key's headers: the only way a key is chosen.
     pub fn owns(&self, parts: &Parts<'_>) -> bool {
-        parts.header == self.header
+        self.headers.iter().any(|header| parts.header == header)
     }
 
     /// Verifies the signature and returns the decoded payload.
@@ -302,6 +336,22 @@ mod tests {
             decode(&signers[2].sign(b"{}").unwrap()),
             r#"{"alg":"EdDSA","kid":"k1"}"#
         );
+    }
+
+    #[test]
+    fn an_access_token_header_says_at_jwt_as_jsonwebtoken_writes_it() {
+        let decode = |token: &str| {
+            let header = token.split('.').next().unwrap();
+            String::from_utf8(B64.decode(header).unwrap()).unwrap()
+        };
+        let signers = signers();
+        let token = signers[1].sign_typed(b"{}", Typ::AccessToken).unwrap();
+        assert_eq!(
+            decode(&token),
+            r#"{"typ":"at+jwt","alg":"ES256","kid":"k1"}"#
+        );
+        let parts = Parts::split(&token).unwrap();
+        assert!(signers[1].verifier().unwrap().verify(&parts).is_ok());
     }
 
     #[test]

@@ -9,14 +9,14 @@ use super::audit::{AuditEvent, Caller, Outcome};
 use super::audit_trail::AuditTrail;
 use super::clock::Clock;
 use super::error::{Attempt, CoreError};
-use super::keyring::Keyring;
+use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
 use super::observer::{Observer, Unobserved};
 use super::ratelimit::{Allowance, FailureGate, Quota};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Catalogue, ScopeSet};
 use super::store::KeyStore;
-use super::token::{IssuedToken, TokenSigner};
+use super::token::{IssuedToken, TokenFormat, TokenSigner};
 use super::usage::UsageLog;
 pub use super::verifier::Access;
 use super::verifier::BearerVerifier;
@@ -60,6 +60,9 @@ pub struct Grant {
     pub scopes: ScopeSet,
     pub lifetime: Lifetime,
     pub extra: Map<String, Value>,
+    /// The `aud` asked for (an RFC 8707 resource the deployment allows); the default audience
+    /// when `None`.
+    pub audience: Option<String>,
 }
 
 impl Grant {
@@ -69,6 +72,7 @@ impl Grant {
             scopes: principal.scopes,
             lifetime,
             extra: Map::new(),
+            audience: None,
         }
     }
 }
@@ -447,8 +451,9 @@ impl TokenService {
         caller: &Caller,
         principal: &Principal,
         grant: Grant,
+        format: TokenFormat,
     ) -> Result<IssuedToken, CoreError> {
-        let result = self.sign(principal, grant);
+        let result = self.sign(principal, grant, format);
         match &result {
             Ok(issued) => self.audit.record(AuditEvent {
                 at: self.clock.now(),
@@ -470,14 +475,21 @@ impl TokenService {
         result
     }
 
-    fn sign(&self, principal: &Principal, grant: Grant) -> Result<IssuedToken, CoreError> {
+    fn sign(
+        &self,
+        principal: &Principal,
+        grant: Grant,
+        format: TokenFormat,
+    ) -> Result<IssuedToken, CoreError> {
         let refused = grant.scopes.without(principal.scopes);
         if !refused.is_empty() {
             let names = self.scopes().names_of(refused).map(str::to_owned);
             return Err(CoreError::ScopeNotAllowed(names.collect()));
         }
         self.signer
-            .issue(
+            .issue_as(
+                format,
+                grant.audience.as_deref(),
                 &principal.account,
                 &principal.key_id,
                 grant.scopes,
@@ -489,25 +501,30 @@ impl TokenService {
             .map_err(|err| CoreError::Internal(err.into()))
     }
 
-    /// Reloads the key pairs (ES256/EdDSA), so a rotation made by the CLI, or by another
-    /// instance, is published and used here too. A no-op for HS256.
-    /// Says whether the keys were read (unchanged or not).
+    /// Reloads the key pairs of every asymmetric algorithm in use, so a rotation made by the
+    /// CLI, or by another instance, is published and used here too. HS256 has none.
+    /// Says whether every algorithm's keys were read (unchanged or not).
     pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) -> bool {
-        let alg = self.signer.alg();
-        if !alg.is_asymmetric() {
-            return true;
+        let mut read_all = true;
+        let algs: Vec<_> = self.signer.keyring_algs().collect();
+        for alg in algs {
+            read_all &= self.reload_keyring(alg, max_token_lifetime).await;
         }
+        read_all
+    }
+
+    async fn reload_keyring(&self, alg: SigningAlg, max_token_lifetime: chrono::Duration) -> bool {
         let read = tokio::time::timeout(self.write_deadline, self.store.signing_keys(alg)).await;
         let loaded = match read {
             Ok(Ok(records)) => Keyring::new(alg, records, max_token_lifetime),
             Ok(Err(err)) => {
                 self.observer.store_write_failed("signing_keys");
-                tracing::warn!(error = %err, "could not reload signing keys");
+                tracing::warn!(error = %err, %alg, "could not reload signing keys");
                 return false;
             }
             Err(_) => {
                 self.observer.store_write_failed("signing_keys");
-                tracing::warn!(deadline = ?self.write_deadline, "reloading signing keys missed its deadline");
+                tracing::warn!(deadline = ?self.write_deadline, %alg, "reloading signing keys missed its deadline");
                 return false;
             }
         };
@@ -518,9 +535,9 @@ impl TokenService {
                     self.bearer.forget_all();
                 }
             }
-            Ok(_) => tracing::warn!("no signing keys stored; keeping the loaded ones"),
+            Ok(_) => tracing::warn!(%alg, "no signing keys stored; keeping the loaded ones"),
             Err(err) => {
-                tracing::error!(error = %err, "stored signing keys unusable; keeping the loaded ones")
+                tracing::error!(error = %err, %alg, "stored signing keys unusable; keeping the loaded ones")
             }
         }
         true

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::apikey::KeyId;
+pub use super::jws::Typ;
 use super::jws::{JwsError, JwsSigner, JwsVerifier, Parts};
 use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
@@ -191,8 +192,15 @@ pub struct IssuedToken {
 /// Who issues and who accepts tokens, and the longest lifetime a token of ours can have.
 #[derive(Debug, Clone)]
 pub struct TokenAuthority {
+    /// `iss` of every token (`--issuer`, a URL).
     pub issuer: String,
+    /// Issuers of earlier configurations (the bare `keymint` before issuers were URLs): their
+    /// tokens, signed by our keys, are still accepted; none is ever written.
+    pub previous_issuers: Vec<String>,
+    /// `aud` of every token unless a request names another of [`TokenAuthority::resources`].
     pub audience: String,
+    /// Audiences a token may be asked for (RFC 8707 resource indicators), besides the default.
+    pub resources: Vec<String>,
     /// The longest lifetime any enabled dialect issues: a token claiming more was not minted
     /// here, whatever its signature says.
     pub max_lifetime: chrono::Duration,
@@ -200,76 +208,148 @@ pub struct TokenAuthority {
     pub scopes: Arc<Catalogue>,
 }
 
-/// Where signing keys come from.
-enum Keys {
-    /// HS256: one shared secret.
-    Hmac {
-        signer: JwsSigner,
-        verifier: JwsVerifier,
-    },
-    /// ES256 or EdDSA: a keyring, reloaded when keys are rotated.
-    Ring(RwLock<Arc<Keyring>>),
+impl TokenAuthority {
+    /// An authority issuing as `issuer` for `audience`, with nothing else accepted.
+    pub fn new(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        max_lifetime: chrono::Duration,
+        scopes: Arc<Catalogue>,
+    ) -> Self {
+        Self {
+            issuer: issuer.into(),
+            previous_issuers: Vec::new(),
+            audience: audience.into(),
+            resources: Vec::new(),
+            max_lifetime,
+            scopes,
+        }
+    }
+
+    fn accepts_issuer(&self, iss: &str) -> bool {
+        iss == self.issuer || self.previous_issuers.iter().any(|previous| previous == iss)
+    }
+
+    /// Whether `aud` is one a token of ours may carry.
+    pub fn accepts_audience(&self, aud: &str) -> bool {
+        aud == self.audience || self.resources.iter().any(|resource| resource == aud)
+    }
 }
 
-/// Signs and verifies tokens with one algorithm, pinned.
+/// How one dialect's tokens are made: which algorithm signs them, and what their header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFormat {
+    pub alg: SigningAlg,
+    pub typ: Typ,
+}
+
+/// HS256: one shared secret.
+struct Hmac {
+    signer: JwsSigner,
+    verifier: JwsVerifier,
+}
+
+/// Signs and verifies tokens with the algorithms in use: HS256 with the shared secret, and
+/// each asymmetric algorithm with its keyring, reloaded when keys are rotated. A token is
+/// verified by the key whose header it carries, byte for byte; nothing else is tried.
 pub struct TokenSigner {
-    alg: SigningAlg,
-    keys: Keys,
+    hmac: Option<Hmac>,
+    rings: Vec<(SigningAlg, RwLock<Arc<Keyring>>)>,
     authority: TokenAuthority,
 }
 
 impl fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSigner")
-            .field("alg", &self.alg)
+            .field("algs", &self.algs().collect::<Vec<_>>())
             .field("authority", &self.authority)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenSigner {
-    pub fn hs256(secret: &SigningSecret, authority: TokenAuthority) -> Self {
+    /// A signer with no keys yet: add them with [`TokenSigner::with_secret`] and
+    /// [`TokenSigner::with_keyring`].
+    pub fn new(authority: TokenAuthority) -> Self {
+        Self {
+            hmac: None,
+            rings: Vec::new(),
+            authority,
+        }
+    }
+
+    /// HS256 with `secret`.
+    pub fn with_secret(mut self, secret: &SigningSecret) -> Self {
         // The header is exactly `{"alg":"HS256"}`, as published example tokens have it.
         let signer = JwsSigner::hs256(secret.expose());
         let verifier = signer
             .verifier()
             .expect("an HMAC key always makes a verifier");
-        Self {
-            alg: SigningAlg::Hs256,
-            keys: Keys::Hmac { signer, verifier },
-            authority,
-        }
+        self.hmac = Some(Hmac { signer, verifier });
+        self
     }
 
-    /// ES256 or EdDSA with the given keyring.
-    pub fn asymmetric(keyring: Keyring, authority: TokenAuthority) -> Self {
+    /// The keyring of one asymmetric algorithm (replacing one of the same algorithm).
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
         let alg = keyring.alg();
-        Self {
-            alg,
-            keys: Keys::Ring(RwLock::new(Arc::new(keyring))),
-            authority,
-        }
+        self.rings.retain(|(held, _)| *held != alg);
+        self.rings.push((alg, RwLock::new(Arc::new(keyring))));
+        self
     }
 
-    pub fn alg(&self) -> SigningAlg {
-        self.alg
+    /// HS256 alone.
+    pub fn hs256(secret: &SigningSecret, authority: TokenAuthority) -> Self {
+        Self::new(authority).with_secret(secret)
+    }
+
+    /// One asymmetric algorithm alone, with the given keyring.
+    pub fn asymmetric(keyring: Keyring, authority: TokenAuthority) -> Self {
+        Self::new(authority).with_keyring(keyring)
+    }
+
+    /// The algorithms this signer signs and verifies with.
+    pub fn algs(&self) -> impl Iterator<Item = SigningAlg> + '_ {
+        self.hmac
+            .as_ref()
+            .map(|_| SigningAlg::Hs256)
+            .into_iter()
+            .chain(self.rings.iter().map(|(alg, _)| *alg))
+    }
+
+    /// The asymmetric algorithms, whose keyrings are reloaded from the store.
+    pub fn keyring_algs(&self) -> impl Iterator<Item = SigningAlg> + '_ {
+        self.rings.iter().map(|(alg, _)| *alg)
+    }
+
+    /// The format of [`TokenSigner::issue`]: the first algorithm held, untyped.
+    fn default_format(&self) -> TokenFormat {
+        TokenFormat {
+            alg: self.algs().next().unwrap_or(SigningAlg::Hs256),
+            typ: Typ::Untyped,
+        }
     }
 
     pub fn authority(&self) -> &TokenAuthority {
         &self.authority
     }
 
-    fn ring(&self) -> Option<Arc<Keyring>> {
-        match &self.keys {
-            Keys::Ring(ring) => Some(ring.read().unwrap_or_else(|p| p.into_inner()).clone()),
-            Keys::Hmac { .. } => None,
-        }
+    fn ring(&self, alg: SigningAlg) -> Option<Arc<Keyring>> {
+        self.rings
+            .iter()
+            .find(|(held, _)| *held == alg)
+            .map(|(_, ring)| ring.read().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
-    /// Swaps in a freshly loaded keyring if it holds other keys than the loaded one (after a
-    /// rotation); says whether it did. HS256 has none.
+    fn all_rings(&self) -> impl Iterator<Item = Arc<Keyring>> + '_ {
+        self.rings
+            .iter()
+            .map(|(_, ring)| ring.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Swaps in a freshly loaded keyring if it holds other keys than the loaded one of its
+    /// algorithm (after a rotation); says whether it did. An algorithm not in use is ignored.
     pub fn replace_keyring(&self, keyring: Keyring) -> bool {
-        let Keys::Ring(ring) = &self.keys else {
+        let Some((_, ring)) = self.rings.iter().find(|(alg, _)| *alg == keyring.alg()) else {
             return false;
         };
         let mut loaded = ring.write().unwrap_or_else(|p| p.into_inner());
@@ -280,14 +360,23 @@ impl TokenSigner {
         true
     }
 
-    /// The public keys verifiers may use; empty for HS256, whose secret is never published.
+    /// The public keys verifiers may use, of every asymmetric algorithm in use; the HS256
+    /// secret is never published.
     pub fn jwks(&self, now: DateTime<Utc>) -> Value {
-        self.ring()
-            .map(|ring| ring.jwks(now))
-            .unwrap_or_else(|| serde_json::json!({"keys": []}))
+        let keys: Vec<Value> = self
+            .all_rings()
+            .flat_map(|ring| {
+                ring.jwks(now)["keys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
     }
 
-    /// Builds the claims for a token starting `now` and signs them.
+    /// Builds the claims for a token starting `now` and signs them, in the default format for
+    /// the default audience.
     pub fn issue(
         &self,
         subject: &str,
@@ -297,12 +386,34 @@ impl TokenSigner {
         extra: &Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, TokenError> {
+        let format = self.default_format();
+        self.issue_as(format, None, subject, key_id, scopes, lifetime, extra, now)
+    }
+
+    /// Builds the claims for a token starting `now` and signs them in `format`, for
+    /// `audience` (one of the authority's; the default when `None`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_as(
+        &self,
+        format: TokenFormat,
+        audience: Option<&str>,
+        subject: &str,
+        key_id: &KeyId,
+        scopes: ScopeSet,
+        lifetime: Lifetime,
+        extra: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, TokenError> {
+        let aud = audience.unwrap_or(&self.authority.audience);
+        if !self.authority.accepts_audience(aud) {
+            return Err(TokenError::Authority);
+        }
         let iat = now.timestamp();
         let exp = iat + i64::from(lifetime.as_secs());
         let claims = Minted {
             iss: &self.authority.issuer,
             sub: subject,
-            aud: &self.authority.audience,
+            aud,
             iat,
             exp,
             // A v4 UUID from the thread-local CSPRNG: no system call per token.
@@ -314,12 +425,15 @@ impl TokenSigner {
         };
         let payload = claims.to_json();
         let jti = claims.jti;
-        let token = match &self.keys {
-            Keys::Hmac { signer, .. } => signer.sign(&payload)?,
-            Keys::Ring(_) => {
-                let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
+        let token = match format.alg {
+            SigningAlg::Hs256 => {
+                let hmac = self.hmac.as_ref().ok_or(TokenError::NoSigningKey)?;
+                hmac.signer.sign_typed(&payload, format.typ)?
+            }
+            alg => {
+                let ring = self.ring(alg).ok_or(TokenError::NoSigningKey)?;
                 let key = ring.signing_key(now).ok_or(TokenError::NoSigningKey)?;
-                key.signer.sign(&payload)?
+                key.signer.sign_typed(&payload, format.typ)?
             }
         };
         Ok(IssuedToken {
@@ -331,30 +445,38 @@ impl TokenSigner {
         })
     }
 
-    /// Accepts only tokens whose header is one of ours (the pinned algorithm and, for key
-    /// pairs, a published `kid`), with a valid signature, our issuer and audience, the required
-    /// claims, inside their validity window (± [`LEEWAY_SECS`]).
+    /// Accepts only tokens whose header is one of ours (an algorithm in use and, for key
+    /// pairs, a published `kid`), with a valid signature, our issuer and an audience of ours,
+    /// the required claims, inside their validity window (± [`LEEWAY_SECS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let parts = Parts::split(token)?;
         // For a key pair, when it was the signer: it vouches for no token issued outside that.
-        let (payload, signed_from, signed_until) = match &self.keys {
-            Keys::Hmac { verifier, .. } => (verifier.verify(&parts)?, i64::MIN, None),
-            Keys::Ring(_) => {
-                let ring = self.ring().ok_or(TokenError::NoSigningKey)?;
-                let Some(key) = ring.verifying_key(&parts, now) else {
-                    return Err(match ring.revoked_key(&parts) {
-                        Some(revoked) if revoked.verifier.verify(&parts).is_ok() => {
-                            TokenError::KeyRevoked
-                        }
-                        _ => TokenError::Header,
-                    });
-                };
-                let until = key.superseded_at.map(|at| at.timestamp());
-                (
-                    key.verifier.verify(&parts)?,
-                    key.activates_at.timestamp(),
-                    until,
-                )
+        let (payload, signed_from, signed_until) = match &self.hmac {
+            Some(hmac) if hmac.verifier.owns(&parts) => {
+                (hmac.verifier.verify(&parts)?, i64::MIN, None)
+            }
+            _ => {
+                let mut revoked = false;
+                let mut found = None;
+                for ring in self.all_rings() {
+                    if let Some(key) = ring.verifying_key(&parts, now) {
+                        let until = key.superseded_at.map(|at| at.timestamp());
+                        found = Some((
+                            key.verifier.verify(&parts)?,
+                            key.activates_at.timestamp(),
+                            until,
+                        ));
+                        break;
+                    }
+                    revoked |= ring
+                        .revoked_key(&parts)
+                        .is_some_and(|key| key.verifier.verify(&parts).is_ok());
+                }
+                match found {
+                    Some(found) => found,
+                    None if revoked => return Err(TokenError::KeyRevoked),
+                    None => return Err(TokenError::Header),
+                }
             }
         };
         let claims: Claims =
@@ -364,7 +486,9 @@ impl TokenSigner {
         {
             return Err(TokenError::OutsideSignerWindow);
         }
-        if claims.iss != self.authority.issuer || claims.aud != self.authority.audience {
+        if !self.authority.accepts_issuer(&claims.iss)
+            || !self.authority.accepts_audience(&claims.aud)
+        {
             return Err(TokenError::Authority);
         }
         check_window(claims.nbf, claims.exp, now.timestamp())?;
@@ -407,12 +531,12 @@ mod tests {
     fn signer() -> TokenSigner {
         TokenSigner::hs256(
             &SigningSecret::new(vec![7; 32]).unwrap(),
-            TokenAuthority {
-                issuer: "keymint".into(),
-                audience: "keymint".into(),
-                max_lifetime: Duration::hours(48),
-                scopes: Arc::new(Catalogue::example()),
-            },
+            TokenAuthority::new(
+                "keymint",
+                "keymint",
+                Duration::hours(48),
+                Arc::new(Catalogue::example()),
+            ),
         )
     }
 
@@ -541,12 +665,12 @@ mod tests {
         for (issuer, audience) in [("someone-else", "keymint"), ("keymint", "another-api")] {
             let foreign = TokenSigner::hs256(
                 &secret,
-                TokenAuthority {
-                    issuer: issuer.into(),
-                    audience: audience.into(),
-                    max_lifetime: Duration::hours(48),
-                    scopes: Arc::new(Catalogue::example()),
-                },
+                TokenAuthority::new(
+                    issuer,
+                    audience,
+                    Duration::hours(48),
+                    Arc::new(Catalogue::example()),
+                ),
             );
             let issued = issue(&foreign);
             assert!(

@@ -69,7 +69,7 @@ async fn each_dialect_token_has_its_documented_lifetime_and_common_claims() {
         );
         assert_eq!(claims["sub"], "acme", "{dialect:?}");
         assert_eq!(claims["key_id"], key.id.as_str(), "{dialect:?}");
-        assert_eq!(claims["iss"], "keymint", "{dialect:?}");
+        assert_eq!(claims["iss"], app.issuer(), "{dialect:?}");
         assert_eq!(claims["aud"], "keymint", "{dialect:?}");
     }
 }

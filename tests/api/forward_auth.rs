@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, bearer, spawn_app, spawn_app_with};
+use crate::helpers::{TestAccount, TestApp, bearer, spawn_app, spawn_app_with};
 
 impl TestApp {
     /// Asks forward-auth about `method uri` the way nginx does.
@@ -511,4 +511,41 @@ async fn a_segment_routers_read_as_dot_dot_never_fills_a_path_parameter() {
         let response = app.forward_auth("GET", trick, bearer(&token)).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{trick}");
     }
+}
+
+/// A token as releases before issuers were URLs minted it, with `iss: keymint`.
+fn minted_before_the_upgrade(app: &TestApp, account: &TestAccount) -> String {
+    use keymint::core::clock::Clock as _;
+    let now = app.clock.now().timestamp();
+    minted_with_the_secret(&json!({
+        "iss": "keymint", "sub": "acme", "aud": "keymint", "iat": now, "nbf": now,
+        "exp": now + 900, "jti": "f3c1", "scope": "calls:read", "key_id": account.primary.id
+    }))
+}
+
+#[tokio::test]
+async fn tokens_minted_before_issuers_were_urls_stay_valid_through_the_upgrade() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let old = minted_before_the_upgrade(&app, &acme);
+
+    let response = app.forward_auth("GET", "/v1/calls", bearer(&old)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        app.issuer().starts_with("http://127.0.0.1:"),
+        "{}",
+        app.issuer()
+    );
+}
+
+#[tokio::test]
+async fn once_the_previous_issuer_is_dropped_its_tokens_are_refused() {
+    let app = spawn_app_with(|s| s.previous_issuers = vec![String::new()]).await;
+    let acme = app.create_account("acme").await;
+    let old = minted_before_the_upgrade(&app, &acme);
+
+    let response = app.forward_auth("GET", "/v1/calls", bearer(&old)).await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -106,9 +106,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
 }
 
 /// Another instance on the same database as `other`, as operators run several.
+impl TestApp {
+    /// The issuer its tokens name (`http://127.0.0.1:PORT` unless configured).
+    pub fn issuer(&self) -> String {
+        self.tokens.signer().authority().issuer.clone()
+    }
+}
+
 pub async fn spawn_app_beside(other: &TestApp, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut settings = default_settings();
+    // Instances of one deployment share its issuer.
+    settings.issuer = Some(other.issuer().parse().expect("the issuer is a URL"));
     configure(&mut settings);
     let store = store::connect_with(&other.database_url, store_options(&settings))
         .await

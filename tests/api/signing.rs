@@ -23,7 +23,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
 }
 
 /// What a downstream service does: find the token's `kid` in the JWKS and verify locally.
-fn verify_with_jwks(token: &str, set: &JwkSet, alg: Algorithm) -> Value {
+fn verify_with_jwks(token: &str, set: &JwkSet, alg: Algorithm, issuer: &str) -> Value {
     let kid = jsonwebtoken::decode_header(token)
         .unwrap()
         .kid
@@ -31,7 +31,7 @@ fn verify_with_jwks(token: &str, set: &JwkSet, alg: Algorithm) -> Value {
     let jwk = set.find(&kid).expect("the JWKS publishes the token's key");
     let mut validation = Validation::new(alg);
     validation.set_audience(&["keymint"]);
-    validation.set_issuer(&["keymint"]);
+    validation.set_issuer(&[issuer]);
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("the token verifies with the published key")
         .claims
@@ -50,7 +50,7 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
         assert_eq!(header(&token)["alg"], alg.as_str());
         let set = jwks(&app).await;
         assert_eq!(set.keys.len(), 1);
-        let claims = verify_with_jwks(&token, &set, jose);
+        let claims = verify_with_jwks(&token, &set, jose, &app.issuer());
         assert_eq!(claims["sub"], "acme");
         let published = serde_json::to_value(&set.keys[0]).unwrap();
         for private in ["d", "p", "q", "k"] {
@@ -97,7 +97,12 @@ async fn a_rotated_key_is_published_first_signs_later_and_retires_after_its_toke
     app.clock.advance(Duration::seconds(300));
     let new_token = app.token_for(&acme.primary.secret).await;
     assert_eq!(header(&new_token)["kid"], next.kid.as_str());
-    verify_with_jwks(&new_token, &jwks(&app).await, Algorithm::ES256);
+    verify_with_jwks(
+        &new_token,
+        &jwks(&app).await,
+        Algorithm::ES256,
+        &app.issuer(),
+    );
 
     // The old key's last token could live 48 h: the key stays published that long.
     app.clock.advance(longest);
@@ -287,12 +292,12 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
     // Someone holding the old private key mints a token now, after the key was retired.
     let leaked = TokenSigner::asymmetric(
         Keyring::new(SigningAlg::Es256, old, Duration::hours(48)).unwrap(),
-        TokenAuthority {
-            issuer: "keymint".into(),
-            audience: "keymint".into(),
-            max_lifetime: Duration::hours(48),
-            scopes: app.tokens.scopes().clone(),
-        },
+        TokenAuthority::new(
+            app.issuer(),
+            "keymint",
+            Duration::hours(48),
+            app.tokens.scopes().clone(),
+        ),
     );
     use keymint::core::clock::Clock as _;
     let forged = leaked

@@ -76,7 +76,7 @@ async fn the_token_carries_the_documented_claims_and_verifies() {
 
     assert_eq!(header(&token), json!({"alg": "HS256"}));
     let claims = claims(&token);
-    assert_eq!(claims["iss"], "keymint");
+    assert_eq!(claims["iss"], app.issuer());
     assert_eq!(claims["aud"], "keymint");
     assert_eq!(claims["sub"], "acme");
     assert_eq!(claims["key_id"], acme.secondary.id.as_str());
@@ -91,7 +91,7 @@ async fn the_token_carries_the_documented_claims_and_verifies() {
 
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_audience(&["keymint"]);
-    validation.set_issuer(&["keymint"]);
+    validation.set_issuer(&[app.issuer()]);
     jsonwebtoken::decode::<Value>(
         &token,
         &jsonwebtoken::DecodingKey::from_secret(SIGNING_SECRET),

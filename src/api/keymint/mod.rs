@@ -30,6 +30,8 @@ pub const DIALECT: Dialect = Dialect {
     // Issues no tokens of its own.
     lifetime: |_| Ok(None),
     fixture: None,
+    signing: super::Signing::Configured,
+    typ: crate::core::token::Typ::Untyped,
 };
 
 pub const API_KEY_SCHEME: &str = "ApiKey";

@@ -34,6 +34,8 @@ pub const DIALECT: Dialect = Dialect {
     flags: Flags::augment_args,
     lifetime,
     fixture: Some(&fixture::FIXTURE),
+    signing: super::Signing::Configured,
+    typ: crate::core::token::Typ::Untyped,
 };
 
 /// The lifetime bounds when no flag changes them.

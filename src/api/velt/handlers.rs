@@ -97,6 +97,7 @@ impl Endpoint for Exchange {
             scopes: ScopeSet::default(),
             lifetime: LIFETIME,
             extra: claims,
+            audience: None,
         })
     }
 

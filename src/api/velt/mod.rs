@@ -31,6 +31,8 @@ pub const DIALECT: Dialect = Dialect {
     flags: super::no_flags,
     lifetime: |_| Ok(Some(LifetimePolicy::fixed(LIFETIME))),
     fixture: Some(&fixture::FIXTURE),
+    signing: super::Signing::Configured,
+    typ: crate::core::token::Typ::Untyped,
 };
 
 /// "JWT token expires in 48 hours."

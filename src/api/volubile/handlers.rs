@@ -56,6 +56,7 @@ impl Endpoint for Exchange {
             scopes: request.scopes(state.tokens.scopes())?,
             lifetime: super::LIFETIME,
             extra: Map::new(),
+            audience: None,
         })
     }
 

@@ -34,6 +34,8 @@ pub const DIALECT: Dialect = Dialect {
     flags: super::no_flags,
     lifetime: |_| Ok(Some(LifetimePolicy::fixed(LIFETIME))),
     fixture: Some(&fixture::FIXTURE),
+    signing: super::Signing::Configured,
+    typ: crate::core::token::Typ::Untyped,
 };
 
 /// `expiresIn: 900`, as the reference document's example says.
