@@ -294,9 +294,16 @@ impl Application {
                 SigningAlg::Hs256 => {
                     signer.with_secret(&signing_secret(&settings, &*store, &*clock).await?)
                 }
-                alg => {
-                    signer.with_keyring(keyring(alg, &*store, &*clock, max_token_lifetime).await?)
-                }
+                alg => match keyring(alg, &*store, &*clock, max_token_lifetime).await {
+                    Ok(ring) => signer.with_keyring(ring),
+                    // Only the standard dialect needs it: the others start, and it answers
+                    // 503 until a reload finds (or makes) its first key.
+                    Err(err) if alg != settings.signing_alg => {
+                        tracing::warn!(error = %err, %alg, "no signing keys yet; retrying in the background");
+                        signer.with_keyring(Keyring::new(alg, Vec::new(), max_token_lifetime)?)
+                    }
+                    Err(err) => return Err(err),
+                },
             };
         }
         let limiter: Box<dyn Quota> = match &settings.redis_url {

@@ -27,6 +27,10 @@ pub struct FieldError {
 pub enum BodyError {
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    #[error("Content-Type must be application/x-www-form-urlencoded")]
+    NotAForm,
+    #[error("Client credentials are sent in the Authorization header and in the body; use one")]
+    CredentialsTwice,
     #[error("Content-Encoding is not supported; send the body uncompressed")]
     UnsupportedEncoding,
     #[error("Request body is larger than {0} bytes")]
@@ -73,12 +77,24 @@ impl FieldNaming {
     }
 }
 
+/// How a body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    /// `application/x-www-form-urlencoded`, each parameter once (RFC 6749 §3.2) but those
+    /// named here, which read as a list however often they come.
+    Form {
+        repeatable: &'static [&'static str],
+    },
+}
+
 /// What a body may look like and how absent bodies are treated.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyRules {
     pub naming: FieldNaming,
     /// An empty body (with or without a content type) reads as `{}`.
     pub optional: bool,
+    pub encoding: Encoding,
 }
 
 fn is_json(req: &HttpRequest) -> bool {
@@ -169,6 +185,9 @@ where
     T: DeserializeOwned + Validate,
 {
     let bytes = bytes?;
+    if let Encoding::Form { repeatable } = rules.encoding {
+        return decode(form_value(req, &bytes, repeatable)?, rules.naming);
+    }
     let value = if rules.optional && bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else if !is_json(req) {
@@ -177,6 +196,42 @@ where
         parse_unique(&bytes).map_err(|err| BodyError::Malformed(err.to_string()))?
     };
     decode(value, rules.naming)
+}
+
+fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str())
+}
+
+/// A form as a JSON object of strings (lists for the `repeatable` names), refusing any other
+/// parameter sent twice: which of two values counts is exactly what parsers disagree on.
+fn form_value(req: &HttpRequest, bytes: &[u8], repeatable: &[&str]) -> Result<Value, BodyError> {
+    if !is_form(req) {
+        return Err(BodyError::NotAForm);
+    }
+    let mut object = serde_json::Map::new();
+    for name in repeatable {
+        object.insert((*name).to_owned(), Value::Array(Vec::new()));
+    }
+    for (name, value) in form_urlencoded::parse(bytes) {
+        if repeatable.contains(&name.as_ref()) {
+            if let Some(Value::Array(values)) = object.get_mut(name.as_ref()) {
+                values.push(Value::String(value.into_owned()));
+            }
+        } else if object.contains_key(name.as_ref()) {
+            return Err(BodyError::Invalid(vec![FieldError {
+                field: name.into_owned(),
+                rejected_value: None,
+                message: "is sent more than once".to_owned(),
+            }]));
+        } else {
+            object.insert(name.into_owned(), Value::String(value.into_owned()));
+        }
+    }
+    Ok(Value::Object(object))
 }
 
 /// Parses JSON like `serde_json::from_slice::<Value>`, but refuses an object that names a
@@ -253,13 +308,7 @@ pub async fn read_form<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, BodyError> {
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str());
-    if !is_form {
+    if !is_form(req) {
         return Err(BodyError::UnsupportedMediaType);
     }
     let bytes = read_bytes(req, payload).await?;

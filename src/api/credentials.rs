@@ -104,6 +104,27 @@ fn basic(req: &HttpRequest) -> Option<Credentials> {
     }
 }
 
+/// OAuth 2.0 `client_secret_basic` (RFC 6749 §2.3.1): HTTP Basic whose id and secret were
+/// form-urlencoded before they were joined. `None` when there is no `Authorization` header;
+/// any other scheme, or a malformed one, counts as no credentials.
+pub fn client_secret_basic(req: &HttpRequest) -> Option<Credentials> {
+    let _present = single_header(req, AUTHORIZATION)?;
+    let decode = |part: &str| {
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|text| text.into_owned())
+    };
+    match basic(req) {
+        Some(Credentials::IdAndKey { id, key }) => match (decode(&id), decode(&key)) {
+            (Some(id), Some(key)) => Some(Credentials::IdAndKey { id, key }),
+            _ => Some(Credentials::Missing),
+        },
+        _ => Some(Credentials::Missing),
+    }
+}
+
 /// OrigoID: an API-key header or HTTP Basic, but not both (conflicting credentials are refused).
 pub fn from_api_key_or_basic(req: &HttpRequest, header: &HeaderName) -> Credentials {
     match (from_api_key_header(req, header), basic(req)) {

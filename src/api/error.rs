@@ -25,6 +25,10 @@ pub enum Failure {
     /// A requested lifetime outside the dialect's bounds (where it refuses rather than clamps).
     #[error(transparent)]
     OutOfRange(#[from] OutOfRange),
+    /// A refusal only one dialect's grant makes (OAuth 2.0's `unsupported_grant_type`, ...),
+    /// already in its words.
+    #[error("{}", .0.message)]
+    Grant(Refusal<&'static str>),
 }
 
 /// What a client is told: a row of its dialect's table.

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use super::body::{self, BodyRules};
+use super::body::{self, BodyError, BodyRules};
 use super::error::{DialectError, ErrorTable, Failure, Stamp};
 use super::{AppState, Dialect, credentials, token_response};
 use crate::core::service::{Credentials, Grant, Principal};
@@ -19,6 +19,12 @@ pub enum CredentialSource<R> {
     Headers(fn(&HttpRequest) -> Credentials),
     /// In the body. A bearer token presented anyway is refused before the body is decoded.
     Body(fn(&mut R) -> Credentials),
+    /// In the headers (`None` when they carry none) or in the body, but never in both
+    /// (RFC 6749 §2.3: one method per request). A bearer token is refused first.
+    HeaderOrBody(
+        fn(&HttpRequest) -> Option<Credentials>,
+        fn(&mut R) -> Credentials,
+    ),
 }
 
 /// What one dialect's token endpoint does differently.
@@ -81,6 +87,19 @@ async fn exchange<E: Endpoint>(
             credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
             let mut request = body::decode_body(req, bytes, E::BODY)?;
             let credentials = take(&mut request);
+            let principal = state.tokens.authenticate(&caller, &credentials).await?;
+            let allowance = state.tokens.admit(&caller, &principal).await?;
+            (principal, allowance, request)
+        }
+        CredentialSource::HeaderOrBody(in_headers, in_body) => {
+            let bytes = body::read_bytes(req, payload).await;
+            credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
+            let mut request = body::decode_body(req, bytes, E::BODY)?;
+            let credentials = match (in_headers(req), in_body(&mut request)) {
+                (Some(from_headers), Credentials::Missing) => from_headers,
+                (None, from_body) => from_body,
+                (Some(_), _) => return Err(BodyError::CredentialsTwice.into()),
+            };
             let principal = state.tokens.authenticate(&caller, &credentials).await?;
             let allowance = state.tokens.admit(&caller, &principal).await?;
             (principal, allowance, request)

@@ -514,7 +514,7 @@ impl TokenService {
     }
 
     async fn reload_keyring(&self, alg: SigningAlg, max_token_lifetime: chrono::Duration) -> bool {
-        let read = tokio::time::timeout(self.write_deadline, self.store.signing_keys(alg)).await;
+        let read = tokio::time::timeout(self.write_deadline, self.first_or_stored_keys(alg)).await;
         let loaded = match read {
             Ok(Ok(records)) => Keyring::new(alg, records, max_token_lifetime),
             Ok(Err(err)) => {
@@ -541,6 +541,24 @@ impl TokenService {
             }
         }
         true
+    }
+
+    /// The stored key pairs of `alg`; if there are none and none was ever loaded here (the
+    /// store was down when this instance started), the first is proposed, as at startup.
+    async fn first_or_stored_keys(
+        &self,
+        alg: SigningAlg,
+    ) -> Result<Vec<super::keyring::KeyPairRecord>, super::store::StoreError> {
+        let records = self.store.signing_keys(alg).await?;
+        if !records.is_empty() || self.signer.has_keys(alg) {
+            return Ok(records);
+        }
+        let now = self.clock.now();
+        match super::keyring::KeyPairRecord::generate(alg, now, now) {
+            Ok(first) => self.store.add_first_signing_key(&first).await?,
+            Err(err) => tracing::error!(error = %err, %alg, "could not make a first signing key"),
+        }
+        self.store.signing_keys(alg).await
     }
 
     /// Reloads the key pairs if the store announced a change since the last look: a key

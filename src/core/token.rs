@@ -346,6 +346,11 @@ impl TokenSigner {
             .map(|(_, ring)| ring.read().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
+    /// Whether a keyring of `alg` is held with any key in it.
+    pub fn has_keys(&self, alg: SigningAlg) -> bool {
+        self.ring(alg).is_some_and(|ring| !ring.is_empty())
+    }
+
     /// Swaps in a freshly loaded keyring if it holds other keys than the loaded one of its
     /// algorithm (after a rotation); says whether it did. An algorithm not in use is ignored.
     pub fn replace_keyring(&self, keyring: Keyring) -> bool {

@@ -9,6 +9,7 @@ mod forward_auth;
 mod helpers;
 mod memoram;
 pub mod nginx;
+mod oauth;
 mod openapi;
 mod operations;
 mod origoid;

@@ -66,9 +66,16 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
 }
 
 #[tokio::test]
-async fn hs256_publishes_no_keys() {
+async fn the_hs256_secret_is_never_published_only_the_standard_dialects_key_pair() {
     let app = spawn_app().await;
-    assert!(jwks(&app).await.keys.is_empty());
+    let set = app.get_json("/.well-known/jwks.json").await;
+    let keys = set["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{set}");
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert!(
+        keys[0].get("k").is_none() && keys[0].get("d").is_none(),
+        "{set}"
+    );
 }
 
 #[tokio::test]

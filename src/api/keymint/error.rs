@@ -22,6 +22,9 @@ impl ErrorTable for Keymint {
             Failure::OutOfRange(err) => {
                 Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
             }
+            Failure::Grant(refusal) => {
+                Refusal::new(refusal.status, refusal.code, refusal.message.clone())
+            }
             Failure::Core(err) => match err {
                 CoreError::InvalidCredentials(_) | CoreError::TokenCannotMint => Refusal::new(
                     StatusCode::UNAUTHORIZED,

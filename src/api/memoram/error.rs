@@ -31,6 +31,7 @@ impl ErrorTable for Memoram {
             Failure::Body(other) => (StatusCode::BAD_REQUEST, format!("{other}.")),
             // Memoram clamps lifetimes; it never refuses one.
             Failure::OutOfRange(err) => (StatusCode::BAD_REQUEST, format!("{err}.")),
+            Failure::Grant(refusal) => (StatusCode::BAD_REQUEST, refusal.message.clone()),
             Failure::Core(err) => match err {
                 CoreError::InvalidCredentials(_) => {
                     (StatusCode::UNAUTHORIZED, "Invalid API key.".into())

@@ -3,7 +3,7 @@ use chrono::SecondsFormat;
 
 use super::error::{Memoram, MemoramError};
 use super::types::{AuthTokenRequest, AuthTokenResponse, ErrorResponse};
-use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::body::{Encoding, BodyRules, FieldNaming};
 use crate::api::error::Failure;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect};
@@ -14,6 +14,7 @@ use crate::core::token::IssuedToken;
 pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::SnakeCase,
     optional: false,
+    encoding: Encoding::Json,
 };
 
 #[utoipa::path(

@@ -28,6 +28,12 @@ impl ErrorTable for Origoid {
                 err.to_string(),
             )
             .with_fields(err.field_errors()),
+            // No OrigoID grant refuses in words of its own.
+            Failure::Grant(refusal) => Refusal::new(
+                StatusCode::BAD_REQUEST,
+                ResultCode::InvalidRequest,
+                refusal.message.clone(),
+            ),
             Failure::OutOfRange(OutOfRange(policy)) => {
                 let message = format!(
                     "expireAfter must be between {} and {}",

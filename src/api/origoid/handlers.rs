@@ -4,7 +4,7 @@ use super::error::{Failure, OrigoError, Origoid, mexico_city};
 use super::types::{
     ErrorResponse, GenerateTokenRequest, ResultCode, ResultType, TokenData, TokenResponse,
 };
-use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::body::{Encoding, BodyRules, FieldNaming};
 use crate::api::error::Stamp;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect, credentials};
@@ -15,6 +15,7 @@ use crate::core::token::IssuedToken;
 pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::CamelCase,
     optional: true,
+    encoding: Encoding::Json,
 };
 
 #[utoipa::path(

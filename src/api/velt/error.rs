@@ -66,6 +66,7 @@ impl ErrorTable for Velt {
             Failure::Body(other) => (ErrorStatus::InvalidArgument, format!("{other}.")),
             // Velt's lifetime is fixed; nothing asks for another.
             Failure::OutOfRange(err) => (ErrorStatus::InvalidArgument, format!("{err}.")),
+            Failure::Grant(refusal) => (ErrorStatus::InvalidArgument, refusal.message.clone()),
             Failure::Core(err) => match err {
                 CoreError::InvalidCredentials(_) => (
                     ErrorStatus::Unauthenticated,

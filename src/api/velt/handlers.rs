@@ -7,7 +7,7 @@ use super::types::{
     ErrorResponse, GenerateTokenRequest, GenerateTokenResponse, SuccessStatus, TokenData,
     TokenResult,
 };
-use crate::api::body::{BodyRules, FieldNaming};
+use crate::api::body::{Encoding, BodyRules, FieldNaming};
 use crate::api::error::Failure;
 use crate::api::mint::{CredentialSource, Endpoint, mint};
 use crate::api::{AppState, Dialect};
@@ -19,6 +19,7 @@ use crate::core::token::IssuedToken;
 pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::CamelCase,
     optional: false,
+    encoding: Encoding::Json,
 };
 
 #[utoipa::path(

@@ -21,6 +21,9 @@ impl ErrorTable for Volubile {
             Failure::Body(err) => Refusal::new(StatusCode::BAD_REQUEST, (), err.to_string())
                 .with_fields(err.field_errors()),
             Failure::OutOfRange(err) => Refusal::new(StatusCode::BAD_REQUEST, (), err.to_string()),
+            Failure::Grant(refusal) => {
+                Refusal::new(StatusCode::BAD_REQUEST, (), refusal.message.clone())
+            }
             Failure::Core(CoreError::ScopeNotAllowed(refused)) => {
                 Refusal::new(StatusCode::BAD_REQUEST, (), "Unsupported scope").with_fields(
                     refused

@@ -1,0 +1,95 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::types::ErrorResponse;
+use crate::api::body::BodyError;
+use crate::api::error::{DialectError, ErrorTable, Failure, Refusal, Stamp};
+use crate::core::CoreError;
+
+/// RFC 6749 §5.2, and RFC 8707's `invalid_target`.
+pub struct OAuth;
+
+pub type OAuthError = DialectError<OAuth>;
+
+/// A refusal of the grant itself, in RFC 6749's words.
+pub fn refused(code: &'static str, message: impl Into<String>) -> Failure {
+    Failure::Grant(Refusal::new(StatusCode::BAD_REQUEST, code, message))
+}
+
+impl ErrorTable for OAuth {
+    type Code = &'static str;
+    // RFC 6749 §5.2: a 401 names the scheme clients may authenticate with.
+    const CHALLENGE: Option<&'static str> = Some("Basic realm=\"keymint\"");
+
+    fn refusal(failure: &Failure) -> Refusal<&'static str> {
+        match failure {
+            Failure::Body(err) => {
+                let message = match err {
+                    BodyError::Invalid(fields) => fields
+                        .iter()
+                        .map(|field| format!("{} {}", field.field, field.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    other => other.to_string(),
+                };
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+            }
+            Failure::OutOfRange(err) => {
+                Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
+            }
+            Failure::Grant(refusal) => {
+                Refusal::new(refusal.status, refusal.code, refusal.message.clone())
+            }
+            Failure::Core(err) => match err {
+                CoreError::InvalidCredentials(_) | CoreError::TokenCannotMint => Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "Client authentication failed.",
+                ),
+                CoreError::ScopeNotAllowed(refused) => Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    format!("Not granted to this client: {}.", refused.join(" ")),
+                ),
+                CoreError::RateLimited(_) => Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    "Too many requests; see Retry-After.",
+                ),
+                CoreError::Unavailable(_) => Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "Service temporarily unavailable.",
+                ),
+                _ => Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Internal error.",
+                ),
+            },
+        }
+    }
+
+    fn render(refusal: Refusal<&'static str>, _: &Stamp) -> HttpResponse {
+        render(refusal.status, refusal.code, refusal.message)
+    }
+}
+
+/// `{"error", "error_description"}`, never cached (RFC 6749 §5.2 answers carry no-store too).
+pub fn render(status: StatusCode, error: &'static str, description: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"))
+        .json(ErrorResponse {
+            error,
+            error_description: description,
+        })
+}
+
+pub fn error_page(status: StatusCode, message: &str, _: &HttpRequest) -> HttpResponse {
+    let error = match status {
+        status if status.is_client_error() => "invalid_request",
+        _ => "server_error",
+    };
+    render(status, error, format!("{message}."))
+}

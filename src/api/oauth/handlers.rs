@@ -1,0 +1,310 @@
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, post, web};
+use serde_json::{Map, Value};
+
+use super::error::{OAuth, OAuthError, refused};
+use super::types::{
+    ErrorResponse, ServerMetadata, TokenActionRequest, TokenRequest, TokenResponse,
+};
+use crate::api::body::{self, BodyError, BodyRules, Encoding, FieldNaming};
+use crate::api::error::Failure;
+use crate::api::keymint::types::IntrospectionResponse;
+use crate::api::mint::{self, CredentialSource, Endpoint};
+use crate::api::{AppState, credentials};
+use crate::core::CoreError;
+use crate::core::service::{Credentials, Grant, Principal};
+use crate::core::token::IssuedToken;
+
+pub const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::SnakeCase,
+    optional: false,
+    encoding: Encoding::Form {
+        repeatable: &["resource"],
+    },
+};
+
+/// `client_secret_post`: the id and key from the body, taken out of it.
+fn posted(client_id: &mut Option<String>, client_secret: &mut Option<String>) -> Credentials {
+    match (client_id.take(), client_secret.take()) {
+        (None, None) => Credentials::Missing,
+        (Some(id), Some(key)) => Credentials::IdAndKey { id, key },
+        // An id alone (a public client) or a secret alone proves nothing.
+        _ => Credentials::Missing,
+    }
+}
+
+pub struct TokenEndpoint;
+
+impl Endpoint for TokenEndpoint {
+    type Request = TokenRequest;
+    type Errors = OAuth;
+    const DIALECT: &'static crate::api::Dialect = &super::DIALECT;
+    const BODY: BodyRules = BODY;
+    const CREDENTIALS: CredentialSource<TokenRequest> = CredentialSource::HeaderOrBody(
+        credentials::client_secret_basic,
+        |request| posted(&mut request.client_id, &mut request.client_secret),
+    );
+
+    /// RFC 6749's order once the client is known: the grant type, then the scopes, then the
+    /// resource.
+    fn grant(
+        request: TokenRequest,
+        principal: &Principal,
+        state: &AppState,
+    ) -> Result<Grant, Failure> {
+        match request.grant_type.as_deref() {
+            Some("client_credentials") => {}
+            None => return Err(refused("invalid_request", "grant_type is required.")),
+            Some(_) => {
+                return Err(refused(
+                    "unsupported_grant_type",
+                    "Only client_credentials is supported.",
+                ));
+            }
+        }
+        if principal.scopes.is_empty() {
+            return Err(refused(
+                "unauthorized_client",
+                "This client may be granted no scope.",
+            ));
+        }
+        let catalogue = state.tokens.scopes();
+        let scopes = match request.scope.as_deref() {
+            None => principal.scopes,
+            Some(list) => {
+                let asked = catalogue.parse_set(list).map_err(|_| {
+                    refused("invalid_scope", format!("Scopes are {}.", catalogue.expected()))
+                })?;
+                if asked.is_empty() {
+                    return Err(refused("invalid_scope", "The scope list is empty."));
+                }
+                // Scopes beyond the key's are refused by the core as invalid_scope.
+                asked
+            }
+        };
+        let audience = match request.resource.as_slice() {
+            [] => None,
+            [one] if state.tokens.signer().authority().resources.contains(one) => {
+                Some(one.clone())
+            }
+            [_] => {
+                return Err(refused(
+                    "invalid_target",
+                    "The resource is not one tokens are issued for.",
+                ));
+            }
+            _ => return Err(refused("invalid_target", "One resource per token.")),
+        };
+        let mut extra = Map::new();
+        extra.insert(
+            "client_id".to_owned(),
+            Value::String(principal.key_id.as_str().to_owned()),
+        );
+        Ok(Grant {
+            scopes,
+            lifetime: state.lifetimes.of(&super::DIALECT).default,
+            extra,
+            audience,
+        })
+    }
+
+    fn answer(issued: IssuedToken, req: &HttpRequest, mut response: HttpResponseBuilder) -> HttpResponse {
+        let scope = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.tokens.scopes().display(issued.scopes).to_string())
+            .unwrap_or_default();
+        response.json(TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.lifetime.as_secs(),
+            scope,
+        })
+    }
+}
+
+#[utoipa::path(
+    tag = "OAuth 2.0",
+    summary = "Get an access token (client credentials grant)",
+    description = "RFC 6749 §4.4. Authenticate with HTTP Basic (`client_secret_basic`: the key's id and the key, each form-urlencoded) or with `client_id` and `client_secret` in the body (`client_secret_post`), never both. The token is an RFC 9068 JWT (`typ: at+jwt`) with `iss`, `sub` (the account), `aud`, `client_id`, `scope`, `iat`, `exp` and `jti`, signed with a key published at `/.well-known/jwks.json`.",
+    operation_id = "token",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The access token. `Cache-Control: no-store`.", body = TokenResponse, content_type = "application/json"),
+        (status = 400, description = "`invalid_request` (not a form, a parameter sent twice, credentials in both places, no `grant_type`), `unsupported_grant_type`, `unauthorized_client`, `invalid_scope` or `invalid_target`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "`temporarily_unavailable`: the account's quota or the address's failed authentications are spent; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security((), ("clientSecretBasic" = [])),
+)]
+#[post("/oauth2/token")]
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    mint::mint::<TokenEndpoint>(req, payload, state).await
+}
+
+/// Who is calling a revocation or introspection endpoint, authenticated as at the token
+/// endpoint, and what they sent.
+async fn client_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Principal, TokenActionRequest), OAuthError> {
+    let caller = state.caller(req, &super::DIALECT);
+    let bytes = body::read_bytes(req, payload).await;
+    credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
+    let mut request: TokenActionRequest = body::decode_body(req, bytes, BODY)?;
+    let in_body = posted(&mut request.client_id, &mut request.client_secret);
+    let credentials = match (credentials::client_secret_basic(req), in_body) {
+        (Some(from_headers), Credentials::Missing) => from_headers,
+        (None, from_body) => from_body,
+        (Some(_), _) => return Err(BodyError::CredentialsTwice.into()),
+    };
+    let principal = state.tokens.authenticate(&caller, &credentials).await?;
+    Ok((principal, request))
+}
+
+fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    response
+}
+
+#[utoipa::path(
+    tag = "OAuth 2.0",
+    summary = "Introspect a token (RFC 7662)",
+    description = "Authenticate as at the token endpoint. The answer is `{\"active\": false}` for any token that is invalid, expired, revoked, of another account, or minted by a key since rotated or revoked.",
+    operation_id = "introspect",
+    request_body(content = TokenActionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state.", body = IntrospectionResponse, content_type = "application/json"),
+        (status = 400, description = "`invalid_request`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "`temporarily_unavailable`; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security((), ("clientSecretBasic" = [])),
+)]
+#[post("/oauth2/introspect")]
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let (client, request) = client_request(&req, payload, &state).await?;
+    let answer = match state.tokens.verify_token(&request.token).await {
+        Ok((claims, access)) if access.subject == client.account => IntrospectionResponse {
+            active: true,
+            scope: Some(state.tokens.scopes().display(access.scopes).to_string()),
+            client_id: Some(claims.key_id),
+            token_type: Some("Bearer"),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iss: Some(claims.iss),
+            jti: Some(claims.jti),
+        },
+        Err(err @ (CoreError::Unavailable(_) | CoreError::Internal(_))) => {
+            return Err(err.into());
+        }
+        _ => IntrospectionResponse::default(),
+    };
+    Ok(no_store(HttpResponse::Ok()).json(answer))
+}
+
+#[utoipa::path(
+    tag = "OAuth 2.0",
+    summary = "Revoke a token (RFC 7009)",
+    description = "Authenticate as at the token endpoint. The token's `jti` is refused by introspection and forward-auth on every instance within a second, until the token would have expired. A token that is invalid or already expired is answered 200 too (RFC 7009 §2.2); a token of another account is refused.",
+    operation_id = "revoke",
+    request_body(content = TokenActionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke. No body."),
+        (status = 400, description = "`invalid_request`, or `unauthorized_client` for a token issued to another client.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 429, description = "`temporarily_unavailable`; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
+    ),
+    security((), ("clientSecretBasic" = [])),
+)]
+#[post("/oauth2/revoke")]
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let (_client, _request) = client_request(&req, payload, &state).await?;
+    Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// The metadata, from the configuration: the issuer, the algorithms and scopes in use.
+fn metadata(state: &AppState) -> ServerMetadata {
+    let issuer = state.issuer.to_string();
+    let at = |path: &str| format!("{issuer}{path}");
+    let methods = vec!["client_secret_basic", "client_secret_post"];
+    let alg = state.formats.of(&super::DIALECT).alg.as_str();
+    ServerMetadata {
+        token_endpoint: at(super::TOKEN_PATH),
+        jwks_uri: at(super::JWKS_PATH),
+        revocation_endpoint: at(super::REVOCATION_PATH),
+        introspection_endpoint: at(super::INTROSPECTION_PATH),
+        issuer,
+        grant_types_supported: vec!["client_credentials"],
+        response_types_supported: Vec::new(),
+        token_endpoint_auth_methods_supported: methods.clone(),
+        revocation_endpoint_auth_methods_supported: methods.clone(),
+        introspection_endpoint_auth_methods_supported: methods,
+        scopes_supported: state.tokens.scopes().names().map(str::to_owned).collect(),
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec![alg],
+        claims_supported: vec![
+            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope",
+        ],
+    }
+}
+
+/// How long clients may cache the metadata: it changes only with the configuration.
+const METADATA_MAX_AGE_SECS: u32 = 300;
+
+fn metadata_response(state: &AppState) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(header::CacheControl(vec![
+            header::CacheDirective::Public,
+            header::CacheDirective::MaxAge(METADATA_MAX_AGE_SECS),
+        ]))
+        .json(metadata(state))
+}
+
+#[utoipa::path(
+    tag = "Discovery",
+    summary = "Authorization server metadata (RFC 8414)",
+    description = "For an issuer with a path (`https://host/tenant`), also at `/.well-known/oauth-authorization-server/tenant` (RFC 8414 §3.1).",
+    operation_id = "authorizationServerMetadata",
+    responses(
+        (status = 200, description = "The metadata.", body = ServerMetadata, content_type = "application/json"),
+    ),
+)]
+#[get("/.well-known/oauth-authorization-server")]
+pub async fn authorization_server_metadata(state: web::Data<AppState>) -> HttpResponse {
+    metadata_response(&state)
+}
+
+#[utoipa::path(
+    tag = "Discovery",
+    summary = "OpenID Connect provider configuration",
+    description = "The same metadata, where OpenID Connect clients and Spring's and .NET's resource servers look first. For an issuer with a path, also at `{issuer}/.well-known/openid-configuration` and `/.well-known/openid-configuration/tenant`.",
+    operation_id = "openidConfiguration",
+    responses(
+        (status = 200, description = "The metadata.", body = ServerMetadata, content_type = "application/json"),
+    ),
+)]
+#[get("/.well-known/openid-configuration")]
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    metadata_response(&state)
+}
