@@ -7,9 +7,10 @@ import type * as origoid from "./origoid.js";
 import type * as velt from "./velt.js";
 import type * as memoram from "./memoram.js";
 import type * as keymint from "./keymint.js";
+import type * as oauth from "./oauth.js";
 import { serverPath } from "./servers.js";
 
-export type { volubile, origoid, velt, memoram, keymint };
+export type { volubile, origoid, velt, memoram, keymint, oauth };
 export { serverPath };
 
 /** Options of openapi-fetch's `createClient`, less `baseUrl` (the factory builds it). */
@@ -38,6 +39,11 @@ export const memoramClient = (origin: string, options: Options = {}): Client<mem
 export const keymintClient = (origin: string, options: Options = {}): Client<keymint.paths> =>
     createClient<keymint.paths>({ ...options, baseUrl: at(origin, "keymint") });
 
+/** OAuth 2.0: `POST /oauth2/token` (client credentials, form-encoded), revocation,
+ * introspection and discovery. */
+export const oauthClient = (origin: string, options: Options = {}): Client<oauth.paths> =>
+    createClient<oauth.paths>({ ...options, baseUrl: at(origin, "oauth") });
+
 /** Success and error bodies, by document. */
 export type VolubileToken = volubile.components["schemas"]["AuthTokenResponse"];
 export type VolubileError = volubile.components["schemas"]["ErrorResponse"];
@@ -52,3 +58,7 @@ export type MemoramToken = memoram.components["schemas"]["AuthTokenResponse"];
 export type MemoramError = memoram.components["schemas"]["ErrorResponse"];
 export type KeymintError = keymint.components["schemas"]["ErrorResponse"];
 export type Introspection = keymint.components["schemas"]["IntrospectionResponse"];
+export type OAuthToken = oauth.components["schemas"]["TokenResponse"];
+export type OAuthError = oauth.components["schemas"]["ErrorResponse"];
+export type OAuthErrorCode = oauth.components["schemas"]["ErrorCode"];
+export type ServerMetadata = oauth.components["schemas"]["ServerMetadata"];

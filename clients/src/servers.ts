@@ -5,6 +5,7 @@
 export const serverPath = {
     keymint: "",
     memoram: "/api/v1",
+    oauth: "",
     origoid: "",
     velt: "",
     volubile: "",

@@ -24,10 +24,12 @@ test("keymint: healthz and readyz", async () => {
     await documented("keymint", "/readyz", "get", ready.response);
 });
 
-test("keymint: the JWKS is empty with HS256", async () => {
+test("keymint: the JWKS holds the standard dialect's key pair, never the HS256 secret", async () => {
     const { data, response } = await client.GET("/.well-known/jwks.json");
     await documented("keymint", "/.well-known/jwks.json", "get", response);
-    assert.deepEqual(data?.keys, []);
+    assert.equal(data?.keys.length, 1);
+    assert.equal(data?.keys[0]?.alg, "ES256");
+    assert.equal((data?.keys[0] as Record<string, unknown>)?.k, undefined);
     assert.equal(response.headers.get("cache-control"), "public, max-age=60");
 });
 

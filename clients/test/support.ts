@@ -24,7 +24,7 @@ export const limited = {
     keyId: required("KEYMINT_LIMITED_KEY_ID"),
 };
 
-export type Document = "volubile" | "origoid" | "velt" | "memoram" | "keymint";
+export type Document = "volubile" | "origoid" | "velt" | "memoram" | "keymint" | "oauth";
 
 type Served = {
     paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
