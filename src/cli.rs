@@ -46,7 +46,7 @@ pub enum Command {
     /// Manage an account's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Read the audit trail: every token issued and every token request refused.
+    /// Read the audit trail: every token issued, every token request refused, every token revoked.
     Audit(AuditArgs),
     /// Manage the ES256/EdDSA signing keys.
     #[command(subcommand)]

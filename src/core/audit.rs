@@ -1,5 +1,5 @@
-//! The audit trail: every token issued and every token request refused, with who asked, from
-//! where and why; never a secret. Events are buffered and written in batches, off the request path.
+//! The audit trail: every token issued, every token request refused and every token revoked,
+//! with who asked, from where and why; never a secret. Events are buffered and written in batches, off the request path.
 //!
 //! A batch is stored as one row holding a JSON array of events, each a positional array
 //! `[at_micros, dialect, outcome, reason, account, key_id, scopes, jti, client_ip]`, with a
@@ -33,6 +33,8 @@ pub struct Caller {
 pub enum Outcome {
     Issued,
     Refused,
+    /// A token (its `jti`) revoked by its own account before its expiry.
+    Revoked,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
         match self {
             Outcome::Issued => "issued",
             Outcome::Refused => "refused",
+            Outcome::Revoked => "revoked",
         }
     }
 }
@@ -51,6 +54,7 @@ impl FromStr for Outcome {
         match s {
             "issued" => Ok(Outcome::Issued),
             "refused" => Ok(Outcome::Refused),
+            "revoked" => Ok(Outcome::Revoked),
             _ => Err(()),
         }
     }
@@ -491,7 +495,11 @@ mod tests {
 
     #[test]
     fn a_batch_reads_back_as_it_was_written() {
-        let events = vec![event(Outcome::Issued), event(Outcome::Refused)];
+        let revoked = AuditEvent {
+            scopes: None,
+            ..event(Outcome::Revoked)
+        };
+        let events = vec![event(Outcome::Issued), event(Outcome::Refused), revoked];
         let written = encode_batch(&events, &scopes()).events;
         assert_eq!(decode_batch(&written).unwrap(), stored(&events));
         assert!(

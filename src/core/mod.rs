@@ -29,6 +29,8 @@ pub mod lifetime;
 pub mod observer;
 /// Per-account request quotas.
 pub mod ratelimit;
+/// Bearer tokens revoked before their expiry, by `jti`.
+pub mod revocation;
 /// The route → scope table and request-path normalisation.
 pub mod routes;
 /// The scope vocabulary tokens are granted from.

@@ -5,8 +5,8 @@
 pub trait Observer: Send + Sync + std::fmt::Debug {
     fn token_issued(&self) {}
     fn rate_limited(&self) {}
-    /// A background write (`audit`, `usage`, `signing_keys`, `prune`) failed or missed its
-    /// deadline.
+    /// A background store call (`audit`, `usage`, `signing_keys`, `prune`, `revocations`,
+    /// `prune_revocations`) failed or missed its deadline.
     fn store_write_failed(&self, _job: &'static str) {}
     /// Audit events were dropped: the buffer was full while the store could not take them.
     fn audit_dropped(&self, _events: u64) {}

@@ -2,7 +2,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::apikey::{KeyHash, KeyId, PresentedKey};
 use super::audit::{AuditEvent, Caller, Outcome};
@@ -13,6 +15,7 @@ use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
 use super::observer::{Observer, Unobserved};
 use super::ratelimit::{Allowance, FailureGate, Quota};
+use super::revocation::{RevocationList, kept_from};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Catalogue, ScopeSet};
 use super::store::KeyStore;
@@ -91,6 +94,23 @@ pub enum Denial {
     NotAllowed,
 }
 
+/// What came of a request to revoke a token (RFC 7009).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The token is revoked (or already was): refused here at once, and by every instance
+    /// within the change feed's delay, until it would have expired.
+    Revoked {
+        jti: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    /// Nothing to revoke: not a token this service would accept (malformed, forged, of another
+    /// issuer, expired). RFC 7009 §2.2 answers it as a success.
+    NotActive,
+    /// A live token of another account: not the caller's to revoke (`unauthorized_client`).
+    /// Nothing changed.
+    OtherAccount,
+}
+
 /// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
 static DECOY: LazyLock<KeyHash> =
     LazyLock::new(|| KeyHash::from_bytes(&[0u8; 32]).expect("32 bytes make a hash"));
@@ -107,12 +127,43 @@ pub struct TokenService {
     observer: Arc<dyn Observer>,
     failures: Option<FailureGate>,
     bearer: BearerVerifier,
-    /// The store's change count when the signing keys were last reloaded.
-    keys_seen: AtomicU64,
+    /// Revoked tokens, which the bearer verifier refuses.
+    revocations: Arc<RevocationList>,
+    /// Signing-key reloads, following the store's changes.
+    key_reloads: ChangeFollower,
+    /// Revocation-list reloads, following the store's changes.
+    revocation_reloads: ChangeFollower,
     /// How long a background store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
-    /// When a change-driven signing-key reload may be tried again after a failure.
-    reload_retry_at: Mutex<Option<std::time::Instant>>,
+}
+
+/// Where a reload that follows the store's change count stands: the count it last caught up
+/// with, and when it may be tried again after a failure.
+#[derive(Debug, Default)]
+struct ChangeFollower {
+    seen: AtomicU64,
+    retry_at: Mutex<Option<std::time::Instant>>,
+}
+
+impl ChangeFollower {
+    /// Whether the store announced a change since the last reload, and no back-off holds.
+    fn due(&self, changes: u64) -> bool {
+        if self.seen.load(Ordering::Relaxed) == changes {
+            return false;
+        }
+        let retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+        retry_at.is_none_or(|at| std::time::Instant::now() >= at)
+    }
+
+    /// Marks `changes` seen once read: a failed reload is tried again after the back-off.
+    fn reloaded(&self, changes: u64, read: bool) {
+        if read {
+            self.seen.store(changes, Ordering::Relaxed);
+        } else {
+            *self.retry_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now() + RELOAD_BACKOFF);
+        }
+    }
 }
 
 /// Verified bearer tokens kept for forward-auth by default (some 4 MB with tokens of the usual
@@ -145,12 +196,14 @@ impl TokenService {
         let observer: Arc<dyn Observer> = Arc::new(Unobserved);
         let write_deadline = super::store::DEFAULT_STORE_TIMEOUT + WRITE_DEADLINE_MARGIN;
         let signer = Arc::new(signer);
+        let revocations = Arc::new(RevocationList::new());
         Self {
             bearer: BearerVerifier::new(
                 signer.clone(),
                 store.clone(),
                 clock.clone(),
                 DEFAULT_TOKEN_CACHE,
+                revocations.clone(),
             ),
             usage: UsageLog::new(
                 store.clone(),
@@ -172,9 +225,10 @@ impl TokenService {
             clock,
             observer,
             failures: None,
-            keys_seen: AtomicU64::new(0),
+            revocations,
+            key_reloads: ChangeFollower::default(),
+            revocation_reloads: ChangeFollower::default(),
             write_deadline,
-            reload_retry_at: Mutex::new(None),
         }
     }
 
@@ -185,6 +239,7 @@ impl TokenService {
             self.store.clone(),
             self.clock.clone(),
             capacity,
+            self.revocations.clone(),
         );
         self
     }
@@ -565,29 +620,134 @@ impl TokenService {
     /// revoked or added anywhere is honoured here within the change feed's delay. Cheap when
     /// nothing changed (one atomic read), so it runs on every bookkeeping tick.
     pub async fn reload_signing_keys_on_change(&self, max_token_lifetime: chrono::Duration) {
-        let seen = self.store.changes_seen();
-        if self.keys_seen.load(Ordering::Relaxed) == seen {
-            return;
+        let changes = self.store.changes_seen();
+        if self.key_reloads.due(changes) {
+            let read = self.reload_signing_keys(max_token_lifetime).await;
+            self.key_reloads.reloaded(changes, read);
         }
-        let now = std::time::Instant::now();
-        let backing_off = {
-            let retry_at = self
-                .reload_retry_at
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            retry_at.is_some_and(|at| now < at)
+    }
+
+    /// Revokes a bearer token of the principal's own account (RFC 7009): stored until it would
+    /// have expired, refused here at once and by every instance once announced, and recorded in
+    /// the audit trail. A token this service would not accept anyway is no error.
+    pub async fn revoke_token(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        token: &str,
+    ) -> Result<Revocation, CoreError> {
+        let now = self.clock.now();
+        let claims = match self.signer.verify(token, now) {
+            Ok(claims) => claims,
+            Err(err) => {
+                tracing::debug!(error = %err, "revocation of a token not accepted anyway");
+                return Ok(Revocation::NotActive);
+            }
         };
-        if backing_off {
-            return;
+        // Tokens without a UUID `jti` are refused by the verifier: nothing to revoke.
+        let (Ok(jti), Some(expires_at)) = (
+            claims.jti.parse::<Uuid>(),
+            DateTime::from_timestamp(claims.exp, 0),
+        ) else {
+            return Ok(Revocation::NotActive);
+        };
+        let event = |outcome, reason| AuditEvent {
+            at: now,
+            dialect: Cow::Borrowed(caller.dialect),
+            outcome,
+            reason,
+            account: Some(principal.account.clone()),
+            key_id: Some(principal.key_id),
+            scopes: None,
+            jti: Some(jti),
+            client_ip: caller.client_ip,
+            count: 1,
+        };
+        if claims.sub != *principal.account {
+            tracing::debug!(%jti, "revocation of another account's token refused");
+            self.audit.record(event(
+                Outcome::Refused,
+                Some(Cow::Borrowed("token_of_another_account")),
+            ));
+            return Ok(Revocation::OtherAccount);
         }
-        // Marked seen only once read: a failed reload is tried again after the back-off.
-        if self.reload_signing_keys(max_token_lifetime).await {
-            self.keys_seen.store(seen, Ordering::Relaxed);
-        } else {
-            *self
-                .reload_retry_at
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(now + RELOAD_BACKOFF);
+        if let Err(err) = self
+            .store
+            .revoke_token(jti, &principal.account, expires_at, now)
+            .await
+        {
+            let err = CoreError::from(err);
+            let owner = (principal.account.clone(), principal.key_id);
+            self.audit.refusal(caller, &err, Some(&owner), None);
+            return Err(err);
+        }
+        // Here at once; elsewhere when the store's announcement reaches each instance.
+        self.revocations.revoke(jti, claims.exp);
+        self.audit.record(event(Outcome::Revoked, None));
+        Ok(Revocation::Revoked { jti, expires_at })
+    }
+
+    /// The revoked tokens this instance refuses.
+    pub fn revocations(&self) -> &RevocationList {
+        &self.revocations
+    }
+
+    /// Reads the revoked tokens that could still be presented from the store, into the
+    /// revocation list, and forgets those that have expired. Says whether the store was read.
+    pub async fn reload_revocations(&self) -> bool {
+        let now = self.clock.now();
+        let read = tokio::time::timeout(
+            self.write_deadline,
+            self.store.revoked_tokens(kept_from(now)),
+        )
+        .await;
+        match read {
+            Ok(Ok(stored)) => {
+                self.revocations.reload(stored, now);
+                true
+            }
+            Ok(Err(err)) => {
+                self.observer.store_write_failed("revocations");
+                tracing::warn!(error = %err, "could not reload revoked tokens");
+                false
+            }
+            Err(_) => {
+                self.observer.store_write_failed("revocations");
+                tracing::warn!(deadline = ?self.write_deadline, "reloading revoked tokens missed its deadline");
+                false
+            }
+        }
+    }
+
+    /// Reloads the revocation list if the store announced a change since the last look: a
+    /// token revoked through any instance is refused here within the change feed's delay.
+    /// Cheap when nothing changed (one atomic read), so it runs on every bookkeeping tick.
+    pub async fn reload_revocations_on_change(&self) {
+        let changes = self.store.changes_seen();
+        if self.revocation_reloads.due(changes) {
+            let read = self.reload_revocations().await;
+            self.revocation_reloads.reloaded(changes, read);
+        }
+    }
+
+    /// Deletes the stored revocations of tokens that have expired; returns how many went.
+    pub async fn prune_revoked_tokens(&self) -> u64 {
+        let before = kept_from(self.clock.now());
+        let pruned =
+            tokio::time::timeout(self.write_deadline, self.store.prune_revoked_tokens(before))
+                .await;
+        match pruned {
+            Ok(Ok(count)) => count,
+            Ok(Err(err)) => {
+                self.observer.store_write_failed("prune_revocations");
+                tracing::warn!(error = %err, "could not prune revoked tokens; will retry");
+                0
+            }
+            Err(_) => {
+                self.observer.store_write_failed("prune_revocations");
+                tracing::warn!(deadline = ?self.write_deadline, "pruning revoked tokens missed its deadline; will retry");
+                0
+            }
         }
     }
 

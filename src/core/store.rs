@@ -1,11 +1,12 @@
-//! The store port: what the core needs from wherever accounts, keys, signing keys and the
-//! audit trail are kept, in the core's own records and errors. `crate::store` implements it
-//! for SQLite and PostgreSQL; nothing here knows a database.
+//! The store port: what the core needs from wherever accounts, keys, signing keys, revoked
+//! tokens and the audit trail are kept, in the core's own records and errors. `crate::store`
+//! implements it for SQLite and PostgreSQL; nothing here knows a database.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::apikey::{KeyHash, KeyId};
 use super::audit::{AuditBatch, AuditQuery, StoredEvent};
@@ -147,10 +148,32 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Reads audit events, newest first.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// Records a bearer token as revoked until `expires_at` (its `exp`), for `account`. Revoking
+    /// a token already recorded changes nothing. A new entry is announced as key changes are,
+    /// so that every instance reloads its revocation list.
+    async fn revoke_token(
+        &self,
+        jti: Uuid,
+        account: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The revoked tokens expiring at or after `expiring_from`, with their expiry: those that
+    /// could still be presented.
+    async fn revoked_tokens(
+        &self,
+        expiring_from: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+
+    /// Forgets the revoked tokens that expired before `before`; returns how many went.
+    async fn prune_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Subscribes to changes that can alter a key's validity (rotation, revocation, new keys).
+    /// Subscribes to changes that can alter a key's or a token's validity (rotation, revocation,
+    /// new keys, revoked tokens).
     async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError>;
 
     /// Whether what this store answers is known to be current. A cache whose change feed is

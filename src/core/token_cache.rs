@@ -1,8 +1,8 @@
 //! Bearer tokens whose signature and claims have already been checked. A client sends the same
 //! token with every call for its whole life, so forward-auth looks it up (an exact match on the
 //! whole token) instead of checking its signature and parsing its claims again. What can change
-//! after the first check is still checked every time: the token's time window, and whether the
-//! key that minted it is still active.
+//! after the first check is still checked every time: the token's time window, whether it has
+//! been revoked (by its `jti`), and whether the key that minted it is still active.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,8 @@ use super::token::check_window;
 /// What a verified token grants, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The token's id, which its revocation names.
+    pub jti: uuid::Uuid,
     pub subject: Arc<str>,
     pub key_id: KeyId,
     pub scopes: ScopeSet,
@@ -101,6 +103,7 @@ mod tests {
 
     fn verified(exp: i64) -> Verified {
         Verified {
+            jti: uuid::Uuid::from_u128(1),
             subject: Arc::from("acme"),
             key_id: "AbCdEfGhIjK".parse().unwrap(),
             scopes: crate::core::scope::Catalogue::example().all(),

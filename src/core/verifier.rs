@@ -1,14 +1,17 @@
-//! Bearer tokens as credentials: checked in full (signature, claims, the key that minted them),
-//! and remembered once checked, so a token presented on every call has its signature checked
-//! once (its time window and its key's status every time).
+//! Bearer tokens as credentials: checked in full (signature, claims, revocation, the key that
+//! minted them), and remembered once checked, so a token presented on every call has its
+//! signature checked once (its time window, its revocation and its key's status every time).
 
 use std::sync::Arc;
+
+use uuid::Uuid;
 
 use super::apikey::KeyId;
 use super::clock::Clock;
 use super::error::{Attempt, CoreError};
+use super::revocation::{NotLoaded, RevocationList};
 use super::scope::ScopeSet;
-use super::store::KeyStore;
+use super::store::{KeyStore, StoreError};
 use super::token::{Claims, TokenSigner};
 use super::token_cache::{TokenCache, Verified};
 
@@ -27,21 +30,25 @@ pub struct BearerVerifier {
     store: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     verified: TokenCache,
+    revoked: Arc<RevocationList>,
 }
 
 impl BearerVerifier {
-    /// `capacity` verified tokens remembered (0: every token checked in full).
+    /// `capacity` verified tokens remembered (0: every token checked in full); tokens in
+    /// `revoked` are refused.
     pub fn new(
         signer: Arc<TokenSigner>,
         store: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
         capacity: usize,
+        revoked: Arc<RevocationList>,
     ) -> Self {
         Self {
             signer,
             store,
             clock,
             verified: TokenCache::new(capacity),
+            revoked,
         }
     }
 
@@ -62,13 +69,28 @@ impl BearerVerifier {
         }
     }
 
-    /// Checks a bearer token fully: signature, issuer, audience and time claims, and that the
-    /// key which minted it is still active (rotating a key kills its tokens).
+    /// Checks a bearer token fully: signature, issuer, audience and time claims, that it was
+    /// not revoked, and that the key which minted it is still active (rotating a key kills its
+    /// tokens).
     pub async fn verify(&self, token: &str) -> Result<(Claims, Access), CoreError> {
+        self.check(token)
+            .await
+            .map(|(claims, access, _)| (claims, access))
+    }
+
+    /// [`verify`](Self::verify), with the token's `jti`.
+    async fn check(&self, token: &str) -> Result<(Claims, Access, Uuid), CoreError> {
         let claims = self.signer.verify(token, self.clock.now()).map_err(|err| {
             tracing::debug!(error = %err, "bearer token refused");
             CoreError::InvalidCredentials(err.attempt())
         })?;
+        // keymint writes a UUID into every token: another `jti` was not minted here (only a
+        // leaked secret signs one), and could not be revoked.
+        let jti: Uuid = claims
+            .jti
+            .parse()
+            .map_err(|_| CoreError::InvalidCredentials(Attempt::Guess))?;
+        self.check_not_revoked(&jti)?;
         let key_id: KeyId = claims
             .key_id
             .parse()
@@ -91,7 +113,20 @@ impl BearerVerifier {
             key_id,
             scopes,
         };
-        Ok((claims, access))
+        Ok((claims, access, jti))
+    }
+
+    /// A revoked token was genuine once: refused, but not counted as a guess. Until the
+    /// revocations have been read (the database was away at start), no token is vouched for.
+    fn check_not_revoked(&self, jti: &Uuid) -> Result<(), CoreError> {
+        match self.revoked.is_revoked(jti) {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                tracing::debug!(%jti, "revoked bearer token refused");
+                Err(CoreError::InvalidCredentials(Attempt::Lapsed))
+            }
+            Err(NotLoaded) => Err(CoreError::Unavailable(StoreError::ChangesUnknown)),
+        }
     }
 
     /// A token is only as good as the key that minted it: still active, same account.
@@ -106,13 +141,15 @@ impl BearerVerifier {
     }
 
     /// What a bearer token grants: from the cache of verified tokens if it is there (its time
-    /// window and minting key checked again), else by a full check, whose result is cached.
+    /// window, revocation and minting key checked again), else by a full check, whose result is
+    /// cached.
     pub async fn access(&self, token: &str) -> Result<Access, CoreError> {
         if let Some(hit) = self.verified.get(token) {
             if !hit.is_current(self.clock.now().timestamp()) {
                 tracing::debug!("cached bearer token outside its validity window");
                 return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
             }
+            self.check_not_revoked(&hit.jti)?;
             self.check_minting_key(&hit.key_id, &hit.subject).await?;
             return Ok(Access {
                 subject: hit.subject,
@@ -121,10 +158,11 @@ impl BearerVerifier {
             });
         }
         let generation = self.verified.generation();
-        let (claims, access) = self.verify(token).await?;
+        let (claims, access, jti) = self.check(token).await?;
         self.verified.insert(
             token,
             Verified {
+                jti,
                 subject: access.subject.clone(),
                 key_id: access.key_id,
                 scopes: access.scopes,

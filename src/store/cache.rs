@@ -229,6 +229,29 @@ impl KeyStore for CachedStore {
         self.inner.audit_events(query).await
     }
 
+    async fn revoke_token(
+        &self,
+        jti: uuid::Uuid,
+        account: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // Not invalidated here: no key changed, and the service adds the token to its own
+        // revocation list at once; the announcement reaches the other instances.
+        self.inner.revoke_token(jti, account, expires_at, now).await
+    }
+
+    async fn revoked_tokens(
+        &self,
+        expiring_from: DateTime<Utc>,
+    ) -> Result<Vec<(uuid::Uuid, DateTime<Utc>)>, StoreError> {
+        self.inner.revoked_tokens(expiring_from).await
+    }
+
+    async fn prune_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_revoked_tokens(before).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

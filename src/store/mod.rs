@@ -61,6 +61,11 @@ pub(crate) fn parse_id(raw: &str) -> Result<crate::core::apikey::KeyId, StoreErr
         .map_err(|_| StoreError::Corrupt(format!("key id {raw:?}")))
 }
 
+pub(crate) fn parse_jti(raw: &str) -> Result<uuid::Uuid, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("token id {raw:?}")))
+}
+
 /// A key's stored scope names, read against the catalogue. A name it lacks (the catalogue
 /// changed since the key was made) is not granted: the key keeps the scopes that remain, even
 /// none, and never falls back to every scope.

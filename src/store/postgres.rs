@@ -10,7 +10,7 @@ use sqlx::{PgPool, Row};
 
 use super::{
     ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, encode_scopes, parse_id,
-    parse_scopes, parse_slot,
+    parse_jti, parse_scopes, parse_slot,
 };
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
@@ -417,6 +417,52 @@ impl KeyStore for PostgresStore {
         .bind(since)
         .fetch(&self.pool);
         super::newest_events(batches, query).await
+    }
+
+    async fn revoke_token(
+        &self,
+        jti: uuid::Uuid,
+        account: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, account, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti.hyphenated().to_string())
+        .bind(account)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from_sqlx)
+    }
+
+    async fn revoked_tokens(
+        &self,
+        expiring_from: DateTime<Utc>,
+    ) -> Result<Vec<(uuid::Uuid, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query_as::<_, (String, DateTime<Utc>)>(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at >= $1",
+        )
+        .bind(expiring_from)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|(jti, expires_at)| Ok((parse_jti(jti)?, *expires_at)))
+            .collect()
+    }
+
+    async fn prune_revoked_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(StoreError::from_sqlx)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

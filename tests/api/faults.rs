@@ -523,6 +523,49 @@ async fn a_revocation_no_trigger_announced_is_honoured_within_the_cache_ttl() {
 }
 
 #[tokio::test]
+async fn a_token_revocation_no_trigger_announced_is_honoured_within_the_periodic_reload() {
+    let database = ProxiedDatabase::start().await;
+    let app = database.spawn(|_| {}).await;
+    let acme = app.create_account("acme").await;
+    let sentinel = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
+    assert_eq!(app.calls(&token).await, StatusCode::OK);
+    let mut direct = database.direct().await;
+    let revoke = "INSERT INTO revoked_tokens (jti, account, expires_at, revoked_at)
+                  VALUES ($1, 'acme', to_timestamp($2), now())";
+    let revoke = |token: &str| {
+        let claims = helpers::claims(token);
+        sqlx::query(revoke)
+            .bind(claims["jti"].as_str().unwrap().to_owned())
+            .bind(claims["exp"].as_f64().unwrap())
+    };
+    // Announced, and seen once every earlier announcement has been (they arrive in order):
+    // from then on, only the periodic reload can notice anything.
+    revoke(&sentinel).execute(&mut direct).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.calls(&sentinel).await == StatusCode::UNAUTHORIZED
+        })
+        .await
+    );
+
+    // Written the way pg_restore --disable-triggers and logical replication write: unannounced.
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut direct)
+        .await
+        .unwrap();
+    revoke(&token).execute(&mut direct).await.unwrap();
+
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            app.calls(&token).await == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "the revoked token kept passing"
+    );
+}
+
+#[tokio::test]
 async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted() {
     let database = ProxiedDatabase::start().await;
     let app = database

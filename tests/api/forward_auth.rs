@@ -22,6 +22,17 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// `POST /v1/auth/introspect` about `token`, authenticated with `key`.
+    pub async fn introspect(&self, key: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/introspect"))
+            .header("X-Api-Key", key)
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn token_with(&self, key: &str, scopes: &[&str]) -> String {
         let response = self.volubile_token(key, &json!({ "scope": scopes })).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -314,23 +325,13 @@ async fn a_deployment_can_replace_the_route_table() {
     );
 }
 
-async fn introspect(app: &TestApp, key: &str, token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/auth/introspect"))
-        .header("X-Api-Key", key)
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn introspection_describes_an_active_token_of_the_callers_account() {
     let app = spawn_app().await;
     let acme = app.create_account("acme").await;
     let token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
 
-    let response = introspect(&app, &acme.secondary.secret, &token).await;
+    let response = app.introspect(&acme.secondary.secret, &token).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -353,7 +354,7 @@ async fn introspection_says_only_inactive_for_foreign_rotated_or_bogus_tokens() 
     let acme_token = app.token_with(&acme.primary.secret, &["calls:read"]).await;
 
     assert_eq!(
-        introspect(&app, &globex.primary.secret, &acme_token)
+        app.introspect(&globex.primary.secret, &acme_token)
             .await
             .json::<Value>()
             .await
@@ -361,7 +362,7 @@ async fn introspection_says_only_inactive_for_foreign_rotated_or_bogus_tokens() 
         json!({"active": false})
     );
     assert_eq!(
-        introspect(&app, &acme.primary.secret, "bogus")
+        app.introspect(&acme.primary.secret, "bogus")
             .await
             .json::<Value>()
             .await
@@ -370,7 +371,7 @@ async fn introspection_says_only_inactive_for_foreign_rotated_or_bogus_tokens() 
     );
     app.rotate_primary("acme").await;
     assert_eq!(
-        introspect(&app, &acme.secondary.secret, &acme_token)
+        app.introspect(&acme.secondary.secret, &acme_token)
             .await
             .json::<Value>()
             .await
@@ -427,14 +428,14 @@ async fn failed_authentications_at_forward_auth_and_introspection_count_against_
     }
     for _ in 0..2 {
         assert_eq!(
-            introspect(&app, "km_guess", &token).await.status(),
+            app.introspect("km_guess", &token).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     // Spent: even good credentials from this address are refused for now.
     let blocked = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
     assert_eq!(blocked.status(), StatusCode::UNAUTHORIZED);
-    let blocked = introspect(&app, &acme.primary.secret, &token).await;
+    let blocked = app.introspect(&acme.primary.secret, &token).await;
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(blocked.headers().contains_key("retry-after"));
 }
@@ -465,7 +466,7 @@ async fn a_token_living_longer_than_any_dialect_issues_or_issued_in_the_future_i
     let now = app.clock.now().timestamp();
     let claims = |iat: i64, exp: i64| {
         json!({"iss": "keymint", "sub": "acme", "aud": "keymint", "iat": iat, "nbf": iat,
-               "exp": exp, "jti": "f3c1", "scope": "calls:read", "key_id": acme.primary.id})
+               "exp": exp, "jti": "6f1c2a9e-5b7d-4c3e-8a6f-0d9b1e2c3a4f", "scope": "calls:read", "key_id": acme.primary.id})
     };
     // The longest lifetime keymint issues by default is Velt's 48 h: that still passes.
     let longest = minted_with_the_secret(&claims(now, now + 48 * 3600));
@@ -481,6 +482,32 @@ async fn a_token_living_longer_than_any_dialect_issues_or_issued_in_the_future_i
         let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
     }
+}
+
+#[tokio::test]
+async fn a_token_whose_jti_is_not_a_uuid_is_refused_for_it_could_not_be_revoked() {
+    let app = spawn_app().await;
+    use keymint::core::clock::Clock as _;
+    let acme = app.create_account("acme").await;
+    let now = app.clock.now().timestamp();
+    let claims = |jti: &str| {
+        json!({"iss": "keymint", "sub": "acme", "aud": "keymint", "iat": now, "nbf": now,
+               "exp": now + 900, "jti": jti, "scope": "calls:read", "key_id": acme.primary.id})
+    };
+    let ours = minted_with_the_secret(&claims("6f1c2a9e-5b7d-4c3e-8a6f-0d9b1e2c3a4f"));
+    assert_eq!(
+        app.forward_auth("GET", "/v1/calls", bearer(&ours))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let unrevocable = minted_with_the_secret(&claims("f3c1"));
+    let response = app
+        .forward_auth("GET", "/v1/calls", bearer(&unrevocable))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

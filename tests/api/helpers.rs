@@ -388,6 +388,27 @@ impl KeyStore for BrokenStore {
     ) -> Result<Vec<keymint::core::audit::StoredEvent>, store::StoreError> {
         Err(gone())
     }
+    async fn revoke_token(
+        &self,
+        _: uuid::Uuid,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn revoked_tokens(
+        &self,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Vec<(uuid::Uuid, chrono::DateTime<Utc>)>, store::StoreError> {
+        Err(gone())
+    }
+    async fn prune_revoked_tokens(
+        &self,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<u64, store::StoreError> {
+        Err(gone())
+    }
     async fn ping(&self) -> Result<(), store::StoreError> {
         Err(gone())
     }

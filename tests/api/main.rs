@@ -14,6 +14,7 @@ mod openapi;
 mod operations;
 mod origoid;
 mod propagation;
+mod revocation;
 mod scopes;
 mod shared_limits;
 mod signing;

@@ -1,10 +1,14 @@
-//! Several instances behave as one: a key rotated anywhere is refused everywhere within 1 s.
+//! Several instances behave as one: a key rotated or a token revoked anywhere is refused
+//! everywhere within 1 s.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, cli, spawn_app_beside, spawn_app_with};
+use keymint::core::service::Revocation;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, cli, spawn_app, spawn_app_beside, spawn_app_with};
 
 /// What every instance's forward-auth says about a key (no quota involved).
 async fn verdict(app: &TestApp, key: &str) -> StatusCode {
@@ -68,5 +72,43 @@ async fn a_key_rotated_by_the_cli_is_refused_by_three_instances_within_a_second(
     let backend = std::env::var("KEYMINT_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
     eprintln!(
         "rotation propagation to 3 instances ({backend}): worst of {trials} trials {worst:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_revoked_through_one_instance_is_refused_by_another_within_a_second() {
+    let first = spawn_app().await;
+    let second = spawn_app_beside(&first, |_| {}).await;
+    let acme = first.create_account("acme").await;
+    let trials = 25;
+    let mut worst = Duration::ZERO;
+
+    for _ in 0..trials {
+        let token = first
+            .token_with(&acme.primary.secret, &["calls:read"])
+            .await;
+        // The second instance has the token cached.
+        assert_eq!(second.calls(&token).await, StatusCode::OK);
+
+        let revoked = first.revoke(&acme.primary.secret, &token).await;
+        let revoked_at = Instant::now();
+        assert!(matches!(revoked, Revocation::Revoked { .. }), "{revoked:?}");
+        while second.calls(&token).await != StatusCode::UNAUTHORIZED {
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "the other instance still honours the revoked token after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        worst = worst.max(revoked_at.elapsed());
+        let introspected = second.introspect(&acme.secondary.secret, &token).await;
+        assert_eq!(
+            introspected.json::<Value>().await.unwrap(),
+            json!({"active": false})
+        );
+    }
+    let backend = std::env::var("KEYMINT_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
+    eprintln!(
+        "revocation propagation to another instance ({backend}): worst of {trials} trials {worst:?}"
     );
 }
