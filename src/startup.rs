@@ -346,7 +346,14 @@ impl Application {
         let dialects = api::select(&settings.dialects).map_err(anyhow::Error::msg)?;
         let documents: Vec<_> = dialects
             .iter()
-            .map(|d| (*d, api::document(d, &lifetimes, routes_table.scopes())))
+            .map(|d| {
+                let deployment = api::Deployment {
+                    lifetimes: &lifetimes,
+                    scopes: routes_table.scopes(),
+                    resources: &settings.resources,
+                };
+                (*d, api::document(d, &deployment))
+            })
             .collect();
         let routes = web::Data::new(Routes::new(&documents));
         let docs = web::Data::new(Documents::new(&documents, settings.public_url.clone()));

@@ -15,7 +15,7 @@ export interface paths {
         };
         /**
          * Public keys for verifying tokens (JWKS)
-         * @description With `--signing-alg ES256` or `EdDSA`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.
+         * @description The public halves of the signing key pairs in use (the OAuth 2.0 dialect's always; the other dialects' with `--signing-alg ES256`, `EdDSA` or `RS256`): a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. The HS256 secret is never published. Cacheable for 60 s.
          */
         get: operations["jwks"];
         put?: never;

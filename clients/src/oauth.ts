@@ -122,6 +122,11 @@ export interface components {
             error_description: string;
         };
         /**
+         * @description The grant types keymint serves.
+         * @enum {string}
+         */
+        GrantType: "client_credentials";
+        /**
          * @description RFC 7662 §2.2. An inactive, unknown, expired, foreign or key-rotated token is only
          *     `{"active": false}`.
          */
@@ -189,19 +194,19 @@ export interface components {
          */
         TokenActionRequest: {
             /** @description `client_secret_post`: the key's id. */
-            client_id?: string | null;
+            client_id?: string;
             /**
              * Format: password
              * @description `client_secret_post`: the key.
              */
-            client_secret?: string | null;
+            client_secret?: string;
             /** @description The token. */
             token: string;
             /**
              * @description Ignored: keymint issues access tokens only.
              * @example access_token
              */
-            token_type_hint?: string | null;
+            token_type_hint?: string;
         };
         /**
          * @description The token request (RFC 6749 §4.4.2), form-encoded. Unknown parameters are ignored
@@ -209,30 +214,24 @@ export interface components {
          */
         TokenRequest: {
             /** @description `client_secret_post`: the key's id (never together with HTTP Basic). */
-            client_id?: string | null;
+            client_id?: string;
             /**
              * Format: password
              * @description `client_secret_post`: the key.
              */
-            client_secret?: string | null;
-            /**
-             * @description `client_credentials`.
-             * @example client_credentials
-             */
-            grant_type: string;
+            client_secret?: string;
+            /** @description `client_credentials`. */
+            grant_type: components["schemas"]["GrantType"];
             /**
              * @description RFC 8707: the resource server the token is for, which becomes its `aud`; one of the
              *     configured resources. Without it, the default audience.
-             * @example [
-             *       "https://api.example.com"
-             *     ]
              */
             resource?: string[];
             /**
              * @description Space-separated scopes; all the client may be granted when absent.
              * @example calls:read agents:read
              */
-            scope?: string | null;
+            scope?: string;
         };
         /** @description A successful token response (RFC 6749 §5.1). */
         TokenResponse: {

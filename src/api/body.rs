@@ -81,9 +81,11 @@ impl FieldNaming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     Json,
-    /// `application/x-www-form-urlencoded`, each parameter once (RFC 6749 §3.2) but those
-    /// named here, which read as a list however often they come.
+    /// `application/x-www-form-urlencoded`: the `known` parameters, each once (RFC 6749
+    /// §3.2) but the `repeatable` ones, which read as a list however often they come; any
+    /// other parameter is ignored, as RFC 6749 §3.2 asks.
     Form {
+        known: &'static [&'static str],
         repeatable: &'static [&'static str],
     },
 }
@@ -185,8 +187,8 @@ where
     T: DeserializeOwned + Validate,
 {
     let bytes = bytes?;
-    if let Encoding::Form { repeatable } = rules.encoding {
-        return decode(form_value(req, &bytes, repeatable)?, rules.naming);
+    if let Encoding::Form { known, repeatable } = rules.encoding {
+        return decode(form_value(req, &bytes, known, repeatable)?, rules.naming);
     }
     let value = if rules.optional && bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
@@ -206,9 +208,15 @@ fn is_form(req: &HttpRequest) -> bool {
         .is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str())
 }
 
-/// A form as a JSON object of strings (lists for the `repeatable` names), refusing any other
-/// parameter sent twice: which of two values counts is exactly what parsers disagree on.
-fn form_value(req: &HttpRequest, bytes: &[u8], repeatable: &[&str]) -> Result<Value, BodyError> {
+/// A form's `known` parameters as a JSON object of strings (lists for the `repeatable` names),
+/// refusing any other parameter sent twice: which of two values counts is exactly what parsers
+/// disagree on.
+fn form_value(
+    req: &HttpRequest,
+    bytes: &[u8],
+    known: &[&str],
+    repeatable: &[&str],
+) -> Result<Value, BodyError> {
     if !is_form(req) {
         return Err(BodyError::NotAForm);
     }
@@ -217,6 +225,9 @@ fn form_value(req: &HttpRequest, bytes: &[u8], repeatable: &[&str]) -> Result<Va
         object.insert((*name).to_owned(), Value::Array(Vec::new()));
     }
     for (name, value) in form_urlencoded::parse(bytes) {
+        if !known.contains(&name.as_ref()) {
+            continue;
+        }
         if repeatable.contains(&name.as_ref()) {
             if let Some(Value::Array(values)) = object.get_mut(name.as_ref()) {
                 values.push(Value::String(value.into_owned()));

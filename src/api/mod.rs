@@ -209,7 +209,7 @@ pub struct Dialect {
     /// The document's parts that are not collected from handlers (info, security schemes).
     pub openapi: fn() -> OpenApi,
     /// Final touches that depend on configuration (documented bounds, the scope catalogue).
-    pub customize: fn(&mut OpenApi, &Lifetimes, &Catalogue),
+    pub customize: fn(&mut OpenApi, &Deployment),
     /// The document's `servers`, given the origin the document was requested from.
     pub servers: fn(&str) -> Vec<Server>,
     /// Registers the dialect's handlers.
@@ -355,11 +355,20 @@ pub fn dialects_help(long: bool) -> String {
 }
 
 /// No configuration-dependent touches.
-pub fn as_collected(_: &mut OpenApi, _: &Lifetimes, _: &Catalogue) {}
+pub fn as_collected(_: &mut OpenApi, _: &Deployment) {}
+
+/// What a served document reflects of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment<'a> {
+    pub lifetimes: &'a Lifetimes,
+    pub scopes: &'a Catalogue,
+    /// The RFC 8707 resources tokens may be asked for.
+    pub resources: &'a [String],
+}
 
 /// The complete document of one dialect: its base plus everything its handlers declare, for a
 /// deployment with these lifetimes and scopes.
-pub fn document(dialect: &Dialect, lifetimes: &Lifetimes, scopes: &Catalogue) -> OpenApi {
+pub fn document(dialect: &Dialect, deployment: &Deployment) -> OpenApi {
     let mut doc = App::new()
         .into_utoipa_app()
         .openapi((dialect.openapi)())
@@ -379,7 +388,7 @@ pub fn document(dialect: &Dialect, lifetimes: &Lifetimes, scopes: &Catalogue) ->
             })
             .collect();
     }
-    (dialect.customize)(&mut doc, lifetimes, scopes);
+    (dialect.customize)(&mut doc, deployment);
     doc
 }
 

@@ -546,7 +546,7 @@ fn minted_before_the_upgrade(app: &TestApp, account: &TestAccount) -> String {
     let now = app.clock.now().timestamp();
     minted_with_the_secret(&json!({
         "iss": "keymint", "sub": "acme", "aud": "keymint", "iat": now, "nbf": now,
-        "exp": now + 900, "jti": "f3c1", "scope": "calls:read", "key_id": account.primary.id
+        "exp": now + 900, "jti": uuid::Uuid::new_v4().to_string(), "scope": "calls:read", "key_id": account.primary.id
     }))
 }
 

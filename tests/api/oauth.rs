@@ -399,3 +399,74 @@ async fn introspection_answers_the_rfc_fields_to_the_tokens_own_client_only() {
         json!({"active": false})
     );
 }
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once_by_introspection_and_forward_auth() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let token = app.access_token(&acme.primary, &[]).await;
+    let passed = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
+    assert_eq!(passed.status(), StatusCode::OK);
+
+    let revoked = app
+        .post_form_as(
+            &acme.secondary,
+            "/oauth2/revoke",
+            &[("token", &token), ("token_type_hint", "access_token")],
+        )
+        .await;
+
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(revoked.headers()["cache-control"], "no-store");
+    let introspected = app
+        .post_form_as(&acme.primary, "/oauth2/introspect", &[("token", &token)])
+        .await;
+    assert_eq!(
+        introspected.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    let refused = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // The client's other tokens still hold.
+    let another = app.access_token(&acme.primary, &[]).await;
+    let through = app.forward_auth("GET", "/v1/calls", bearer(&another)).await;
+    assert_eq!(through.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_another_clients_token_is_refused_and_a_garbage_token_is_no_error() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let other = app.create_account("other").await;
+    let token = app.access_token(&acme.primary, &[]).await;
+
+    let foreign = app
+        .post_form_as(&other.primary, "/oauth2/revoke", &[("token", &token)])
+        .await;
+    let garbage = app
+        .post_form_as(
+            &other.primary,
+            "/oauth2/revoke",
+            &[("token", "not.a.token")],
+        )
+        .await;
+    let unauthenticated = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        error_of(foreign).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
+    );
+    assert_eq!(garbage.status(), StatusCode::OK);
+    assert_eq!(
+        error_of(unauthenticated).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let still = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
+    assert_eq!(still.status(), StatusCode::OK);
+}

@@ -38,25 +38,32 @@ done
 [ -n "$base" ] || { cat "$work/server.log"; echo "keymint did not start" >&2; exit 1; }
 
 # The key goes in the header the document's apiKey scheme names, spelled as it spells it:
-# schemathesis removes credentials by exact name when it checks that auth is enforced.
+# schemathesis removes credentials by exact name when it checks that auth is enforced. A
+# document whose only scheme is HTTP Basic (OAuth 2.0's client_secret_basic) gets `basic`.
 key_header() {
     "$(dirname "$st")/python" -c '
 import sys, yaml
 schemes = (yaml.safe_load(sys.stdin) or {}).get("components", {}).get("securitySchemes", {})
 names = [s["name"] for s in schemes.values() if s.get("type") == "apiKey" and s.get("in") == "header"]
-print(names[0] if names else "X-Api-Key")'
+basic = any(s.get("type") == "http" and s.get("scheme") == "basic" for s in schemes.values())
+print(names[0] if names else "basic" if basic else "X-Api-Key")'
 }
 
 status=0
 # run LOCATION HEADER [schemathesis options]: one document, all checks, every phase.
 run() {
-    local location=$1 header=$2
+    local location=$1 header=$2 credentials
     shift 2
+    if [ "$header" = basic ]; then
+        credentials=(--auth "$key_id:$key")
+    else
+        credentials=(--header "$header: $key")
+    fi
     echo "== schemathesis: $location"
     "$st" run "$location" "$@" \
         --checks all \
         --phases examples,coverage,fuzzing \
-        --header "$header: $key" \
+        "${credentials[@]}" \
         --max-examples "${CONFORMANCE_EXAMPLES:-150}" \
         --seed 1 \
         --suppress-health-check all \

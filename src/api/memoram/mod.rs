@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use clap::{Args as _, FromArgMatches as _};
 
-use super::{Dialect, Lifetimes};
+use super::{Deployment, Dialect};
 use crate::core::lifetime::{Lifetime, LifetimePolicy};
 
 pub const DIALECT: Dialect = Dialect {
@@ -120,7 +120,7 @@ fn openapi() -> OpenApi {
 }
 
 /// The published document names no operation id; neither does keymint's.
-fn customize(doc: &mut OpenApi, _: &Lifetimes, _: &crate::core::scope::Catalogue) {
+fn customize(doc: &mut OpenApi, _: &Deployment) {
     for item in doc.paths.paths.values_mut() {
         if let Some(post) = item.post.as_mut() {
             post.operation_id = None;

@@ -12,14 +12,25 @@ use crate::api::keymint::types::IntrospectionResponse;
 use crate::api::mint::{self, CredentialSource, Endpoint};
 use crate::api::{AppState, credentials};
 use crate::core::CoreError;
-use crate::core::service::{Credentials, Grant, Principal};
+use crate::core::service::{Credentials, Grant, Principal, Revocation};
 use crate::core::token::IssuedToken;
 
 pub const BODY: BodyRules = BodyRules {
     naming: FieldNaming::SnakeCase,
     optional: false,
     encoding: Encoding::Form {
+        known: &["grant_type", "scope", "resource", "client_id", "client_secret"],
         repeatable: &["resource"],
+    },
+};
+
+/// Revocation and introspection requests.
+const ACTION_BODY: BodyRules = BodyRules {
+    naming: FieldNaming::SnakeCase,
+    optional: false,
+    encoding: Encoding::Form {
+        known: &["token", "token_type_hint", "client_id", "client_secret"],
+        repeatable: &[],
     },
 };
 
@@ -156,7 +167,7 @@ async fn client_request(
     let caller = state.caller(req, &super::DIALECT);
     let bytes = body::read_bytes(req, payload).await;
     credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
-    let mut request: TokenActionRequest = body::decode_body(req, bytes, BODY)?;
+    let mut request: TokenActionRequest = body::decode_body(req, bytes, ACTION_BODY)?;
     let in_body = posted(&mut request.client_id, &mut request.client_secret);
     let credentials = match (credentials::client_secret_basic(req), in_body) {
         (Some(from_headers), Credentials::Missing) => from_headers,
@@ -239,8 +250,22 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let (_client, _request) = client_request(&req, payload, &state).await?;
-    Ok(no_store(HttpResponse::Ok()).finish())
+    let (client, request) = client_request(&req, payload, &state).await?;
+    let caller = state.caller(&req, &super::DIALECT);
+    match state
+        .tokens
+        .revoke_token(&caller, &client, &request.token)
+        .await?
+    {
+        Revocation::Revoked { .. } | Revocation::NotActive => {
+            Ok(no_store(HttpResponse::Ok()).finish())
+        }
+        Revocation::OtherAccount => Err(refused(
+            "unauthorized_client",
+            "The token was not issued to this client.",
+        )
+        .into()),
+    }
 }
 
 /// The metadata, from the configuration: the issuer, the algorithms and scopes in use.

@@ -15,12 +15,14 @@ use clap::{Args as _, FromArgMatches as _};
 use utoipa::openapi::security::{
     ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
 };
-use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Server};
+use utoipa::openapi::schema::{ArrayItems, Schema};
+use utoipa::openapi::{
+    ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, RefOr, Server,
+};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{Dialect, Lifetimes};
+use super::{Deployment, Dialect};
 use crate::core::lifetime::LifetimePolicy;
-use crate::core::scope::Catalogue;
 
 pub const DIALECT: Dialect = Dialect {
     name: "oauth",
@@ -112,19 +114,58 @@ fn openapi() -> OpenApi {
         .build()
 }
 
-/// The `oauth2` scheme names the deployment's scopes, so it is added with the catalogue.
-fn customize(doc: &mut OpenApi, _: &Lifetimes, scopes: &Catalogue) {
-    let scopes = Scopes::from_iter(scopes.names().map(|name| (name.to_owned(), name.to_owned())));
-    let flow = Flow::ClientCredentials(ClientCredentials::new(TOKEN_PATH, scopes));
+/// The deployment's scopes and resources, where the document names them: the `oauth2`
+/// scheme's scopes, the pattern a `scope` list follows, and the resources a token may be for.
+fn customize(doc: &mut OpenApi, deployment: &Deployment) {
+    let scopes = deployment.scopes;
+    let names = Scopes::from_iter(scopes.names().map(|name| (name.to_owned(), name.to_owned())));
+    let flow = Flow::ClientCredentials(ClientCredentials::new(TOKEN_PATH, names));
     let scheme = SecurityScheme::OAuth2(OAuth2::with_description(
         [flow],
         "The client credentials grant: Swagger UI's Authorize asks /oauth2/token for a token.",
     ));
-    if let Some(components) = doc.components.as_mut() {
-        components
-            .security_schemes
-            .insert(OAUTH2_SCHEME.to_owned(), scheme);
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    components
+        .security_schemes
+        .insert(OAUTH2_SCHEME.to_owned(), scheme);
+    let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut("TokenRequest")
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(scope))) = request.properties.get_mut("scope") {
+        let one = format!(
+            "({})",
+            scopes
+                .names()
+                .map(regex_escape)
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        scope.pattern = Some(format!("^{one}( {one})*$"));
     }
+    if let Some(RefOr::T(Schema::Array(list))) = request.properties.get_mut("resource") {
+        let resources = deployment.resources;
+        list.max_items = Some(resources.len().min(1));
+        list.example = resources.first().map(|first| serde_json::json!([first]));
+        if let ArrayItems::RefOrSchema(items) = &mut list.items
+            && let RefOr::T(Schema::Object(item)) = items.as_mut()
+            && !resources.is_empty()
+        {
+            item.enum_values = Some(resources.iter().map(|r| r.as_str().into()).collect());
+        }
+    }
+}
+
+/// A scope name in a regular expression: only `.` and the like need escaping.
+fn regex_escape(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            let special = "\\.^$|?*+()[]{}/".contains(c);
+            special.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
 }
 
 fn servers(origin: &str) -> Vec<Server> {

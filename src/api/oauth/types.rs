@@ -10,27 +10,27 @@ const MAX_PARAM: u64 = 2048;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct TokenRequest {
     /// `client_credentials`.
-    #[schema(value_type = String, example = "client_credentials")]
+    #[schema(value_type = GrantType, example = "client_credentials")]
     #[validate(length(max = MAX_PARAM))]
     pub grant_type: Option<String>,
     /// Space-separated scopes; all the client may be granted when absent.
     #[serde(default)]
-    #[schema(required = false, example = "calls:read agents:read")]
+    #[schema(required = false, nullable = false, example = "calls:read agents:read")]
     #[validate(length(max = MAX_PARAM))]
     pub scope: Option<String>,
     /// RFC 8707: the resource server the token is for, which becomes its `aud`; one of the
     /// configured resources. Without it, the default audience.
     #[serde(default)]
-    #[schema(required = false, example = json!(["https://api.example.com"]))]
+    #[schema(required = false)]
     pub resource: Vec<String>,
     /// `client_secret_post`: the key's id (never together with HTTP Basic).
     #[serde(default)]
-    #[schema(required = false)]
+    #[schema(required = false, nullable = false)]
     #[validate(length(max = MAX_PARAM))]
     pub client_id: Option<String>,
     /// `client_secret_post`: the key.
     #[serde(default)]
-    #[schema(required = false, format = Password)]
+    #[schema(required = false, nullable = false, format = Password)]
     #[validate(length(max = MAX_PARAM))]
     pub client_secret: Option<String>,
 }
@@ -59,19 +59,27 @@ pub struct TokenActionRequest {
     pub token: String,
     /// Ignored: keymint issues access tokens only.
     #[serde(default)]
-    #[schema(required = false, example = "access_token")]
+    #[schema(required = false, nullable = false, example = "access_token")]
     #[validate(length(max = MAX_PARAM))]
     pub token_type_hint: Option<String>,
     /// `client_secret_post`: the key's id.
     #[serde(default)]
-    #[schema(required = false)]
+    #[schema(required = false, nullable = false)]
     #[validate(length(max = MAX_PARAM))]
     pub client_id: Option<String>,
     /// `client_secret_post`: the key.
     #[serde(default)]
-    #[schema(required = false, format = Password)]
+    #[schema(required = false, nullable = false, format = Password)]
     #[validate(length(max = MAX_PARAM))]
     pub client_secret: Option<String>,
+}
+
+/// The grant types keymint serves.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    ClientCredentials,
 }
 
 /// The error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 8707 §2.

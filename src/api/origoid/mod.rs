@@ -19,7 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use clap::{Args as _, FromArgMatches as _};
 
-use super::{Dialect, Lifetimes};
+use super::{Deployment, Dialect};
 use crate::core::lifetime::{Lifetime, LifetimePolicy};
 
 pub const DIALECT: Dialect = Dialect {
@@ -121,7 +121,8 @@ fn openapi() -> OpenApi {
 
 /// The body is optional, and the documented `expireAfter` bounds and default are the
 /// configured ones.
-fn customize(doc: &mut OpenApi, lifetimes: &Lifetimes, _: &crate::core::scope::Catalogue) {
+fn customize(doc: &mut OpenApi, deployment: &Deployment) {
+    let lifetimes = deployment.lifetimes;
     for item in doc.paths.paths.values_mut() {
         if let Some(body) = item.post.as_mut().and_then(|op| op.request_body.as_mut()) {
             body.required = Some(Required::False);

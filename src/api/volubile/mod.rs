@@ -16,9 +16,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, Info, OpenApi, OpenApiBuilder, RefOr, Server};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{Dialect, Lifetimes};
+use super::{Deployment, Dialect};
 use crate::core::lifetime::LifetimePolicy;
-use crate::core::scope::Catalogue;
 
 pub const DIALECT: Dialect = Dialect {
     name: "volubile",
@@ -78,7 +77,8 @@ fn openapi() -> OpenApi {
 }
 
 /// The scope list's items are the deployment's scopes: its enum, and its first as the example.
-fn customize(doc: &mut OpenApi, _: &Lifetimes, scopes: &Catalogue) {
+fn customize(doc: &mut OpenApi, deployment: &Deployment) {
+    let scopes = deployment.scopes;
     let Some(RefOr::T(Schema::Object(request))) = doc
         .components
         .as_mut()
