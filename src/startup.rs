@@ -364,6 +364,7 @@ impl Application {
             metrics,
             lifetimes,
             formats,
+            issuer_path: api::issuer_path::IssuerPath::of(&issuer),
             issuer: Arc::from(issuer),
             routes: routes_table,
             gateway: settings.forward_auth_gateway,
@@ -394,6 +395,7 @@ impl Application {
                 .configure(|cfg| api::docs::configure(cfg, &dialects))
                 .default_service(web::to(api::unmatched_request))
                 .wrap(api::cors(&cors_origins))
+                .wrap(actix_web::middleware::from_fn(api::issuer_path::middleware))
                 .wrap(actix_web::middleware::from_fn(api::request_id::middleware))
                 .wrap(actix_web::middleware::from_fn(api::security::middleware))
         })

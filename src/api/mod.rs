@@ -15,6 +15,8 @@ pub mod docs;
 pub mod error;
 /// How the shared suites talk to a dialect's token endpoint.
 pub mod fixture;
+/// An issuer with a path: routes and discovery documents under it.
+pub mod issuer_path;
 /// The token exchange every dialect's endpoint performs.
 pub mod mint;
 /// Request ids: generated per request, logged, returned in `X-Request-Id`.
@@ -65,6 +67,8 @@ pub struct AppState {
     pub formats: Formats,
     /// Where token endpoints, the JWKS and discovery are, as clients reach them.
     pub issuer: Arc<str>,
+    /// The issuer's path, which requests may carry in front of every route.
+    pub issuer_path: issuer_path::IssuerPath,
     /// Which scope each protected route needs (forward-auth), and the scope catalogue.
     pub routes: RouteTable,
     /// Whose headers name the original request (forward-auth).

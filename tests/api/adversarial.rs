@@ -823,3 +823,193 @@ async fn a_client_cannot_pick_its_address_by_forwarded_headers() {
         .unwrap();
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// The standard dialect's refusal: `{"error", "error_description"}` with `code`.
+async fn oauth_refusal(response: reqwest::Response, status: StatusCode, code: &str, case: &str) {
+    assert_eq!(response.status(), status, "{case}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{case}: {body}");
+    assert!(body["error_description"].is_string(), "{case}: {body}");
+    assert!(body.get("access_token").is_none(), "{case}: {body}");
+}
+
+#[tokio::test]
+async fn the_oauth_endpoint_grants_no_more_than_the_key_and_the_allow_list_say() {
+    let app = spawn_app_with(|s| s.resources = vec!["https://api.example.com".into()]).await;
+    let limited = app
+        .create_account_with_scopes("limited", Some("calls:read"))
+        .await;
+    let key = &limited.primary;
+    let grant = ("grant_type", "client_credentials");
+    let cases: [(&str, Vec<(&str, &str)>, StatusCode, &str); 8] = [
+        (
+            "a scope beyond the key",
+            vec![grant, ("scope", "calls:read calls:write")],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "a scope smuggled twice",
+            vec![grant, ("scope", "calls:read"), ("scope", "calls:write")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "a scope with a comma",
+            vec![grant, ("scope", "calls:read,calls:write")],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "a resource outside the allow-list",
+            vec![grant, ("resource", "https://api.example.com.evil.io")],
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            "a resource with a fragment",
+            vec![grant, ("resource", "https://api.example.com#x")],
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+        ),
+        (
+            "a grant type twice",
+            vec![grant, grant],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "a refresh token grant",
+            vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            "another id in the body beside Basic",
+            vec![grant, ("client_id", &limited.secondary.id)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ];
+    for (case, form, status, code) in cases {
+        let response = app.oauth_token(Some(key), &form).await;
+        oauth_refusal(response, status, code, case).await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_oauth_client_authentication_is_invalid_client_and_wrong_secrets_are_guesses() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "2/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let raw = |value: &str| {
+        app.client
+            .post(app.url("/oauth2/token"))
+            .header("Authorization", value.to_owned())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    use base64::Engine as _;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let basic_of = |id: &str, secret: &str| format!("Basic {}", encode(&format!("{id}:{secret}")));
+    let cases = [
+        // Not credentials at all: refused, and not counted (as in every dialect).
+        ("not base64", "Basic %%%".to_owned()),
+        ("no colon", format!("Basic {}", encode(&acme.primary.id))),
+        ("Digest", "Digest username=\"x\"".to_owned()),
+        // Guesses: each counts against the address.
+        (
+            "the id of one key and the secret of another",
+            basic_of(&acme.primary.id, &acme.secondary.secret),
+        ),
+        ("a wrong secret", basic_of(&acme.primary.id, "km_wrong")),
+        ("a made-up id", basic_of("AAAAAAAAAAA", "km_wrong")),
+    ];
+    for (case, value) in &cases {
+        let response = raw(value).await.unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"keymint\"",
+            "{case}"
+        );
+        oauth_refusal(response, StatusCode::UNAUTHORIZED, "invalid_client", case).await;
+    }
+    // Three guesses overspent a quota of two: even the right key now waits.
+    let right = app
+        .oauth_token(Some(&acme.primary), &[("grant_type", "client_credentials")])
+        .await;
+    oauth_refusal(
+        right,
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        "after the guesses",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oauth_tokens_of_a_rotated_key_or_revoked_are_dead_at_forward_auth() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let of_primary = app.access_token(&acme.primary, &[]).await;
+    let of_secondary = app.access_token(&acme.secondary, &[]).await;
+    for token in [&of_primary, &of_secondary] {
+        let through = app.forward_auth("GET", "/v1/calls", bearer(token)).await;
+        assert_eq!(through.status(), StatusCode::OK);
+    }
+
+    app.rotate_primary("acme").await;
+    let revoked = app
+        .post_form_as(
+            &acme.secondary,
+            "/oauth2/revoke",
+            &[("token", &of_secondary)],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+
+    for (case, token) in [("rotated", &of_primary), ("revoked", &of_secondary)] {
+        let replayed = app.forward_auth("GET", "/v1/calls", bearer(token)).await;
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "{case}");
+        let offered = app
+            .client
+            .post(app.url("/oauth2/token"))
+            .bearer_auth(token)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        oauth_refusal(offered, StatusCode::UNAUTHORIZED, "invalid_client", case).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_signed_with_the_published_key_as_an_hmac_secret_opens_nothing() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let genuine = app.access_token(&acme.primary, &[]).await;
+    let jwks = app.get_json("/.well-known/jwks.json").await;
+    // The classic confusion: the public key, as published, used as an HS256 secret.
+    let secret = jwks["keys"][0].to_string();
+    let mut payload = crate::helpers::claims(&genuine);
+    payload["scope"] = json!("calls:read calls:write agents:write");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = jwks["keys"][0]["kid"].as_str().map(str::to_owned);
+    let forged = jsonwebtoken::encode(
+        &header,
+        &payload,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+
+    let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
+    let introspected = app
+        .post_form_as(&acme.primary, "/oauth2/introspect", &[("token", &forged)])
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        introspected.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+}

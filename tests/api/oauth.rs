@@ -470,3 +470,62 @@ async fn revoking_another_clients_token_is_refused_and_a_garbage_token_is_no_err
     let still = app.forward_auth("GET", "/v1/calls", bearer(&token)).await;
     assert_eq!(still.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_served_where_rfc_8414_and_spring_look() {
+    let issuer = "https://auth.example.com/tenant";
+    let app = spawn_app_with(|s| s.issuer = Some(issuer.parse().unwrap())).await;
+    let acme = app.create_account("acme").await;
+
+    for path in [
+        "/tenant/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/tenant",
+        "/.well-known/oauth-authorization-server/tenant",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let metadata = app.get_json(path).await;
+        assert_eq!(metadata["issuer"], issuer, "{path}");
+        assert_eq!(
+            metadata["token_endpoint"],
+            format!("{issuer}/oauth2/token"),
+            "{path}"
+        );
+    }
+    let other = app
+        .client
+        .get(app.url("/.well-known/openid-configuration/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    // A proxy that forwards the issuer's path as it is reaches the token endpoint too.
+    let response = app
+        .client
+        .post(app.url("/tenant/oauth2/token"))
+        .basic_auth(&acme.primary.id, Some(&acme.primary.secret))
+        .form(&[GRANT])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(claims(&token)["iss"], issuer);
+}
+
+#[tokio::test]
+async fn a_client_may_name_itself_beside_basic_credentials() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+
+    let response = app
+        .oauth_token(
+            Some(&acme.primary),
+            &[GRANT, ("client_id", &acme.primary.id)],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+}

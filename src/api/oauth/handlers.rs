@@ -34,13 +34,27 @@ const ACTION_BODY: BodyRules = BodyRules {
     },
 };
 
-/// `client_secret_post`: the id and key from the body, taken out of it.
+/// `client_secret_post`: the id and key from the body, taken out of it. A `client_id` alone
+/// stays (RFC 6749 §3.2.1 lets a client name itself so beside HTTP Basic; [`same_client`]
+/// checks it); a secret alone proves nothing.
 fn posted(client_id: &mut Option<String>, client_secret: &mut Option<String>) -> Credentials {
-    match (client_id.take(), client_secret.take()) {
-        (None, None) => Credentials::Missing,
-        (Some(id), Some(key)) => Credentials::IdAndKey { id, key },
-        // An id alone (a public client) or a secret alone proves nothing.
-        _ => Credentials::Missing,
+    match client_secret.take() {
+        Some(key) => match client_id.take() {
+            Some(id) => Credentials::IdAndKey { id, key },
+            None => Credentials::Missing,
+        },
+        None => Credentials::Missing,
+    }
+}
+
+/// A `client_id` sent beside HTTP Basic must name the client Basic authenticated.
+fn same_client(client_id: Option<&str>, principal: &Principal) -> Result<(), Failure> {
+    match client_id {
+        Some(id) if id != principal.key_id.as_str() => Err(refused(
+            "invalid_request",
+            "client_id names another client than the credentials.",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -63,6 +77,7 @@ impl Endpoint for TokenEndpoint {
         principal: &Principal,
         state: &AppState,
     ) -> Result<Grant, Failure> {
+        same_client(request.client_id.as_deref(), principal)?;
         match request.grant_type.as_deref() {
             Some("client_credentials") => {}
             None => return Err(refused("invalid_request", "grant_type is required.")),
@@ -175,6 +190,7 @@ async fn client_request(
         (Some(_), _) => return Err(BodyError::CredentialsTwice.into()),
     };
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
+    same_client(request.client_id.as_deref(), &principal)?;
     Ok((principal, request))
 }
 
