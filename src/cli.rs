@@ -47,7 +47,7 @@ pub enum Command {
     Keys(KeysCommand),
     /// Read the audit trail: every token issued and every token request refused.
     Audit(AuditArgs),
-    /// Manage the ES256/EdDSA signing keys.
+    /// Manage the ES256/EdDSA/RS256 signing keys.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),
     /// The dialects this build speaks: token endpoints, documents, lifetimes.
@@ -144,8 +144,9 @@ pub struct ServeArgs {
     )]
     pub signing_secret_file: Option<std::path::PathBuf>,
 
-    /// How tokens are signed: HS256 (shared secret), ES256 or EdDSA (key pairs kept in the
-    /// database, published at `/.well-known/jwks.json`, rotated with `keymint signing-keys rotate`).
+    /// How tokens are signed: HS256 (shared secret), ES256, EdDSA or RS256 (key pairs kept in
+    /// the database, published at `/.well-known/jwks.json`, rotated with `keymint signing-keys
+    /// rotate`; RS256 for verifiers that take nothing else, at a far higher signing cost).
     #[arg(long, env = "KEYMINT_SIGNING_ALG", default_value = "HS256")]
     pub signing_alg: SigningAlg,
 

@@ -15,7 +15,7 @@ export interface paths {
         };
         /**
          * Public keys for verifying tokens (JWKS)
-         * @description With `--signing-alg ES256` or `EdDSA`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.
+         * @description With `--signing-alg ES256`, `EdDSA` or `RS256`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.
          */
         get: operations["jwks"];
         put?: never;
@@ -185,26 +185,36 @@ export interface components {
             /** @example Bearer */
             token_type?: string | null;
         };
-        /** @description One public key (RFC 7517, RFC 8037 for Ed25519). Never a private part. */
+        /**
+         * @description One public key (RFC 7517; RFC 7518 §6 for EC and RSA, RFC 8037 for Ed25519). Never a
+         *     private part.
+         */
         Jwk: {
             /** @example ES256 */
             alg: string;
             /**
-             * @description `P-256` or `Ed25519`.
+             * @description `P-256` or `Ed25519` (EC and OKP only).
              * @example P-256
              */
-            crv: string;
+            crv?: string | null;
+            /**
+             * @description Base64url public exponent (RSA only).
+             * @example AQAB
+             */
+            e?: string | null;
             /** @description RFC 7638 thumbprint; tokens name it in their header. */
             kid: string;
             /**
-             * @description `EC` (ES256) or `OKP` (EdDSA).
+             * @description `EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256).
              * @example EC
              */
             kty: string;
+            /** @description Base64url modulus, big-endian without leading zeros (RSA only). */
+            n?: string | null;
             /** @example sig */
             use: string;
-            /** @description Base64url public coordinate. */
-            x: string;
+            /** @description Base64url public coordinate (EC and OKP only). */
+            x?: string | null;
             /** @description Base64url second coordinate (EC only). */
             y?: string | null;
         };

@@ -489,7 +489,7 @@ impl TokenService {
             .map_err(|err| CoreError::Internal(err.into()))
     }
 
-    /// Reloads the key pairs (ES256/EdDSA), so a rotation made by the CLI, or by another
+    /// Reloads the key pairs (ES256/EdDSA/RS256), so a rotation made by the CLI, or by another
     /// instance, is published and used here too. A no-op for HS256.
     /// Says whether the keys were read (unchanged or not).
     pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) -> bool {

@@ -207,7 +207,7 @@ enum Keys {
         signer: JwsSigner,
         verifier: JwsVerifier,
     },
-    /// ES256 or EdDSA: a keyring, reloaded when keys are rotated.
+    /// A key pair algorithm (ES256, EdDSA, RS256): a keyring, reloaded when keys are rotated.
     Ring(RwLock<Arc<Keyring>>),
 }
 
@@ -241,7 +241,7 @@ impl TokenSigner {
         }
     }
 
-    /// ES256 or EdDSA with the given keyring.
+    /// A key pair algorithm with the given keyring.
     pub fn asymmetric(keyring: Keyring, authority: TokenAuthority) -> Self {
         let alg = keyring.alg();
         Self {

@@ -201,7 +201,7 @@ pub const JWKS_MAX_AGE_SECS: u32 = 60;
 #[utoipa::path(
     tag = "Keys",
     summary = "Public keys for verifying tokens (JWKS)",
-    description = "With `--signing-alg ES256` or `EdDSA`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.",
+    description = "With `--signing-alg ES256`, `EdDSA` or `RS256`, the public halves of the signing keys: a rotated-in key appears here before it signs, and a rotated-out key stays until every token it signed has expired. Tokens carry the key's `kid` in their header. Empty with HS256, whose secret is never published. Cacheable for 60 s.",
     operation_id = "jwks",
     responses(
         (status = 200, description = "The JWK Set.", body = Jwks, content_type = "application/json"),
