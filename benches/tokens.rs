@@ -55,7 +55,43 @@ fn signer(alg: SigningAlg) -> (TokenSigner, Option<KeyPairRecord>) {
     }
 }
 
-const ALGS: [SigningAlg; 3] = [SigningAlg::Hs256, SigningAlg::Es256, SigningAlg::EdDsa];
+/// HS256, then every key-pair algorithm: one row each in the signing and verifying groups.
+fn algs() -> impl Iterator<Item = SigningAlg> {
+    std::iter::once(SigningAlg::Hs256).chain(SigningAlg::ASYMMETRIC.iter().copied())
+}
+
+/// The PKCS#1 RSAPrivateKey inside a PKCS#8 document: jsonwebtoken (without its PEM feature)
+/// reads RSA keys only as PKCS#1, and aws-lc-rs writes only PKCS#8. The document is
+/// SEQUENCE { version, AlgorithmIdentifier, OCTET STRING key }, each with a definite length.
+fn pkcs1_of_pkcs8(der: &[u8]) -> &[u8] {
+    /// The value of the TLV at the start of `der`, and what follows it.
+    fn tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (tag, first) = (der[0], usize::from(der[1]));
+        let (len, start) = if first < 0x80 {
+            (first, 2)
+        } else {
+            let n = first & 0x7f;
+            let len = der[2..2 + n]
+                .iter()
+                .fold(0, |len, &b| len << 8 | usize::from(b));
+            (len, 2 + n)
+        };
+        (tag, &der[start..start + len], &der[start + len..])
+    }
+    let (0x30, info, _) = tlv(der) else {
+        panic!("PKCS#8 is a SEQUENCE")
+    };
+    let (0x02, _, rest) = tlv(info) else {
+        panic!("then a version")
+    };
+    let (0x30, _, rest) = tlv(rest) else {
+        panic!("then an AlgorithmIdentifier")
+    };
+    let (0x04, key, _) = tlv(rest) else {
+        panic!("then the key")
+    };
+    key
+}
 
 fn api_keys(c: &mut Criterion) {
     let key = ApiKeySecret::generate(&KeyPrefix::default());
@@ -109,7 +145,7 @@ fn issuing(c: &mut Criterion) {
     let key_id = "AbCdEfGhIjK".parse().unwrap();
     let scopes = two_scopes();
     let extra = serde_json::Map::new();
-    for alg in ALGS {
+    for alg in algs() {
         let (signer, _) = signer(alg);
         group.bench_function(BenchmarkId::from_parameter(alg), |b| {
             b.iter(|| {
@@ -147,13 +183,16 @@ fn issuing(c: &mut Criterion) {
             signer.verify(&issued.token, now()).unwrap(),
         )
     };
-    for alg in ALGS {
+    for alg in algs() {
         let (_, record) = signer(alg);
         let key = match &record {
             None => jsonwebtoken::EncodingKey::from_secret(&[7; 32]),
             Some(r) if alg == SigningAlg::Es256 => {
                 jsonwebtoken::EncodingKey::from_ec_der(r.private_der.expose_secret())
             }
+            Some(r) if alg == SigningAlg::Rs256 => jsonwebtoken::EncodingKey::from_rsa_der(
+                pkcs1_of_pkcs8(r.private_der.expose_secret()),
+            ),
             Some(r) => jsonwebtoken::EncodingKey::from_ed_der(r.private_der.expose_secret()),
         };
         let header = jsonwebtoken::Header::new(alg.algorithm());
@@ -168,7 +207,7 @@ fn verifying(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     let key_id = "AbCdEfGhIjK".parse().unwrap();
     let scopes = two_scopes();
-    for alg in ALGS {
+    for alg in algs() {
         let (signer, _) = signer(alg);
         let token = signer
             .issue(

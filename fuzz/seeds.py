@@ -69,11 +69,13 @@ write("token_verify", "two-segments", ".".join(genuine.split(".")[:2]))
 write("token_mutate", "hs256-untouched", b"\x00\x00\x00")
 write("token_mutate", "es256-untouched", b"\x01\x00\x00")
 write("token_mutate", "eddsa-untouched", b"\x02\x00\x00")
+write("token_mutate", "rs256-untouched", b"\x03\x00\x00")
 write("token_mutate", "edits", bytes(range(0, 64)))
 
 # Claims: the first byte picks the algorithm, the rest is the payload signed with its key.
 write("token_claims", "hs256-valid", b"\x00" + json.dumps(CLAIMS).encode())
 write("token_claims", "eddsa-valid", b"\x02" + json.dumps(CLAIMS).encode())
+write("token_claims", "rs256-valid", b"\x03" + json.dumps(CLAIMS).encode())
 write("token_claims", "wrong-audience", b"\x00" + json.dumps({**CLAIMS, "aud": "other"}).encode())
 write("token_claims", "string-exp", b"\x01" + json.dumps({**CLAIMS, "exp": str(NOW)}).encode())
 write("token_claims", "no-sub", b"\x00" + json.dumps({k: v for k, v in CLAIMS.items() if k != "sub"}).encode())

@@ -48,7 +48,7 @@ pub enum Command {
     Keys(KeysCommand),
     /// Read the audit trail: every token issued, every token request refused, every token revoked.
     Audit(AuditArgs),
-    /// Manage the ES256/EdDSA signing keys.
+    /// Manage the ES256/EdDSA/RS256 signing keys.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),
     /// The dialects this build speaks: token endpoints, documents, lifetimes.

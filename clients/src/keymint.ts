@@ -185,26 +185,36 @@ export interface components {
             /** @example Bearer */
             token_type?: string | null;
         };
-        /** @description One public key (RFC 7517, RFC 8037 for Ed25519). Never a private part. */
+        /**
+         * @description One public key (RFC 7517; RFC 7518 §6 for EC and RSA, RFC 8037 for Ed25519). Never a
+         *     private part.
+         */
         Jwk: {
             /** @example ES256 */
             alg: string;
             /**
-             * @description `P-256` or `Ed25519`.
+             * @description `P-256` or `Ed25519` (EC and OKP only).
              * @example P-256
              */
-            crv: string;
+            crv?: string | null;
+            /**
+             * @description Base64url public exponent (RSA only).
+             * @example AQAB
+             */
+            e?: string | null;
             /** @description RFC 7638 thumbprint; tokens name it in their header. */
             kid: string;
             /**
-             * @description `EC` (ES256) or `OKP` (EdDSA).
+             * @description `EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256).
              * @example EC
              */
             kty: string;
+            /** @description Base64url modulus, big-endian without leading zeros (RSA only). */
+            n?: string | null;
             /** @example sig */
             use: string;
-            /** @description Base64url public coordinate. */
-            x: string;
+            /** @description Base64url public coordinate (EC and OKP only). */
+            x?: string | null;
             /** @description Base64url second coordinate (EC only). */
             y?: string | null;
         };

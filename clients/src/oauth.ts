@@ -331,7 +331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `invalid_client`, with `WWW-Authenticate: Basic`. */
+            /** @description `invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -389,7 +389,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `invalid_client`, with `WWW-Authenticate: Basic`. */
+            /** @description `invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -449,7 +449,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `invalid_client`, with `WWW-Authenticate: Basic`. */
+            /** @description `invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic. */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -1,5 +1,5 @@
 //! Bearer token verification on arbitrary strings: `jws::Parts::split`, then
-//! `TokenSigner::verify` with HS256, ES256 and EdDSA signers.
+//! `TokenSigner::verify` with HS256, ES256, EdDSA and RS256 signers.
 //! Asserts: no panic; `split` accepts exactly three non-empty base64url segments of at most
 //! 8 KiB in all, and `header` is the first; whatever `split` refuses, `verify` calls malformed;
 //! any token `verify` accepts is genuine (`tokens::assert_genuine`: this key's header and

@@ -114,11 +114,22 @@ impl Fixture {
     }
 }
 
-/// HS256 (the secret `[7; 32]`), ES256 and EdDSA (key pairs generated once per process).
-pub fn fixtures() -> &'static [Fixture; 3] {
-    static FIXTURES: OnceLock<[Fixture; 3]> = OnceLock::new();
-    FIXTURES
-        .get_or_init(|| [SigningAlg::Hs256, SigningAlg::Es256, SigningAlg::EdDsa].map(Fixture::new))
+/// HS256 (the secret `[7; 32]`), then each key-pair algorithm in `SigningAlg::ASYMMETRIC`
+/// order (ES256, EdDSA, RS256; key pairs generated once per process).
+pub fn fixtures() -> &'static [Fixture] {
+    static FIXTURES: OnceLock<Vec<Fixture>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        std::iter::once(SigningAlg::Hs256)
+            .chain(SigningAlg::ASYMMETRIC.iter().copied())
+            .map(Fixture::new)
+            .collect()
+    })
+}
+
+/// The fixture a fuzz input's byte picks.
+pub fn pick(byte: impl Into<usize>) -> &'static Fixture {
+    let all = fixtures();
+    &all[byte.into() % all.len()]
 }
 
 /// The longest lifetime the fixtures' signers accept (`exp - iat`).
@@ -169,8 +180,8 @@ pub fn assert_genuine(fixture: &Fixture, token: &str, claims: &Claims, now: Date
     let carried = B64_LENIENT
         .decode(signature)
         .expect("an accepted signature is base64url");
-    // ES256 signatures are randomised (and (r, n - s) verifies too), so only the others can be
-    // compared with what the key writes.
+    // ES256 signatures are randomised (and (r, n - s) verifies too), so only the others (RS256's
+    // PKCS#1 v1.5 is deterministic) can be compared with what the key writes.
     if fixture.alg != SigningAlg::Es256 {
         let resigned = fixture.jws.sign(&payload_bytes).expect("signing");
         let (input, expected) = resigned.rsplit_once('.').expect("three segments");

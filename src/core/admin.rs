@@ -108,7 +108,7 @@ impl KeyAdmin {
     /// verifiers refetch the JWKS for a `kid` they do not know. Returns the replacement.
     pub async fn revoke_signing_key(&self, kid: &str) -> anyhow::Result<RevokedSigningKey> {
         let now = self.clock.now();
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for &alg in SigningAlg::ASYMMETRIC {
             let records = self.store.signing_keys(alg).await?;
             let Some(target) = records.iter().find(|r| r.kid == kid) else {
                 continue;

@@ -9,14 +9,20 @@ pub enum SigningAlg {
     Hs256,
     Es256,
     EdDsa,
+    Rs256,
 }
 
 impl SigningAlg {
+    /// The key-pair algorithms: each has its own keyring, rotation and JWKS entries.
+    pub const ASYMMETRIC: &[SigningAlg] =
+        &[SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             SigningAlg::Hs256 => "HS256",
             SigningAlg::Es256 => "ES256",
             SigningAlg::EdDsa => "EdDSA",
+            SigningAlg::Rs256 => "RS256",
         }
     }
 
@@ -25,6 +31,7 @@ impl SigningAlg {
             SigningAlg::Hs256 => Algorithm::HS256,
             SigningAlg::Es256 => Algorithm::ES256,
             SigningAlg::EdDsa => Algorithm::EdDSA,
+            SigningAlg::Rs256 => Algorithm::RS256,
         }
     }
 
@@ -40,7 +47,7 @@ impl fmt::Display for SigningAlg {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a signing algorithm is HS256, ES256 or EdDSA")]
+#[error("a signing algorithm is HS256, ES256, EdDSA or RS256")]
 pub struct UnknownAlg;
 
 impl FromStr for SigningAlg {
@@ -51,6 +58,7 @@ impl FromStr for SigningAlg {
             "HS256" => Ok(SigningAlg::Hs256),
             "ES256" => Ok(SigningAlg::Es256),
             "EdDSA" => Ok(SigningAlg::EdDsa),
+            "RS256" => Ok(SigningAlg::Rs256),
             _ => Err(UnknownAlg),
         }
     }

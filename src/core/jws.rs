@@ -8,9 +8,12 @@
 
 use std::fmt;
 
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
+    Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    RsaKeyPair,
 };
 use aws_lc_rs::{hmac, rand::SystemRandom};
 use base64::Engine as _;
@@ -21,8 +24,9 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 
 /// Longest compact token worth looking at; ours are well under 1 KiB.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// Longest signature of any algorithm here (ES256 and EdDSA: 64 bytes).
-const MAX_SIGNATURE_LEN: usize = 64;
+/// Longest signature of any key here: RS256 with a 4096-bit modulus (ES256 and EdDSA: 64
+/// bytes; the RSA keys keymint makes: 256). Larger RSA keys are refused when loaded.
+const MAX_SIGNATURE_LEN: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
@@ -72,6 +76,31 @@ enum SignKey {
     Hmac(Box<hmac::Key>),
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
+    Rs256(RsaKeyPair),
+}
+
+impl SignKey {
+    /// Bytes in a signature of this key.
+    fn signature_len(&self) -> usize {
+        match self {
+            SignKey::Hmac(_) => 32,
+            SignKey::Es256(_) | SignKey::EdDsa(_) => 64,
+            SignKey::Rs256(pair) => pair.public_modulus_len(),
+        }
+    }
+}
+
+/// A key pair's public half, in the pieces its JWK is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKey<'k> {
+    /// An uncompressed P-256 point: 0x04, then x and y.
+    P256(&'k [u8]),
+    Ed25519(&'k [u8]),
+    /// Modulus and exponent, big-endian without leading zeros (what RFC 7518 §6.3.1 encodes).
+    Rsa {
+        n: &'k [u8],
+        e: &'k [u8],
+    },
 }
 
 /// Signs tokens with one key.
@@ -105,7 +134,7 @@ impl JwsSigner {
         }
     }
 
-    /// An ES256 or EdDSA key from its PKCS#8 DER.
+    /// An ES256, EdDSA or RS256 key from its PKCS#8 DER.
     pub fn from_pkcs8(alg: SigningAlg, kid: &str, der: &[u8]) -> Result<Self, JwsError> {
         let key = match alg {
             SigningAlg::Es256 => SignKey::Es256(
@@ -115,6 +144,11 @@ impl JwsSigner {
             SigningAlg::EdDsa => {
                 SignKey::EdDsa(Ed25519KeyPair::from_pkcs8(der).map_err(|_| JwsError::BadKey)?)
             }
+            // aws-lc-rs takes 2048 to 8192 bits; signatures must fit the stack buffers here.
+            SigningAlg::Rs256 => match RsaKeyPair::from_pkcs8(der) {
+                Ok(pair) if pair.public_modulus_len() <= MAX_SIGNATURE_LEN => SignKey::Rs256(pair),
+                _ => return Err(JwsError::BadKey),
+            },
             SigningAlg::Hs256 => return Err(JwsError::BadKey),
         };
         Ok(Self {
@@ -123,12 +157,19 @@ impl JwsSigner {
         })
     }
 
-    /// The public key: an uncompressed point (ES256) or 32 bytes (EdDSA); empty for HS256.
-    pub fn public_key(&self) -> &[u8] {
+    /// The public key; `None` for HS256, whose secret has no public half.
+    pub fn public_key(&self) -> Option<PublicKey<'_>> {
         match &self.key {
-            SignKey::Hmac(_) => &[],
-            SignKey::Es256(pair) => pair.public_key().as_ref(),
-            SignKey::EdDsa(pair) => pair.public_key().as_ref(),
+            SignKey::Hmac(_) => None,
+            SignKey::Es256(pair) => Some(PublicKey::P256(pair.public_key().as_ref())),
+            SignKey::EdDsa(pair) => Some(PublicKey::Ed25519(pair.public_key().as_ref())),
+            SignKey::Rs256(pair) => {
+                let public = pair.public_key();
+                Some(PublicKey::Rsa {
+                    n: public.modulus().big_endian_without_leading_zero(),
+                    e: public.exponent().big_endian_without_leading_zero(),
+                })
+            }
         }
     }
 
@@ -142,6 +183,11 @@ impl JwsSigner {
             ),
             SignKey::EdDsa(pair) => VerifyKey::Public(
                 ParsedPublicKey::new(&ED25519, pair.public_key().as_ref())
+                    .map_err(|_| JwsError::BadKey)?,
+            ),
+            // The public key's bytes are a PKCS#1 RSAPublicKey, which this parses.
+            SignKey::Rs256(pair) => VerifyKey::Public(
+                ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
                     .map_err(|_| JwsError::BadKey)?,
             ),
         };
@@ -159,8 +205,10 @@ impl JwsSigner {
     /// `header.payload.signature` with the header of `typ`.
     pub fn sign_typed(&self, payload: &[u8], typ: Typ) -> Result<String, JwsError> {
         let header = &self.headers[typ as usize];
-        let mut token =
-            String::with_capacity(header.len() + 2 + (payload.len() * 4).div_ceil(3) + 86);
+        let b64_len = |bytes: usize| (bytes * 4).div_ceil(3);
+        let mut token = String::with_capacity(
+            header.len() + 2 + b64_len(payload.len()) + b64_len(self.key.signature_len()),
+        );
         token.push_str(header);
         token.push('.');
         B64.encode_string(payload, &mut token);
@@ -182,6 +230,15 @@ impl JwsSigner {
                 let signature = pair.sign(input);
                 token.push('.');
                 B64.encode_string(signature.as_ref(), &mut token);
+            }
+            SignKey::Rs256(pair) => {
+                let mut buffer = [0u8; MAX_SIGNATURE_LEN];
+                let signature = &mut buffer[..pair.public_modulus_len()];
+                // PKCS#1 v1.5 is deterministic: aws-lc-rs ignores the generator.
+                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input, signature)
+                    .map_err(|_| JwsError::SigningFailed)?;
+                token.push('.');
+                B64.encode_string(signature, &mut token);
             }
         }
         Ok(token)
@@ -280,29 +337,40 @@ impl JwsVerifier {
     }
 }
 
-/// A fresh key pair as PKCS#8 DER.
+/// A fresh key pair as PKCS#8 DER; RS256 keys have 2048 bits.
 pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, JwsError> {
     let rng = SystemRandom::new();
-    let document = match alg {
-        SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
-        SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
+    let der = match alg {
+        SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map(|document| document.as_ref().to_vec()),
+        SigningAlg::EdDsa => {
+            Ed25519KeyPair::generate_pkcs8(&rng).map(|document| document.as_ref().to_vec())
+        }
+        // 2048 bits: RFC 7518's minimum, and each step up costs several times the signing time.
+        SigningAlg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            .and_then(|pair| pair.as_der())
+            .map(|document| document.as_ref().to_vec()),
         SigningAlg::Hs256 => return Err(JwsError::BadKey),
-    }
-    .map_err(|_| JwsError::BadKey)?;
-    Ok(document.as_ref().to_vec())
+    };
+    der.map_err(|_| JwsError::BadKey)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// One signer per algorithm: HS256, then `SigningAlg::ASYMMETRIC` in order.
     fn signers() -> Vec<JwsSigner> {
         let mut all = vec![JwsSigner::hs256(&[7; 32])];
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for &alg in SigningAlg::ASYMMETRIC {
             let der = generate_pkcs8(alg).unwrap();
             all.push(JwsSigner::from_pkcs8(alg, "k1", &der).unwrap());
         }
         all
+    }
+
+    fn rs256(der: &[u8]) -> JwsSigner {
+        JwsSigner::from_pkcs8(SigningAlg::Rs256, "k1", der).unwrap()
     }
 
     #[test]
@@ -323,18 +391,44 @@ mod tests {
             let header = token.split('.').next().unwrap();
             String::from_utf8(B64.decode(header).unwrap()).unwrap()
         };
-        let signers = signers();
+        let expected = [
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"ES256","kid":"k1"}"#,
+            r#"{"alg":"EdDSA","kid":"k1"}"#,
+            r#"{"alg":"RS256","kid":"k1"}"#,
+        ];
+        for (signer, header) in signers().iter().zip(expected) {
+            assert_eq!(decode(&signer.sign(b"{}").unwrap()), header);
+        }
+    }
+
+    #[test]
+    fn an_rs256_token_is_presized_for_its_256_byte_signature() {
+        let signer = rs256(&generate_pkcs8(SigningAlg::Rs256).unwrap());
+        let token = signer.sign(br#"{"sub":"acme"}"#).unwrap();
+        let signature = token.rsplit('.').next().unwrap();
+        assert_eq!(B64.decode(signature).unwrap().len(), 256);
+        assert_eq!(token.capacity(), token.len(), "no reallocation");
+    }
+
+    #[test]
+    fn an_rs256_key_of_4096_bits_signs_and_verifies() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa4096).unwrap();
+        let signer = rs256(pair.as_der().unwrap().as_ref());
+        let token = signer.sign(br#"{"sub":"acme"}"#).unwrap();
+        let parts = Parts::split(&token).unwrap();
         assert_eq!(
-            decode(&signers[0].sign(b"{}").unwrap()),
-            r#"{"alg":"HS256"}"#
+            signer.verifier().unwrap().verify(&parts).unwrap(),
+            br#"{"sub":"acme"}"#
         );
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_is_refused_as_rs256() {
+        let der = generate_pkcs8(SigningAlg::Es256).unwrap();
         assert_eq!(
-            decode(&signers[1].sign(b"{}").unwrap()),
-            r#"{"alg":"ES256","kid":"k1"}"#
-        );
-        assert_eq!(
-            decode(&signers[2].sign(b"{}").unwrap()),
-            r#"{"alg":"EdDSA","kid":"k1"}"#
+            JwsSigner::from_pkcs8(SigningAlg::Rs256, "k1", &der).err(),
+            Some(JwsError::BadKey)
         );
     }
 
@@ -352,6 +446,25 @@ mod tests {
         );
         let parts = Parts::split(&token).unwrap();
         assert!(signers[1].verifier().unwrap().verify(&parts).is_ok());
+    }
+
+    #[test]
+    fn an_rs256_token_verifies_with_jsonwebtoken_given_our_public_key() {
+        let der = generate_pkcs8(SigningAlg::Rs256).unwrap();
+        let signer = rs256(&der);
+        let token = signer.sign(br#"{"sub":"acme","exp":4000000000}"#).unwrap();
+        let Some(PublicKey::Rsa { n, e }) = signer.public_key() else {
+            panic!("an RSA key has a modulus and an exponent");
+        };
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_rsa_raw_components(n, e),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims["sub"], "acme");
     }
 
     #[test]
@@ -399,6 +512,31 @@ mod tests {
     }
 
     #[test]
+    fn another_rs256_key_under_the_same_kid_is_refused() {
+        let a = rs256(&generate_pkcs8(SigningAlg::Rs256).unwrap());
+        let b = rs256(&generate_pkcs8(SigningAlg::Rs256).unwrap());
+        let token = a.sign(b"{}").unwrap();
+        let parts = Parts::split(&token).unwrap();
+        assert_eq!(
+            b.verifier().unwrap().verify(&parts),
+            Err(JwsError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_signature_longer_than_any_key_writes_is_malformed() {
+        let signer = rs256(&generate_pkcs8(SigningAlg::Rs256).unwrap());
+        let token = signer.sign(b"{}").unwrap();
+        let (input, _) = token.rsplit_once('.').unwrap();
+        let oversized = format!("{input}.{}", B64.encode([1u8; MAX_SIGNATURE_LEN + 1]));
+        let parts = Parts::split(&oversized).unwrap();
+        assert_eq!(
+            signer.verifier().unwrap().verify(&parts),
+            Err(JwsError::Malformed)
+        );
+    }
+
+    #[test]
     fn malformed_tokens_are_refused_before_any_crypto() {
         for bad in [
             "",
@@ -421,8 +559,16 @@ mod tests {
 
     #[test]
     fn debug_output_shows_no_key_material() {
-        let shown = format!("{:?}", signers());
+        let signers = signers();
+        let verifiers: Vec<_> = signers.iter().map(|s| s.verifier().unwrap()).collect();
+        let shown = format!("{signers:?} {verifiers:?}");
         assert!(shown.contains("JwsSigner"), "{shown}");
         assert!(!shown.contains("7, 7"), "{shown}");
+        // aws-lc-rs's own Debug of an RSA key pair prints its public key in hex.
+        assert!(
+            !shown.contains("RsaKeyPair") && !shown.contains("RsaPublicKey"),
+            "{shown}"
+        );
+        assert!(shown.len() < 1000, "{shown}");
     }
 }

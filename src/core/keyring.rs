@@ -1,4 +1,4 @@
-//! Asymmetric signing keys (ES256, EdDSA): generating them, choosing the one that signs now, and
+//! Asymmetric signing keys (ES256, EdDSA, RS256): generating them, choosing the one that signs now, and
 //! which public keys to publish (JWKS).
 //!
 //! Rotation never surprises a verifier: a new key is published first and only signs from its
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Value, json};
 
-use super::jws::{self, JwsSigner, JwsVerifier};
+use super::jws::{self, JwsSigner, JwsVerifier, PublicKey};
 
 pub use super::alg::{SigningAlg, UnknownAlg};
 
@@ -42,7 +42,7 @@ impl fmt::Debug for KeyPairRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("HS256 signs with one shared secret; key pairs are for ES256 and EdDSA")]
+    #[error("HS256 signs with one shared secret; key pairs are for ES256, EdDSA and RS256")]
     NotAsymmetric,
     #[error("stored signing key {0} is unreadable")]
     Corrupt(String),
@@ -53,22 +53,26 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The public JWK members that define the key (RFC 7638 §3.2), in lexicographic order.
-fn public_members(alg: SigningAlg, public_key: &[u8]) -> Result<Value, KeyringError> {
-    match alg {
-        // An uncompressed point: 0x04, then x and y.
-        SigningAlg::Es256 => match public_key {
-            [4, point @ ..] if point.len() == 64 => {
-                let (x, y) = point.split_at(32);
-                Ok(json!({"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)}))
-            }
-            _ => Err(KeyringError::Corrupt("ES256 point".into())),
-        },
-        SigningAlg::EdDsa if public_key.len() == 32 => {
-            Ok(json!({"crv": "Ed25519", "kty": "OKP", "x": b64(public_key)}))
+fn public_members(public_key: Option<PublicKey<'_>>) -> Result<Value, KeyringError> {
+    match public_key {
+        Some(PublicKey::P256([4, point @ ..])) if point.len() == 64 => {
+            let (x, y) = point.split_at(32);
+            Ok(json!({"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)}))
         }
-        SigningAlg::EdDsa => Err(KeyringError::Corrupt("EdDSA public key".into())),
-        SigningAlg::Hs256 => Err(KeyringError::NotAsymmetric),
+        Some(PublicKey::P256(_)) => Err(KeyringError::Corrupt("ES256 point".into())),
+        Some(PublicKey::Ed25519(x)) if x.len() == 32 => {
+            Ok(json!({"crv": "Ed25519", "kty": "OKP", "x": b64(x)}))
+        }
+        Some(PublicKey::Ed25519(_)) => Err(KeyringError::Corrupt("EdDSA public key".into())),
+        Some(PublicKey::Rsa { n, e }) => Ok(rsa_members(n, e)),
+        None => Err(KeyringError::NotAsymmetric),
     }
+}
+
+/// RSA's members from the big-endian modulus and exponent, which must carry no leading zero
+/// bytes (RFC 7518 §6.3.1): a zero would change the base64url, and with it the thumbprint.
+fn rsa_members(n: &[u8], e: &[u8]) -> Value {
+    json!({"e": b64(e), "kty": "RSA", "n": b64(n)})
 }
 
 /// RFC 7638 thumbprint: the `kid` is derived from the public key itself.
@@ -90,7 +94,7 @@ impl KeyPairRecord {
         let der = jws::generate_pkcs8(alg).map_err(|_| KeyringError::NotAsymmetric)?;
         let signer = JwsSigner::from_pkcs8(alg, "", &der)
             .map_err(|_| KeyringError::Corrupt(alg.as_str().into()))?;
-        let kid = thumbprint(&public_members(alg, signer.public_key())?);
+        let kid = thumbprint(&public_members(signer.public_key())?);
         Ok(Self {
             kid,
             alg,
@@ -151,7 +155,7 @@ impl Keyring {
                 let der = record.private_der.expose_secret();
                 let signer = JwsSigner::from_pkcs8(alg, &record.kid, der).map_err(corrupt)?;
                 let verifier = signer.verifier().map_err(corrupt)?;
-                let members = public_members(alg, signer.public_key())?;
+                let members = public_members(signer.public_key())?;
                 let mut jwk = members;
                 jwk["kid"] = json!(record.kid);
                 jwk["alg"] = json!(alg.as_str());
@@ -237,6 +241,12 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
+    fn b64_decode(text: &str) -> Vec<u8> {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .unwrap()
+    }
+
     fn ring(alg: SigningAlg, activations: &[i64]) -> Keyring {
         let records = activations
             .iter()
@@ -249,28 +259,102 @@ mod tests {
     fn algorithms_parse_from_their_jose_names() {
         assert_eq!("EdDSA".parse(), Ok(SigningAlg::EdDsa));
         assert_eq!("ES256".parse(), Ok(SigningAlg::Es256));
+        assert_eq!("RS256".parse(), Ok(SigningAlg::Rs256));
         assert!("es256".parse::<SigningAlg>().is_err());
+        assert!("rs256".parse::<SigningAlg>().is_err());
         assert!("none".parse::<SigningAlg>().is_err());
     }
 
     #[test]
+    fn every_algorithm_parses_from_the_name_it_displays() {
+        for &alg in [SigningAlg::Hs256].iter().chain(SigningAlg::ASYMMETRIC) {
+            assert_eq!(alg.to_string().parse(), Ok(alg));
+        }
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_answered_with_the_list_of_known_ones() {
+        let err = "PS256".parse::<SigningAlg>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a signing algorithm is HS256, ES256, EdDSA or RS256"
+        );
+    }
+
+    #[test]
+    fn only_hs256_is_left_out_of_the_asymmetric_algorithms() {
+        assert!(!SigningAlg::ASYMMETRIC.contains(&SigningAlg::Hs256));
+        assert!(SigningAlg::ASYMMETRIC.iter().all(|alg| alg.is_asymmetric()));
+        assert_eq!(SigningAlg::ASYMMETRIC.len(), 3);
+    }
+
+    #[test]
     fn the_kid_is_the_rfc_7638_thumbprint_of_the_public_key() {
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for &alg in SigningAlg::ASYMMETRIC {
             let record = KeyPairRecord::generate(alg, at(0), at(0)).unwrap();
             let der = record.private_der.expose_secret();
             let signer = JwsSigner::from_pkcs8(alg, &record.kid, der).unwrap();
-            let members = public_members(alg, signer.public_key()).unwrap();
+            let members = public_members(signer.public_key()).unwrap();
             assert_eq!(record.kid, thumbprint(&members));
             assert_eq!(record.kid.len(), 43);
         }
     }
 
     #[test]
+    fn rsa_members_give_the_thumbprint_of_rfc_7638s_example() {
+        // RFC 7638 §3.1: the example RSA key and its thumbprint.
+        let n = b64_decode(concat!(
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJEC",
+            "PebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2Qvz",
+            "qY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZ",
+            "u0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+        ));
+        let members = rsa_members(&n, &[1, 0, 1]);
+        assert_eq!(
+            thumbprint(&members),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn an_rsa_jwk_carries_the_modulus_and_exponent_without_leading_zeros() {
+        let jwks = ring(SigningAlg::Rs256, &[0]).jwks(at(1));
+        let key = &jwks["keys"][0];
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["e"], "AQAB");
+        let n = b64_decode(key["n"].as_str().unwrap());
+        assert_eq!(n.len(), 256, "a 2048-bit modulus");
+        assert_ne!(n[0], 0);
+    }
+
+    #[test]
+    fn an_rs256_token_verifies_with_jsonwebtoken_given_the_jwks_modulus_and_exponent() {
+        let ring = ring(SigningAlg::Rs256, &[0]);
+        let token = ring.keys[0]
+            .signer
+            .sign(br#"{"sub":"acme","exp":4000000000}"#)
+            .unwrap();
+        let jwk = &ring.jwks(at(1))["keys"][0];
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        let decoded = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], "acme");
+        assert_eq!(decoded.header.kid.as_deref(), jwk["kid"].as_str());
+    }
+
+    #[test]
     fn the_jwks_holds_public_parts_only() {
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for &alg in SigningAlg::ASYMMETRIC {
             let jwks = ring(alg, &[0]).jwks(at(1));
             let key = &jwks["keys"][0];
-            assert!(key.get("d").is_none(), "{key}");
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(key.get(private).is_none(), "{key}");
+            }
             assert_eq!(key["alg"], alg.as_str());
             assert_eq!(key["use"], "sig");
             assert!(key["kid"].is_string());
@@ -324,8 +408,10 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_private_keys() {
-        let record = KeyPairRecord::generate(SigningAlg::Es256, at(0), at(0)).unwrap();
-        let shown = format!("{record:?} {:?}", ring(SigningAlg::Es256, &[0]));
-        assert!(!shown.contains("private_der"), "{shown}");
+        for &alg in SigningAlg::ASYMMETRIC {
+            let record = KeyPairRecord::generate(alg, at(0), at(0)).unwrap();
+            let shown = format!("{record:?} {:?}", ring(alg, &[0]));
+            assert!(!shown.contains("private_der"), "{shown}");
+        }
     }
 }

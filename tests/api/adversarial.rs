@@ -841,7 +841,8 @@ async fn the_oauth_endpoint_grants_no_more_than_the_key_and_the_allow_list_say()
         .await;
     let key = &limited.primary;
     let grant = ("grant_type", "client_credentials");
-    let cases: [(&str, Vec<(&str, &str)>, StatusCode, &str); 8] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: [Case; 8] = [
         (
             "a scope beyond the key",
             vec![grant, ("scope", "calls:read calls:write")],
@@ -928,7 +929,7 @@ async fn malformed_oauth_client_authentication_is_invalid_client_and_wrong_secre
         let response = raw(value).await.unwrap();
         assert_eq!(
             response.headers()["www-authenticate"],
-            "Basic realm=\"keymint\"",
+            "Basic realm=\"keymint\", error=\"invalid_client\"",
             "{case}"
         );
         oauth_refusal(response, StatusCode::UNAUTHORIZED, "invalid_client", case).await;

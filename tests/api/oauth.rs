@@ -277,8 +277,14 @@ async fn refusals_carry_rfc_6749_codes_and_statuses() {
             (status, code.to_owned()),
             "{case}"
         );
-        if status == StatusCode::UNAUTHORIZED {
-            assert_eq!(challenge.unwrap(), "Basic realm=\"keymint\"", "{case}");
+        // A challenge only where HTTP Basic failed: OAuth clients read one as the whole answer.
+        match case {
+            "another key's secret" => assert_eq!(
+                challenge.unwrap(),
+                "Basic realm=\"keymint\", error=\"invalid_client\"",
+                "{case}"
+            ),
+            _ => assert!(challenge.is_none(), "{case}"),
         }
     }
 }
@@ -528,4 +534,34 @@ async fn a_client_may_name_itself_beside_basic_credentials() {
         .await;
 
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rs256_may_sign_the_standard_dialects_tokens_while_the_others_keep_hs256() {
+    let app = spawn_app_with(|s| s.published_signing_alg = Some(SigningAlg::Rs256)).await;
+    let acme = app.create_account("acme").await;
+
+    let token = app.access_token(&acme.primary, &[]).await;
+    let proprietary = app.token_for(&acme.primary.secret).await;
+
+    assert_eq!(header(&token)["alg"], "RS256");
+    assert_eq!(header(&proprietary)["alg"], "HS256");
+    let jwks: JwkSet =
+        serde_json::from_value(app.get_json("/.well-known/jwks.json").await).unwrap();
+    let jwk = jwks.find(header(&token)["kid"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[app.issuer()]);
+    validation.set_audience(&["keymint"]);
+    jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("an RS256 token verifies with the JWKS alone");
+}
+
+#[tokio::test]
+async fn hs256_is_refused_as_the_published_algorithm() {
+    let refused = keymint::api::Formats::new(SigningAlg::Hs256, Some(SigningAlg::Hs256));
+    assert!(refused.unwrap_err().contains("never published"));
 }

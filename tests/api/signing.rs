@@ -1,5 +1,5 @@
-//! ES256 and EdDSA: tokens name their key, the JWKS publishes it, rotation never strands a
-//! verifier.
+//! ES256, EdDSA and RS256: tokens name their key, the JWKS publishes it, rotation never strands
+//! a verifier. Each case runs for every key-pair algorithm (`SigningAlg::ASYMMETRIC`).
 
 use chrono::Duration;
 use jsonwebtoken::jwk::JwkSet;
@@ -38,11 +38,8 @@ fn verify_with_jwks(token: &str, set: &JwkSet, alg: Algorithm, issuer: &str) -> 
 }
 
 #[tokio::test]
-async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
-    for (alg, jose) in [
-        (SigningAlg::Es256, Algorithm::ES256),
-        (SigningAlg::EdDsa, Algorithm::EdDSA),
-    ] {
+async fn key_pair_tokens_verify_with_the_published_key() {
+    for &alg in SigningAlg::ASYMMETRIC {
         let app = spawn_app_with(|s| s.signing_alg = alg).await;
         let acme = app.create_account("acme").await;
         let token = app.token_for(&acme.primary.secret).await;
@@ -50,10 +47,10 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_key() {
         assert_eq!(header(&token)["alg"], alg.as_str());
         let set = jwks(&app).await;
         assert_eq!(set.keys.len(), 1);
-        let claims = verify_with_jwks(&token, &set, jose, &app.issuer());
+        let claims = verify_with_jwks(&token, &set, alg.algorithm(), &app.issuer());
         assert_eq!(claims["sub"], "acme");
         let published = serde_json::to_value(&set.keys[0]).unwrap();
-        for private in ["d", "p", "q", "k"] {
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
             assert!(published.get(private).is_none(), "{alg}: {published}");
         }
         assert_eq!(
@@ -80,73 +77,79 @@ async fn the_hs256_secret_is_never_published_only_the_standard_dialects_key_pair
 
 #[tokio::test]
 async fn a_rotated_key_is_published_first_signs_later_and_retires_after_its_tokens() {
-    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
-    let acme = app.create_account("acme").await;
-    let old_token = app.token_for(&acme.primary.secret).await;
-    let old_kid = header(&old_token)["kid"].as_str().unwrap().to_owned();
-    let longest = Duration::hours(48);
+    for &alg in SigningAlg::ASYMMETRIC {
+        let app = spawn_app_with(|s| s.signing_alg = alg).await;
+        let acme = app.create_account("acme").await;
+        let old_token = app.token_for(&acme.primary.secret).await;
+        let old_kid = header(&old_token)["kid"].as_str().unwrap().to_owned();
+        let longest = Duration::hours(48);
 
-    let next = app
-        .admin()
-        .rotate_signing_key(SigningAlg::Es256, Duration::seconds(300))
-        .await
-        .unwrap();
-    app.tokens.reload_signing_keys(longest).await;
+        let next = app
+            .admin()
+            .rotate_signing_key(alg, Duration::seconds(300))
+            .await
+            .unwrap();
+        app.tokens.reload_signing_keys(longest).await;
 
-    // Published at once, not yet signing.
-    let set = jwks(&app).await;
-    assert!(set.find(&next.kid).is_some() && set.find(&old_kid).is_some());
-    assert_eq!(
-        header(&app.token_for(&acme.primary.secret).await)["kid"],
-        old_kid.as_str()
-    );
+        // Published at once, not yet signing.
+        let set = jwks(&app).await;
+        assert!(
+            set.find(&next.kid).is_some() && set.find(&old_kid).is_some(),
+            "{alg}"
+        );
+        assert_eq!(
+            header(&app.token_for(&acme.primary.secret).await)["kid"],
+            old_kid.as_str()
+        );
 
-    app.clock.advance(Duration::seconds(300));
-    let new_token = app.token_for(&acme.primary.secret).await;
-    assert_eq!(header(&new_token)["kid"], next.kid.as_str());
-    verify_with_jwks(
-        &new_token,
-        &jwks(&app).await,
-        Algorithm::ES256,
-        &app.issuer(),
-    );
+        app.clock.advance(Duration::seconds(300));
+        let new_token = app.token_for(&acme.primary.secret).await;
+        assert_eq!(header(&new_token)["kid"], next.kid.as_str());
+        verify_with_jwks(
+            &new_token,
+            &jwks(&app).await,
+            alg.algorithm(),
+            &app.issuer(),
+        );
 
-    // The old key's last token could live 48 h: the key stays published that long.
-    app.clock.advance(longest);
-    assert!(jwks(&app).await.find(&old_kid).is_some());
-    app.clock.advance(Duration::seconds(10));
-    let set = jwks(&app).await;
-    assert!(set.find(&old_kid).is_none());
-    assert_eq!(set.keys.len(), 1);
+        // The old key's last token could live 48 h: the key stays published that long.
+        app.clock.advance(longest);
+        assert!(jwks(&app).await.find(&old_kid).is_some(), "{alg}");
+        app.clock.advance(Duration::seconds(10));
+        let set = jwks(&app).await;
+        assert!(set.find(&old_kid).is_none(), "{alg}");
+        assert_eq!(set.keys.len(), 1);
+    }
 }
 
 #[tokio::test]
 async fn the_public_key_used_as_an_hmac_secret_is_refused() {
     use base64::Engine as _;
-    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
-    let acme = app.create_account("acme").await;
-    let genuine = app.token_for(&acme.primary.secret).await;
-    let kid = header(&genuine)["kid"].as_str().unwrap().to_owned();
-    let jwk = serde_json::to_value(&jwks(&app).await.keys[0]).unwrap();
-    let payload = genuine.split('.').nth(1).unwrap();
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    for &alg in SigningAlg::ASYMMETRIC {
+        let app = spawn_app_with(|s| s.signing_alg = alg).await;
+        let acme = app.create_account("acme").await;
+        let genuine = app.token_for(&acme.primary.secret).await;
+        let kid = header(&genuine)["kid"].as_str().unwrap().to_owned();
+        let jwk = serde_json::to_value(&jwks(&app).await.keys[0]).unwrap();
+        let payload = genuine.split('.').nth(1).unwrap();
+        // `x` for EC and OKP keys, the modulus `n` for RSA.
+        let raw = jwk.get("x").or(jwk.get("n")).unwrap().as_str().unwrap();
 
-    // Classic key confusion: sign HS256 with the public key (as JWK JSON, or as raw x) as secret.
-    for secret in [
-        jwk.to_string().into_bytes(),
-        jwk["x"].as_str().unwrap().as_bytes().to_vec(),
-    ] {
-        let head = b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes());
-        let message = format!("{head}.{payload}");
-        let signature = jsonwebtoken::crypto::sign(
-            message.as_bytes(),
-            &jsonwebtoken::EncodingKey::from_secret(&secret),
-            Algorithm::HS256,
-        )
-        .unwrap();
-        let forged = format!("{message}.{signature}");
-        let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        // Classic key confusion: sign HS256 with the public key (as JWK JSON, or raw) as secret.
+        for secret in [jwk.to_string().into_bytes(), raw.as_bytes().to_vec()] {
+            let head = b64(json!({"alg": "HS256", "kid": kid}).to_string().as_bytes());
+            let message = format!("{head}.{payload}");
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &jsonwebtoken::EncodingKey::from_secret(&secret),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            let forged = format!("{message}.{signature}");
+            let response = app.forward_auth("GET", "/v1/calls", bearer(&forged)).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{alg}");
+        }
     }
 }
 
@@ -168,32 +171,45 @@ async fn a_token_naming_an_unknown_kid_is_refused() {
 async fn signing_keys_rotate_through_the_cli() {
     let app = spawn_app().await;
     let run = |args: &'static [&'static str]| cli(&app.database_url, args);
-    let output = run(&[
-        "signing-keys",
-        "rotate",
-        "--alg",
-        "EdDSA",
-        "--activation-delay",
-        "120",
-        "--json",
-    ])
-    .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(rotated["alg"], "EdDSA");
-    assert_eq!(rotated["kid"].as_str().unwrap().len(), 43);
+    for &alg in SigningAlg::ASYMMETRIC {
+        let name = alg.as_str();
+        let output = cli(
+            &app.database_url,
+            &[
+                "signing-keys",
+                "rotate",
+                "--alg",
+                name,
+                "--activation-delay",
+                "120",
+                "--json",
+            ],
+        )
+        .await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(rotated["alg"], name);
+        assert_eq!(rotated["kid"].as_str().unwrap().len(), 43);
 
-    let listed: Value = serde_json::from_slice(
-        &run(&["signing-keys", "list", "--alg", "EdDSA", "--json"])
-            .await
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(listed["keys"][0]["kid"], rotated["kid"]);
+        let listed = cli(
+            &app.database_url,
+            &["signing-keys", "list", "--alg", name, "--json"],
+        )
+        .await;
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        // The standard dialect's first ES256 key was made at startup.
+        let before = usize::from(alg == SigningAlg::Es256);
+        let keys = listed["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), before + 1, "{name}");
+        assert!(
+            keys.iter().any(|key| key["kid"] == rotated["kid"]),
+            "{name}"
+        );
+    }
 
     let too_soon = run(&[
         "signing-keys",
@@ -215,6 +231,11 @@ async fn signing_keys_rotate_through_the_cli() {
         stderr.contains("HS256 signs with one shared secret"),
         "{stderr}"
     );
+
+    let unknown = run(&["signing-keys", "rotate", "--alg", "PS256"]).await;
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("HS256, ES256, EdDSA or RS256"), "{stderr}");
 }
 
 /// Polls until `instance`'s forward-auth answers `status` for `token`, for at most a second.
@@ -238,8 +259,14 @@ async fn within_a_second(instance: &TestApp, token: &str, status: StatusCode) {
 
 #[tokio::test]
 async fn a_revoked_signing_key_is_refused_by_every_instance_within_a_second() {
-    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
-    let other = spawn_app_beside(&app, |s| s.signing_alg = SigningAlg::Es256).await;
+    for &alg in SigningAlg::ASYMMETRIC {
+        a_revoked_key_of_alg_is_refused_by_every_instance_within_a_second(alg).await;
+    }
+}
+
+async fn a_revoked_key_of_alg_is_refused_by_every_instance_within_a_second(alg: SigningAlg) {
+    let app = spawn_app_with(|s| s.signing_alg = alg).await;
+    let other = spawn_app_beside(&app, |s| s.signing_alg = alg).await;
     let acme = app.create_account("acme").await;
     let token = app.token_for(&acme.primary.secret).await;
     let kid = header(&token)["kid"].as_str().unwrap().to_owned();
@@ -259,6 +286,7 @@ async fn a_revoked_signing_key_is_refused_by_every_instance_within_a_second() {
     );
     let revoked: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(revoked["kid"], kid.as_str());
+    assert_eq!(revoked["alg"], alg.as_str());
     let replacement = revoked["replacement"]["kid"].as_str().unwrap().to_owned();
 
     for instance in [&app, &other] {
@@ -282,15 +310,21 @@ async fn a_revoked_signing_key_is_refused_by_every_instance_within_a_second() {
 
 #[tokio::test]
 async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
+    for &alg in SigningAlg::ASYMMETRIC {
+        a_retired_key_of_alg_vouches_only_for_tokens_issued_while_it_signed(alg).await;
+    }
+}
+
+async fn a_retired_key_of_alg_vouches_only_for_tokens_issued_while_it_signed(alg: SigningAlg) {
     use keymint::core::keyring::Keyring;
     use keymint::core::token::{TokenAuthority, TokenSigner};
-    let app = spawn_app_with(|s| s.signing_alg = SigningAlg::Es256).await;
+    let app = spawn_app_with(|s| s.signing_alg = alg).await;
     let acme = app.create_account("acme").await;
     let genuine = app.token_for(&acme.primary.secret).await;
-    let old = app.store.signing_keys(SigningAlg::Es256).await.unwrap();
+    let old = app.store.signing_keys(alg).await.unwrap();
 
     app.admin()
-        .rotate_signing_key(SigningAlg::Es256, Duration::seconds(300))
+        .rotate_signing_key(alg, Duration::seconds(300))
         .await
         .unwrap();
     app.tokens.reload_signing_keys(Duration::hours(48)).await;
@@ -298,7 +332,7 @@ async fn a_retired_key_vouches_only_for_tokens_issued_while_it_signed() {
 
     // Someone holding the old private key mints a token now, after the key was retired.
     let leaked = TokenSigner::asymmetric(
-        Keyring::new(SigningAlg::Es256, old, Duration::hours(48)).unwrap(),
+        Keyring::new(alg, old, Duration::hours(48)).unwrap(),
         TokenAuthority::new(
             app.issuer(),
             "keymint",

@@ -93,21 +93,33 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// One public key (RFC 7517, RFC 8037 for Ed25519). Never a private part.
+/// One public key (RFC 7517; RFC 7518 §6 for EC and RSA, RFC 8037 for Ed25519). Never a
+/// private part.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Jwk {
-    /// `EC` (ES256) or `OKP` (EdDSA).
+    /// `EC` (ES256), `OKP` (EdDSA) or `RSA` (RS256).
     #[schema(example = "EC")]
     pub kty: String,
-    /// `P-256` or `Ed25519`.
-    #[schema(example = "P-256")]
-    pub crv: String,
-    /// Base64url public coordinate.
-    pub x: String,
+    /// `P-256` or `Ed25519` (EC and OKP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "P-256")]
+    pub crv: Option<String>,
+    /// Base64url public coordinate (EC and OKP only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub x: Option<String>,
     /// Base64url second coordinate (EC only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub y: Option<String>,
+    /// Base64url modulus, big-endian without leading zeros (RSA only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub n: Option<String>,
+    /// Base64url public exponent (RSA only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, example = "AQAB")]
+    pub e: Option<String>,
     /// RFC 7638 thumbprint; tokens name it in their header.
     pub kid: String,
     #[schema(example = "ES256")]

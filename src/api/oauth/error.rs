@@ -18,8 +18,9 @@ pub fn refused(code: &'static str, message: impl Into<String>) -> Failure {
 
 impl ErrorTable for OAuth {
     type Code = &'static str;
-    // RFC 6749 §5.2: a 401 names the scheme clients may authenticate with.
-    const CHALLENGE: Option<&'static str> = Some("Basic realm=\"keymint\"");
+    // Added by the handlers, only where the client used HTTP Basic ([`challenged`]): OAuth
+    // clients treat a challenge as the whole answer and would never read the error code.
+    const CHALLENGE: Option<&'static str> = None;
 
     fn refusal(failure: &Failure) -> Refusal<&'static str> {
         match failure {
@@ -73,6 +74,26 @@ impl ErrorTable for OAuth {
     fn render(refusal: Refusal<&'static str>, _: &Stamp) -> HttpResponse {
         render(refusal.status, refusal.code, refusal.message)
     }
+}
+
+/// RFC 6749 §5.2: a client that authenticated with the `Authorization` header and failed is
+/// answered 401 with a Basic challenge; the others get the same 401 without one.
+pub fn challenged(req: &HttpRequest, answer: Result<HttpResponse, OAuthError>) -> HttpResponse {
+    let mut response = match answer {
+        Ok(response) => return response,
+        Err(err) => actix_web::ResponseError::error_response(&err),
+    };
+    if response.status() == StatusCode::UNAUTHORIZED
+        && req.headers().contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        response.headers_mut().insert(
+            actix_web::http::header::WWW_AUTHENTICATE,
+            actix_web::http::header::HeaderValue::from_static(
+                "Basic realm=\"keymint\", error=\"invalid_client\"",
+            ),
+        );
+    }
+    response
 }
 
 /// `{"error", "error_description"}`, never cached (RFC 6749 §5.2 answers carry no-store too).

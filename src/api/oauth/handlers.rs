@@ -2,7 +2,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, post, web};
 use serde_json::{Map, Value};
 
-use super::error::{OAuth, OAuthError, refused};
+use super::error::{OAuth, OAuthError, challenged, refused};
 use super::types::{
     ErrorResponse, ServerMetadata, TokenActionRequest, TokenRequest, TokenResponse,
 };
@@ -157,7 +157,7 @@ impl Endpoint for TokenEndpoint {
     responses(
         (status = 200, description = "The access token. `Cache-Control: no-store`.", body = TokenResponse, content_type = "application/json"),
         (status = 400, description = "`invalid_request` (not a form, a parameter sent twice, credentials in both places, no `grant_type`), `unsupported_grant_type`, `unauthorized_client`, `invalid_scope` or `invalid_target`.", body = ErrorResponse, content_type = "application/json"),
-        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic.", body = ErrorResponse, content_type = "application/json"),
         (status = 429, description = "`temporarily_unavailable`: the account's quota or the address's failed authentications are spent; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
     ),
@@ -168,8 +168,9 @@ pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, OAuthError> {
-    mint::mint::<TokenEndpoint>(req, payload, state).await
+) -> HttpResponse {
+    let answer = mint::mint::<TokenEndpoint>(req.clone(), payload, state).await;
+    challenged(&req, answer)
 }
 
 /// Who is calling a revocation or introspection endpoint, authenticated as at the token
@@ -210,7 +211,7 @@ fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
     responses(
         (status = 200, description = "The token's state.", body = IntrospectionResponse, content_type = "application/json"),
         (status = 400, description = "`invalid_request`.", body = ErrorResponse, content_type = "application/json"),
-        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic.", body = ErrorResponse, content_type = "application/json"),
         (status = 429, description = "`temporarily_unavailable`; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
     ),
@@ -221,8 +222,17 @@ pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let answer = introspection(&req, payload, &state).await;
+    challenged(&req, answer)
+}
+
+async fn introspection(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let (client, request) = client_request(&req, payload, &state).await?;
+    let (client, request) = client_request(req, payload, state).await?;
     let answer = match state.tokens.verify_token(&request.token).await {
         Ok((claims, access)) if access.subject == client.account => IntrospectionResponse {
             active: true,
@@ -254,7 +264,7 @@ pub async fn introspect(
     responses(
         (status = 200, description = "Revoked, or nothing to revoke. No body."),
         (status = 400, description = "`invalid_request`, or `unauthorized_client` for a token issued to another client.", body = ErrorResponse, content_type = "application/json"),
-        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic.", body = ErrorResponse, content_type = "application/json"),
         (status = 429, description = "`temporarily_unavailable`; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
     ),
@@ -265,9 +275,18 @@ pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let answer = revocation(&req, payload, &state).await;
+    challenged(&req, answer)
+}
+
+async fn revocation(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let (client, request) = client_request(&req, payload, &state).await?;
-    let caller = state.caller(&req, &super::DIALECT);
+    let (client, request) = client_request(req, payload, state).await?;
+    let caller = state.caller(req, &super::DIALECT);
     match state
         .tokens
         .revoke_token(&caller, &client, &request.token)
