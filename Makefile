@@ -4,10 +4,13 @@ CARGO ?= cargo
 BIN := target/debug/keymint
 VENV := .venv
 ST := $(VENV)/bin/st
+# Stamp: the Python clients of tests/oauth-clients are installed in $(VENV).
+OAUTH_PY := $(VENV)/.oauth-clients
 BIND ?= 127.0.0.1:8080
-NPM := clients/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
+NPM := clients/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json \
+	tests/oauth-clients/node_modules/.package-lock.json
 
-.PHONY: run build test setup packages unit conformance clients clients-test browser fuzz lint bench
+.PHONY: run build test setup packages unit conformance clients clients-test browser oauth-clients fuzz lint bench
 ## How long the soak test runs in `make test` (a plain `cargo test` runs it for 10 s).
 SOAK_SECONDS ?= 120
 
@@ -32,13 +35,15 @@ build:
 ## Everything: unit and integration tests, the adversarial suite and the soak test, the
 ## integration suite again on PostgreSQL (the machine's, or KEYMINT_TEST_POSTGRES_URL's database),
 ## schemathesis against the served documents, the typed TypeScript clients against a running
-## keymint, and Swagger UI in a real browser.
-test: setup unit conformance clients-test browser
+## keymint, Swagger UI in a real browser, and the OAuth 2.0 dialect through unmodified clients
+## (openid-client and jose from npm, Authlib and PyJWT from PyPI) with ES256 and RS256.
+test: setup unit conformance clients-test browser oauth-clients
 
 ## What the suites need from the machine, each installed once and only when missing: Debian
 ## packages (nginx, chromium, python3-venv, curl; by apt-get as root, otherwise it names the
-## command), the Python venv for schemathesis, and the npm packages of clients/ and tests/browser/.
-setup: packages $(ST) $(NPM)
+## command), the Python venv for schemathesis, Authlib and PyJWT, and the npm packages of clients/,
+## tests/browser/ and tests/oauth-clients/.
+setup: packages $(ST) $(OAUTH_PY) $(NPM)
 
 packages:
 	@tests/setup.sh curl nginx chromium python3-venv node
@@ -71,6 +76,10 @@ fuzz:
 browser: build tests/browser/node_modules/.package-lock.json
 	tests/browser/run.sh $(BIN)
 
+## openid-client, jose, Authlib and PyJWT, unmodified, against fresh keymints (ES256, RS256).
+oauth-clients: build tests/oauth-clients/node_modules/.package-lock.json $(OAUTH_PY)
+	tests/oauth-clients/run.sh $(BIN)
+
 conformance: build $(ST)
 	ST=$(ST) tests/conformance/run.sh $(BIN)
 
@@ -78,6 +87,11 @@ $(ST): tests/conformance/requirements.txt | packages
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
 	touch $(ST)
+
+# Into the same venv, after schemathesis (so a new schemathesis reinstalls these too).
+$(OAUTH_PY): tests/oauth-clients/requirements.txt $(ST)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/oauth-clients/requirements.txt
+	touch $(OAUTH_PY)
 
 ## Micro-benchmarks of the per-request steps (benches/tokens.rs, criterion), then a release
 ## build against the HTTP floor and oidc-provider (bench/run.py), which writes bench/results.md.
