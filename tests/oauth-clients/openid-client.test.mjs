@@ -80,12 +80,15 @@ describe('openid-client asking keymint for less, or elsewhere', () => {
     assert.ok(error instanceof client.WWWAuthenticateChallengeError, `${error.name}: ${error.message}`);
     assert.equal(error.status, 401);
     assert.deepEqual(error.cause.map((challenge) => challenge.scheme), ['basic']);
+    assert.equal(error.cause[0].parameters.error, 'invalid_client');
     assert.equal(await errorCode(error), 'invalid_client');
   });
 
   it('is refused with a 401 and invalid_client for a wrong secret in client_secret_post', async () => {
     const secret = `${keymint.key}x`;
     const error = await refusal(client.clientCredentialsGrant(await discover({ method: 'client_secret_post', secret })));
+    // No challenge without Basic, so openid-client reads the error body itself.
+    assert.ok(error instanceof client.ResponseBodyError, `${error.name}: ${error.message}`);
     assert.equal(error.status, 401, `${error.name}: ${error.message}`);
     assert.equal(await errorCode(error), 'invalid_client');
   });
