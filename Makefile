@@ -20,13 +20,18 @@ run: build
 		echo "Account 'demo' exists; its keys were shown when it was created."; \
 		echo "A new primary key: $(BIN) keys rotate demo --slot primary"; \
 	else \
-		key=$$($(BIN) accounts create demo --json | grep -o '"secret":"[^"]*"' | head -n1 | cut -d'"' -f4); \
+		created=$$($(BIN) accounts create demo --json); \
+		key=$$(echo "$$created" | grep -o '"secret":"[^"]*"' | head -n1 | cut -d'"' -f4); \
+		id=$$(echo "$$created" | grep -o '"id":"[^"]*"' | head -n1 | cut -d'"' -f4); \
 		echo "Created account 'demo'. Its primary API key (shown once, keep it):"; \
-		echo; echo "  $$key"; echo; \
+		echo; echo "  $$key   (id $$id)"; echo; \
 		echo "Get a token:"; \
 		echo "  curl -H 'X-Api-Key: $$key' -H 'Content-Type: application/json' -d '{\"scope\":[\"calls:read\"]}' http://$(BIND)/v1/auth/token"; \
+		echo "Or by OAuth 2.0 client credentials:"; \
+		echo "  curl -u '$$id:$$key' -d grant_type=client_credentials http://$(BIND)/oauth2/token"; \
 	fi
 	@echo "Swagger UI: http://$(BIND)/swagger-ui/"
+	@echo "OAuth 2.0 discovery: http://$(BIND)/.well-known/openid-configuration"
 	@$(BIN) serve --bind $(BIND)
 
 build:
