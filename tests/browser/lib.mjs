@@ -140,11 +140,20 @@ export async function eventually(predicate, what, timeoutMs = 5_000) {
   }
 }
 
-/** The claims of a JWT (the signature is checked by keymint itself, via introspection). */
-export function jwtClaims(token) {
+function jwtPart(token, index) {
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error(`not a JWT: ${token}`);
-  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  return JSON.parse(Buffer.from(parts[index], 'base64url').toString('utf8'));
+}
+
+/** The protected header of a JWT: `alg`, `kid`, `typ`. */
+export function jwtHeader(token) {
+  return jwtPart(token, 0);
+}
+
+/** The claims of a JWT (the signature is checked by keymint itself, via introspection). */
+export function jwtClaims(token) {
+  return jwtPart(token, 1);
 }
 
 /** keymint's own word on a token: RFC 7662 introspection with the account's key. */
