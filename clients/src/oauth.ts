@@ -57,7 +57,7 @@ export interface paths {
         put?: never;
         /**
          * Introspect a token (RFC 7662)
-         * @description Authenticate as at the token endpoint. The answer is `{"active": false}` for any token that is invalid, expired, revoked, of another account, or minted by a key since rotated or revoked.
+         * @description Authenticate as at the token endpoint, or with an access token of the same account as a bearer token (RFC 7662 §2.1; Swagger UI's Authorize gets one). The answer is `{"active": false}` for any token that is invalid, expired, revoked, of another account, or minted by a key since rotated or revoked.
          */
         post: operations["introspect"];
         delete?: never;
@@ -111,10 +111,10 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * @description The error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 8707 §2.
+         * @description The error codes of RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1 and RFC 8707 §2.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "invalid_target" | "unsupported_token_type" | "temporarily_unavailable" | "server_error";
+        ErrorCode: "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "invalid_target" | "invalid_token" | "unsupported_token_type" | "temporarily_unavailable" | "server_error";
         /** @description An error response (RFC 6749 §5.2). */
         ErrorResponse: {
             error: components["schemas"]["ErrorCode"];
@@ -331,7 +331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic. */
+            /** @description `invalid_client`, with `WWW-Authenticate: Basic` when the client used HTTP Basic; `invalid_token` for a bearer token that is not valid, with `WWW-Authenticate: Bearer`. */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -565,3 +565,56 @@ async fn hs256_is_refused_as_the_published_algorithm() {
     let refused = keymint::api::Formats::new(SigningAlg::Hs256, Some(SigningAlg::Hs256));
     assert!(refused.unwrap_err().contains("never published"));
 }
+
+#[tokio::test]
+async fn a_resource_may_introspect_with_an_access_token_of_its_own_account() {
+    let app = spawn_app().await;
+    let acme = app.create_account("acme").await;
+    let other = app.create_account("other").await;
+    let own = app.access_token(&acme.primary, &[]).await;
+    let looked_at = app
+        .access_token(&acme.secondary, &[("scope", "calls:read")])
+        .await;
+    let foreign = app.access_token(&other.primary, &[]).await;
+    let introspect = |bearer: &str, token: &str| {
+        app.client
+            .post(app.url("/oauth2/introspect"))
+            .bearer_auth(bearer)
+            .form(&[("token", token)])
+            .send()
+    };
+
+    let active = introspect(&own, &looked_at).await.unwrap();
+    let of_another_account = introspect(&own, &foreign).await.unwrap();
+    let bad_bearer = introspect("not.a.token", &looked_at).await.unwrap();
+
+    assert_eq!(active.status(), StatusCode::OK);
+    let active: Value = active.json().await.unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], acme.secondary.id.as_str());
+    assert_eq!(
+        of_another_account.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    assert_eq!(
+        bad_bearer.headers()["www-authenticate"],
+        "Bearer realm=\"keymint\", error=\"invalid_token\""
+    );
+    assert_eq!(
+        error_of(bad_bearer).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
+    // Revocation still needs client credentials (RFC 7009 §2.1).
+    let revoke = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .bearer_auth(&own)
+        .form(&[("token", looked_at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(revoke).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+}

@@ -86,11 +86,15 @@ pub fn challenged(req: &HttpRequest, answer: Result<HttpResponse, OAuthError>) -
     if response.status() == StatusCode::UNAUTHORIZED
         && req.headers().contains_key(actix_web::http::header::AUTHORIZATION)
     {
+        // RFC 6750 §3 for a bearer token, RFC 6749 §5.2 for HTTP Basic.
+        let challenge = if crate::api::credentials::bearer(req).is_some() {
+            "Bearer realm=\"keymint\", error=\"invalid_token\""
+        } else {
+            "Basic realm=\"keymint\", error=\"invalid_client\""
+        };
         response.headers_mut().insert(
             actix_web::http::header::WWW_AUTHENTICATE,
-            actix_web::http::header::HeaderValue::from_static(
-                "Basic realm=\"keymint\", error=\"invalid_client\"",
-            ),
+            actix_web::http::header::HeaderValue::from_static(challenge),
         );
     }
     response

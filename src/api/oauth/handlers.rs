@@ -1,3 +1,4 @@
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, post, web};
 use serde_json::{Map, Value};
@@ -7,7 +8,7 @@ use super::types::{
     ErrorResponse, ServerMetadata, TokenActionRequest, TokenRequest, TokenResponse,
 };
 use crate::api::body::{self, BodyError, BodyRules, Encoding, FieldNaming};
-use crate::api::error::Failure;
+use crate::api::error::{Failure, Refusal};
 use crate::api::keymint::types::IntrospectionResponse;
 use crate::api::mint::{self, CredentialSource, Endpoint};
 use crate::api::{AppState, credentials};
@@ -205,17 +206,17 @@ fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
 #[utoipa::path(
     tag = "OAuth 2.0",
     summary = "Introspect a token (RFC 7662)",
-    description = "Authenticate as at the token endpoint. The answer is `{\"active\": false}` for any token that is invalid, expired, revoked, of another account, or minted by a key since rotated or revoked.",
+    description = "Authenticate as at the token endpoint, or with an access token of the same account as a bearer token (RFC 7662 §2.1; Swagger UI's Authorize gets one). The answer is `{\"active\": false}` for any token that is invalid, expired, revoked, of another account, or minted by a key since rotated or revoked.",
     operation_id = "introspect",
     request_body(content = TokenActionRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token's state.", body = IntrospectionResponse, content_type = "application/json"),
         (status = 400, description = "`invalid_request`.", body = ErrorResponse, content_type = "application/json"),
-        (status = 401, description = "`invalid_client`; with `WWW-Authenticate: Basic` when the client used HTTP Basic.", body = ErrorResponse, content_type = "application/json"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic` when the client used HTTP Basic; `invalid_token` for a bearer token that is not valid, with `WWW-Authenticate: Bearer`.", body = ErrorResponse, content_type = "application/json"),
         (status = 429, description = "`temporarily_unavailable`; see Retry-After.", body = ErrorResponse, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`.", body = ErrorResponse, content_type = "application/json"),
     ),
-    security((), ("clientSecretBasic" = [])),
+    security((), ("clientSecretBasic" = []), ("oauth2" = [])),
 )]
 #[post("/oauth2/introspect")]
 pub async fn introspect(
@@ -232,9 +233,38 @@ async fn introspection(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let (client, request) = client_request(req, payload, state).await?;
+    let (account, request) = match credentials::bearer(req) {
+        // RFC 7662 §2.1: a protected resource may authenticate with an access token of its own.
+        Some(Ok(presented)) => {
+            let bytes = body::read_bytes(req, payload).await;
+            let mut request: TokenActionRequest = body::decode_body(req, bytes, ACTION_BODY)?;
+            if !matches!(
+                posted(&mut request.client_id, &mut request.client_secret),
+                Credentials::Missing
+            ) {
+                return Err(BodyError::CredentialsTwice.into());
+            }
+            let access = state
+                .tokens
+                .access(&Credentials::Bearer(presented.to_owned()))
+                .await
+                .map_err(|err| match err {
+                    CoreError::InvalidCredentials(_) => Failure::Grant(Refusal::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_token",
+                        "The access token is not valid.",
+                    )),
+                    other => other.into(),
+                })?;
+            (access.subject, request)
+        }
+        _ => {
+            let (client, request) = client_request(req, payload, state).await?;
+            (client.account, request)
+        }
+    };
     let answer = match state.tokens.verify_token(&request.token).await {
-        Ok((claims, access)) if access.subject == client.account => IntrospectionResponse {
+        Ok((claims, access)) if access.subject == account => IntrospectionResponse {
             active: true,
             scope: Some(state.tokens.scopes().display(access.scopes).to_string()),
             client_id: Some(claims.key_id),

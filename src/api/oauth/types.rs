@@ -82,7 +82,7 @@ pub enum GrantType {
     ClientCredentials,
 }
 
-/// The error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 8707 §2.
+/// The error codes of RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1 and RFC 8707 §2.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
@@ -94,6 +94,7 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    InvalidToken,
     UnsupportedTokenType,
     TemporarilyUnavailable,
     ServerError,
