@@ -214,6 +214,15 @@ async function setBody(operation, body) {
  * which Swagger UI ticks for every optional field, unticked, so it is not sent. */
 async function setForm(operation, values) {
   const rows = operation.locator('.opblock-section-request-body tr[data-property-name]');
+  // Swagger UI renders a form's rows over several frames (seen under load in CI): wait for the
+  // fields named, then until no more rows appear.
+  for (const name of Object.keys(values)) {
+    await rows.and(operation.locator(`tr[data-property-name="${name}"]`)).waitFor();
+  }
+  for (let count = -1; count !== await rows.count();) {
+    count = await rows.count();
+    await page.waitForTimeout(100);
+  }
   const seen = [];
   for (const row of await rows.all()) {
     const name = await row.getAttribute('data-property-name');
