@@ -239,6 +239,7 @@ fn auditing(c: &mut Criterion) {
         jti: Some(uuid::Uuid::from_u128(7)),
         client_ip: Some("127.0.0.1".parse().unwrap()),
         count: 1,
+        actor: None,
     };
     let mut buffer = AuditBuffer::new(
         usize::MAX,

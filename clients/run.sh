@@ -69,6 +69,8 @@ account=$("$bin" accounts create clients --json)
 export KEYMINT_KEY=$(key "$account" secret) KEYMINT_KEY_ID=$(key "$account" id)
 account=$("$bin" accounts create limited --json)
 export KEYMINT_LIMITED_KEY=$(key "$account" secret) KEYMINT_LIMITED_KEY_ID=$(key "$account" id)
+admin=$("$bin" admin-keys create clients --json)
+export KEYMINT_ADMIN_KEY=$(node -e 'console.log(JSON.parse(process.argv[1]).secret)' "$admin")
 
 # The tests offer wrong keys and tokens on purpose, all from 127.0.0.1: the per-address limit on
 # failed authentications (default 20/60s, tested in tests/api) is raised so it cannot interfere.

@@ -1,5 +1,6 @@
 //! The command-line surface. Outside acceptance tests drive it, so names and output shapes are
-//! a contract: `serve`, `accounts create`, `keys rotate|list|revoke`.
+//! a contract: `serve`, `accounts create`, `keys rotate|list|revoke`, `admin-keys
+//! create|list|revoke`.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -7,6 +8,7 @@ use crate::api::client::ProxyNet;
 use crate::api::docs::PublicUrl;
 use crate::api::{Gateway, Lifetimes};
 use crate::core::account::AccountName;
+use crate::core::adminkey::AdminKeyName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::keyring::SigningAlg;
 use crate::core::ratelimit::RatePolicy;
@@ -51,6 +53,9 @@ pub enum Command {
     /// Manage the ES256/EdDSA/RS256 signing keys.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),
+    /// Manage admin keys: who may call the admin API (`/admin/v1/`, `Authorization: Bearer`).
+    #[command(subcommand)]
+    AdminKeys(AdminKeysCommand),
     /// The dialects this build speaks: token endpoints, documents, lifetimes.
     Dialects(DialectsArgs),
 }
@@ -78,8 +83,9 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     /// Print one JSON object: {"events": [{"at", "dialect", "outcome", "reason", "account",
-    /// "key_id", "scopes", "jti", "client_ip", "count"}, ...]}; `count` is how many refusals
-    /// at a limit one event stands for (1 otherwise).
+    /// "key_id", "scopes", "jti", "client_ip", "count", "actor"}, ...]}; `count` is how many
+    /// refusals at a limit one event stands for (1 otherwise), `actor` the admin key that made
+    /// a change (null for token requests and for the command line).
     #[arg(long)]
     pub json: bool,
 }
@@ -309,6 +315,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub routes: RoutesArgs,
 
+    // The prefix of the keys the admin API's createAccount makes.
+    #[command(flatten)]
+    pub key_format: KeyFormatArgs,
+
     /// Each dialect's own flags (lifetime tunables), declared in its folder.
     #[command(flatten)]
     pub lifetimes: Lifetimes,
@@ -504,6 +514,34 @@ pub enum KeysCommand {
         routes: RoutesArgs,
     },
     /// Revoke one key by id; it stops working at once.
+    Revoke {
+        key_id: KeyId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeysCommand {
+    /// Create an admin key and print it once: only its hash is stored.
+    Create {
+        /// What the key is for (`ci-deploy`): 1 to 64 letters, digits, '.', '_' or '-'.
+        name: AdminKeyName,
+        /// The key may only read (GET operations); every change is refused with 403.
+        #[arg(long)]
+        read_only: bool,
+        /// Print one JSON object: {"id", "secret", "name", "read_only", "created_at"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the admin keys, revoked ones too (never their secrets).
+    List {
+        /// Print one JSON object: {"admin_keys": [{"id", "name", "read_only", "created_at",
+        /// "revoked_at"}, ...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an admin key by id: refused from its next request on, on every instance.
     Revoke {
         key_id: KeyId,
         #[arg(long)]

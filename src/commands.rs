@@ -3,8 +3,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::{AccountsCommand, AuditArgs, DialectsArgs, KeysCommand, SigningKeysCommand};
+use crate::cli::{
+    AccountsCommand, AdminKeysCommand, AuditArgs, DialectsArgs, KeysCommand, SigningKeysCommand,
+};
 use crate::core::admin::{FreshKey, KeyAdmin};
+use crate::core::administration::{Actor, Administration};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
@@ -52,6 +55,21 @@ async fn admin(
     Ok(KeyAdmin::new(store, Arc::new(SystemClock), prefix))
 }
 
+/// The operations the admin API offers too, as the operator at the command line.
+async fn administration(
+    database_url: &str,
+    prefix: KeyPrefix,
+    scopes: Arc<Catalogue>,
+) -> anyhow::Result<Administration> {
+    let store = open(database_url, scopes.clone()).await?;
+    Ok(Administration::new(
+        store,
+        Arc::new(SystemClock),
+        prefix,
+        scopes,
+    ))
+}
+
 fn key_json(key: &FreshKey) -> serde_json::Value {
     json!({"id": key.key.id().as_str(), "slot": key.slot.as_str(), "secret": key.key.expose()})
 }
@@ -84,8 +102,9 @@ pub async fn accounts(
                     })
                 })
                 .transpose()?;
-            let admin = admin(database_url, format.key_prefix, catalogue).await?;
-            let keys = admin.create_account(&name, scopes).await?;
+            let admin = administration(database_url, format.key_prefix, catalogue).await?;
+            let operator = admin.writer(Actor::operator()).await?;
+            let keys = admin.create_account(&operator, &name, scopes).await?.keys;
             if json {
                 let keys: Vec<_> = keys.iter().map(key_json).collect();
                 print(out, json!({"account": name.as_str(), "keys": keys}))
@@ -187,12 +206,118 @@ pub async fn keys(
         }
         KeysCommand::Revoke { key_id, json } => {
             // Revoking reads no scopes: any catalogue will do.
-            let admin = admin(database_url, Default::default(), shipped_scopes()).await?;
-            admin.revoke(&key_id).await?;
+            let admin = administration(database_url, Default::default(), shipped_scopes()).await?;
+            let operator = admin.writer(Actor::operator()).await?;
+            admin.revoke_key(&operator, &key_id).await?;
             if json {
                 print(out, json!({"id": key_id.as_str(), "revoked": true}))
             } else {
                 print(out, format_args!("Revoked key {key_id}."))
+            }
+        }
+    }
+}
+
+pub async fn admin_keys(
+    database_url: &str,
+    command: AdminKeysCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    // Admin keys have no scopes: any catalogue will do.
+    let admin = administration(database_url, KeyPrefix::default(), shipped_scopes()).await?;
+    match command {
+        AdminKeysCommand::Create {
+            name,
+            read_only,
+            json,
+        } => {
+            let operator = admin.writer(Actor::operator()).await?;
+            let created = admin.create_admin_key(&operator, name, read_only).await?;
+            let (key, info) = (&created.key, &created.info);
+            if json {
+                print(
+                    out,
+                    json!({
+                        "id": info.id.as_str(),
+                        "secret": key.expose(),
+                        "name": info.name,
+                        "read_only": info.read_only,
+                        "created_at": info.created_at.to_rfc3339(),
+                    }),
+                )
+            } else {
+                let access = if info.read_only {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                print(
+                    out,
+                    format_args!(
+                        "Created {access} admin key {}: id {}  key {}",
+                        info.name,
+                        info.id,
+                        key.expose()
+                    ),
+                )?;
+                print(
+                    out,
+                    "Keep this key now: only its hash is stored, so it cannot be shown again.",
+                )
+            }
+        }
+        AdminKeysCommand::List { json } => {
+            let keys = admin.admin_keys().await?;
+            if json {
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|key| {
+                        json!({
+                            "id": key.id.as_str(),
+                            "name": key.name,
+                            "read_only": key.read_only,
+                            "created_at": key.created_at.to_rfc3339(),
+                            "revoked_at": key.revoked_at.map(|at| at.to_rfc3339()),
+                        })
+                    })
+                    .collect();
+                return print(out, json!({ "admin_keys": keys }));
+            }
+            print(
+                out,
+                format_args!(
+                    "{:<11}  {:<24}  {:<10}  {:<25}  REVOKED",
+                    "ID", "NAME", "ACCESS", "CREATED"
+                ),
+            )?;
+            for key in keys {
+                let access = if key.read_only {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                let revoked = key
+                    .revoked_at
+                    .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+                print(
+                    out,
+                    format_args!(
+                        "{:<11}  {:<24}  {access:<10}  {:<25}  {revoked}",
+                        key.id,
+                        key.name,
+                        key.created_at.to_rfc3339()
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        AdminKeysCommand::Revoke { key_id, json } => {
+            let operator = admin.writer(Actor::operator()).await?;
+            admin.revoke_admin_key(&operator, &key_id).await?;
+            if json {
+                print(out, json!({"id": key_id.as_str(), "revoked": true}))
+            } else {
+                print(out, format_args!("Revoked admin key {key_id}."))
             }
         }
     }
@@ -323,6 +448,7 @@ pub async fn audit(
                     "jti": e.jti,
                     "client_ip": e.client_ip,
                     "count": e.count,
+                    "actor": e.actor.as_ref().map(KeyId::as_str),
                 })
             })
             .collect();
@@ -335,7 +461,7 @@ pub async fn audit(
         print(
             out,
             format_args!(
-                "{}  {:<8} {:<7} {:<19} account={} key={} ip={} jti={} scopes={}{}",
+                "{}  {:<8} {:<7} {:<19} account={} key={} ip={} jti={} scopes={}{}{}",
                 e.at.to_rfc3339(),
                 e.dialect,
                 e.outcome,
@@ -350,6 +476,9 @@ pub async fn audit(
                 } else {
                     format!(" count={}", e.count)
                 },
+                e.actor
+                    .map(|actor| format!(" actor={actor}"))
+                    .unwrap_or_default(),
             ),
         )?;
     }

@@ -5,7 +5,7 @@
 pub mod api;
 /// The command line and its options.
 pub mod cli;
-/// The operator commands behind `accounts` and `keys`.
+/// The operator commands behind `accounts`, `keys`, `admin-keys` and the others.
 pub mod commands;
 /// The domain: keys, scopes, lifetimes, signing, quotas, clock.
 pub mod core;

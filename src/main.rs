@@ -58,6 +58,10 @@ async fn main() -> ExitCode {
             telemetry::init("warn", LogFormat::Text);
             commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await
         }
+        Command::AdminKeys(command) => {
+            telemetry::init("warn", LogFormat::Text);
+            commands::admin_keys(&cli.database_url, command, &mut std::io::stdout()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use crate::api::docs::Documents;
 use crate::api::security::SecurityHeaders;
 use crate::api::{self, AppState, Routes};
 use crate::cli::ServeArgs;
+use crate::core::administration::Administration;
 use crate::core::clock::Clock;
 use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
 use crate::core::ratelimit::{AccountLimiter, FailureGate, Quota};
@@ -358,8 +359,16 @@ impl Application {
         let routes = web::Data::new(Routes::new(&documents));
         let docs = web::Data::new(Documents::new(&documents, settings.public_url.clone()));
         let security = web::Data::new(SecurityHeaders::new(settings.public_url.as_ref()));
+        // On the cached store: a key revoked here is dropped from this instance's cache at once.
+        let admin = Arc::new(Administration::new(
+            store.clone(),
+            tokens.clock().clone(),
+            settings.key_format.key_prefix.clone(),
+            routes_table.scopes().clone(),
+        ));
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
+            admin,
             store: store.clone(),
             metrics,
             lifetimes,

@@ -8,9 +8,10 @@ import type * as velt from "./velt.js";
 import type * as memoram from "./memoram.js";
 import type * as keymint from "./keymint.js";
 import type * as oauth from "./oauth.js";
+import type * as admin from "./admin.js";
 import { serverPath } from "./servers.js";
 
-export type { volubile, origoid, velt, memoram, keymint, oauth };
+export type { volubile, origoid, velt, memoram, keymint, oauth, admin };
 export { serverPath };
 
 /** Options of openapi-fetch's `createClient`, less `baseUrl` (the factory builds it). */
@@ -44,6 +45,11 @@ export const keymintClient = (origin: string, options: Options = {}): Client<key
 export const oauthClient = (origin: string, options: Options = {}): Client<oauth.paths> =>
     createClient<oauth.paths>({ ...options, baseUrl: at(origin, "oauth") });
 
+/** The admin API (its document's server carries `/admin/v1`): accounts and their keys, with an
+ * admin key as `Authorization: Bearer kma_...`; every refusal an RFC 9457 problem. */
+export const adminClient = (origin: string, options: Options = {}): Client<admin.paths> =>
+    createClient<admin.paths>({ ...options, baseUrl: at(origin, "admin") });
+
 /** Success and error bodies, by document. */
 export type VolubileToken = volubile.components["schemas"]["AuthTokenResponse"];
 export type VolubileError = volubile.components["schemas"]["ErrorResponse"];
@@ -62,3 +68,7 @@ export type OAuthToken = oauth.components["schemas"]["TokenResponse"];
 export type OAuthError = oauth.components["schemas"]["ErrorResponse"];
 export type OAuthErrorCode = oauth.components["schemas"]["ErrorCode"];
 export type ServerMetadata = oauth.components["schemas"]["ServerMetadata"];
+export type AdminAccountPage = admin.components["schemas"]["AccountPage"];
+export type AdminAccount = admin.components["schemas"]["Account"];
+export type AdminCreatedAccount = admin.components["schemas"]["CreatedAccount"];
+export type AdminProblem = admin.components["schemas"]["Problem"];

@@ -3,6 +3,7 @@
 
 /** The path each document's first server URL puts before its paths ("" for none). */
 export const serverPath = {
+    admin: "/admin/v1",
     keymint: "",
     memoram: "/api/v1",
     oauth: "",

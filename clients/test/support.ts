@@ -17,6 +17,9 @@ export const server = {
     account: "clients",
 };
 
+/** An admin key of `server`'s database (`keymint admin-keys create clients`). */
+export const adminKey = required("KEYMINT_ADMIN_KEY");
+
 /** A second keymint, started with `--rate-limit 2/60s` (account `limited`). */
 export const limited = {
     url: required("KEYMINT_LIMITED_URL"),
@@ -24,7 +27,7 @@ export const limited = {
     keyId: required("KEYMINT_LIMITED_KEY_ID"),
 };
 
-export type Document = "volubile" | "origoid" | "velt" | "memoram" | "keymint" | "oauth";
+export type Document = "volubile" | "origoid" | "velt" | "memoram" | "keymint" | "oauth" | "admin";
 
 type Served = {
     paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;

@@ -37,6 +37,7 @@ use utoipa_actix_web::AppExt as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::core::CoreError;
+use crate::core::administration::Administration;
 use crate::core::error::RateLimited;
 use crate::core::keyring::SigningAlg;
 use crate::core::lifetime::LifetimePolicy;
@@ -59,6 +60,8 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 #[derive(Debug)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    /// The administrator's operations (the admin API's; the CLI's too).
+    pub admin: Arc<Administration>,
     /// For readiness checks.
     pub store: Arc<dyn KeyStore>,
     pub metrics: Arc<Metrics>,
@@ -319,6 +322,7 @@ registry! {
     memoram,
     oauth,
     keymint,
+    admin,
 }
 
 /// The dialects named in `names` (all of them when `names` is empty), in [`DIALECTS`] order.
@@ -421,16 +425,43 @@ where
     }
 }
 
+/// A documented path's dialect and methods.
+type Operations = (&'static Dialect, Vec<actix_web::http::Method>);
+
 /// Documented operations, path → (dialect, allowed methods), for answering 405 with `Allow`.
 #[derive(Debug)]
 pub struct Routes {
     dialects: Vec<&'static Dialect>,
-    operations: BTreeMap<String, (&'static Dialect, Vec<actix_web::http::Method>)>,
+    /// Paths without parameters, looked up as they are.
+    operations: BTreeMap<String, Operations>,
+    /// Paths with parameters (`/admin/v1/accounts/{name}`), matched segment by segment.
+    templates: Vec<(String, Operations)>,
+}
+
+/// Whether `path` is an address of `template`: each `{parameter}` stands for one non-empty
+/// segment.
+fn matches_template(template: &str, path: &str) -> bool {
+    let (mut expected, mut given) = (template.split('/'), path.split('/'));
+    loop {
+        match (expected.next(), given.next()) {
+            (None, None) => return true,
+            (Some(parameter), Some(segment))
+                if parameter.starts_with('{') && parameter.ends_with('}') =>
+            {
+                if segment.is_empty() {
+                    return false;
+                }
+            }
+            (Some(literal), Some(segment)) if literal == segment => {}
+            _ => return false,
+        }
+    }
 }
 
 impl Routes {
     pub fn new(documents: &[(&'static Dialect, OpenApi)]) -> Self {
         let mut operations = BTreeMap::new();
+        let mut templates = Vec::new();
         for (dialect, doc) in documents {
             for (path, item) in &doc.paths.paths {
                 let methods = [
@@ -443,20 +474,35 @@ impl Routes {
                 .into_iter()
                 .filter_map(|(present, method)| present.then_some(method))
                 .collect();
-                operations.insert(format!("{}{path}", dialect.base_path), (*dialect, methods));
+                let full = format!("{}{path}", dialect.base_path);
+                if full.contains('{') {
+                    templates.push((full, (*dialect, methods)));
+                } else {
+                    operations.insert(full, (*dialect, methods));
+                }
             }
         }
         Self {
             dialects: documents.iter().map(|(dialect, _)| *dialect).collect(),
             operations,
+            templates,
         }
+    }
+
+    /// The documented operations at `path`: its own, or a template's it is an address of.
+    fn lookup(&self, path: &str) -> Option<&Operations> {
+        self.operations.get(path).or_else(|| {
+            self.templates
+                .iter()
+                .find(|(template, _)| matches_template(template, path))
+                .map(|(_, operations)| operations)
+        })
     }
 
     /// The dialect a documented operation belongs to, for metrics labels; `none` for anything
     /// else (documents, Swagger UI, unknown paths), which keeps label values few.
     pub fn dialect_of(&self, path: &str) -> &'static str {
-        self.operations
-            .get(path)
+        self.lookup(path)
             .map_or("none", |(dialect, _)| dialect.name)
     }
 
@@ -479,7 +525,7 @@ impl Routes {
     pub fn fallback(&self, req: &actix_web::HttpRequest) -> HttpResponse {
         // The router matched on the decoded path (`/v1/auth/%74oken` is `/v1/auth/token`).
         let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
-        match self.operations.get(path.as_ref()) {
+        match self.lookup(path.as_ref()) {
             Some((dialect, methods)) => {
                 let mut response =
                     (dialect.error_page)(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", req);
@@ -642,6 +688,20 @@ impl std::fmt::Display for ErrorChain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_matches_one_non_empty_segment_per_parameter() {
+        let template = "/admin/v1/accounts/{name}";
+        assert!(matches_template(template, "/admin/v1/accounts/acme"));
+        for other in [
+            "/admin/v1/accounts",
+            "/admin/v1/accounts/",
+            "/admin/v1/accounts/acme/keys",
+            "/admin/v1/keys/acme",
+        ] {
+            assert!(!matches_template(template, other), "{other}");
+        }
+    }
 
     #[test]
     fn the_longest_lifetime_is_read_from_every_dialect_in_the_registry() {

@@ -46,14 +46,21 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// The status and message of an error response whose body is not JSON.
+/// The status and message of an error response whose body is not JSON (`application/json`,
+/// or a JSON type such as `application/problem+json`).
 fn plain_error<B>(response: &ServiceResponse<B>) -> Option<(StatusCode, String)> {
     let error = response.response().error()?;
     let is_json = response
         .headers()
         .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| is_json_type(v.as_bytes()));
     (!is_json).then(|| (response.status(), error.to_string()))
+}
+
+fn is_json_type(media: &[u8]) -> bool {
+    let essence = media.split(|&b| b == b';').next().unwrap_or_default();
+    essence.starts_with(b"application/")
+        && (essence == b"application/json" || essence.ends_with(b"+json"))
 }
 
 /// Gives every request an id and returns it in `X-Request-Id`; counts the request in the
@@ -115,4 +122,23 @@ pub async fn middleware(
         .headers_mut()
         .insert(HeaderName::from_static(HEADER), id.0);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_are_told_by_their_media_type() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+        ] {
+            assert!(is_json_type(json.as_bytes()), "{json}");
+        }
+        for other in ["text/plain", "application/jsonl", "text/x+json", ""] {
+            assert!(!is_json_type(other.as_bytes()), "{other}");
+        }
+    }
 }

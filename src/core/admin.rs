@@ -59,12 +59,22 @@ impl KeyAdmin {
         name: &AccountName,
         scopes: Option<ScopeSet>,
     ) -> Result<Vec<FreshKey>, StoreError> {
+        self.create_account_at(name, scopes, self.clock.now()).await
+    }
+
+    /// [`create_account`](Self::create_account), created at `now`.
+    pub(crate) async fn create_account_at(
+        &self,
+        name: &AccountName,
+        scopes: Option<ScopeSet>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<FreshKey>, StoreError> {
         let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
             .into_iter()
             .map(|slot| self.fresh(slot, scopes))
             .unzip();
         self.store
-            .create_account(name.as_str(), &stored, self.clock.now())
+            .create_account(name.as_str(), &stored, now)
             .await?;
         Ok(fresh)
     }

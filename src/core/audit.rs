@@ -1,11 +1,13 @@
 //! The audit trail: every token issued, every token request refused and every token revoked,
-//! with who asked, from where and why; never a secret. Events are buffered and written in batches, off the request path.
+//! every change an administrator made, with who asked, from where and why; never a secret.
+//! Token events are buffered and written in batches, off the request path.
 //!
 //! A batch is stored as one row holding a JSON array of events, each a positional array
 //! `[at_micros, dialect, outcome, reason, account, key_id, scopes, jti, client_ip]`, with a
-//! tenth member `count` when the event stands for several refusals: one row write per second
-//! of traffic instead of one per token (measured: a row per event cost several microseconds of
-//! database time per token, more than issuing it).
+//! tenth member `count` when the event stands for several refusals or is followed by an
+//! eleventh, `actor`, the admin key that made a change: one row write per second of traffic
+//! instead of one per token (measured: a row per event cost several microseconds of database
+//! time per token, more than issuing it).
 //!
 //! Refusals at a limit (429s) are not written one by one, or a client would grow the trail at
 //! the rate it sends: the first of each client's window is written as it happens, the rest as
@@ -35,14 +37,36 @@ pub enum Outcome {
     Refused,
     /// A token (its `jti`) revoked by its own account before its expiry.
     Revoked,
+    /// An account created with its keys (the administrator's change, as all below).
+    AccountCreated,
+    /// An account's API key (`key_id`) revoked.
+    KeyRevoked,
+    /// An admin key (`key_id`) created.
+    AdminKeyCreated,
+    /// An admin key (`key_id`) revoked.
+    AdminKeyRevoked,
 }
 
 impl Outcome {
+    const ALL: [Outcome; 7] = [
+        Outcome::Issued,
+        Outcome::Refused,
+        Outcome::Revoked,
+        Outcome::AccountCreated,
+        Outcome::KeyRevoked,
+        Outcome::AdminKeyCreated,
+        Outcome::AdminKeyRevoked,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Issued => "issued",
             Outcome::Refused => "refused",
             Outcome::Revoked => "revoked",
+            Outcome::AccountCreated => "account_created",
+            Outcome::KeyRevoked => "key_revoked",
+            Outcome::AdminKeyCreated => "admin_key_created",
+            Outcome::AdminKeyRevoked => "admin_key_revoked",
         }
     }
 }
@@ -51,12 +75,10 @@ impl FromStr for Outcome {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "issued" => Ok(Outcome::Issued),
-            "refused" => Ok(Outcome::Refused),
-            "revoked" => Ok(Outcome::Revoked),
-            _ => Err(()),
-        }
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -86,6 +108,9 @@ pub struct AuditEvent<Scopes = ScopeSet> {
     pub client_ip: Option<IpAddr>,
     /// How many requests the event stands for: 1, or more for a summary of refusals at a limit.
     pub count: u32,
+    /// The admin key that made a change, or was refused one; `None` for token requests and for
+    /// the operator's command line (its `dialect` is `cli`).
+    pub actor: Option<KeyId>,
 }
 
 /// An event as read back from the trail: its scopes are the names written then, space-separated.
@@ -105,6 +130,7 @@ impl AuditEvent {
             jti: self.jti,
             client_ip: self.client_ip,
             count: self.count,
+            actor: self.actor,
         }
     }
 }
@@ -139,14 +165,17 @@ fn write_row(out: &mut Vec<u8>, e: &AuditEvent, scopes: &Catalogue) {
         Some(ip) => row.ip(ip),
         None => row.null(),
     };
-    if e.count != 1 {
+    if e.count != 1 || e.actor.is_some() {
         row.integer(i64::from(e.count));
+    }
+    if let Some(actor) = &e.actor {
+        row.plain(actor.as_str());
     }
     row.close_array();
 }
 
 /// A stored row as read back, before its fields are checked; rows written before summaries
-/// existed have no `count`.
+/// existed have no `count`, rows of token requests no `actor`.
 #[derive(serde::Deserialize)]
 struct RawRow(
     i64,
@@ -159,6 +188,7 @@ struct RawRow(
     Option<String>,
     Option<String>,
     #[serde(default = "one")] u32,
+    #[serde(default)] Option<String>,
 );
 
 fn one() -> u32 {
@@ -332,7 +362,8 @@ pub fn decode_batch(text: &str) -> Result<Vec<StoredEvent>, CorruptBatch> {
 }
 
 fn decode_row(row: RawRow) -> Result<StoredEvent, CorruptBatch> {
-    let RawRow(at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip, count) = row;
+    let RawRow(at, dialect, outcome, reason, account, key_id, scopes, jti, client_ip, count, actor) =
+        row;
     let bad = |what: &str| CorruptBatch(what.to_owned());
     Ok(AuditEvent {
         at: DateTime::from_timestamp_micros(at).ok_or_else(|| bad("time"))?,
@@ -349,6 +380,9 @@ fn decode_row(row: RawRow) -> Result<StoredEvent, CorruptBatch> {
             .map(|ip| ip.parse().map_err(|_| bad("client ip")))
             .transpose()?,
         count,
+        actor: actor
+            .map(|id| id.parse().map_err(|_| bad("actor")))
+            .transpose()?,
     })
 }
 
@@ -490,6 +524,7 @@ mod tests {
             jti: Some(uuid::Uuid::from_u128(7)),
             client_ip: Some("2001:db8::1".parse().unwrap()),
             count: 1,
+            actor: None,
         }
     }
 
@@ -555,6 +590,27 @@ mod tests {
             digest.closed(later(500).at).is_empty(),
             "nothing else was held back"
         );
+    }
+
+    #[test]
+    fn an_administrators_change_names_its_actor_and_reads_back() {
+        let created = AuditEvent {
+            dialect: Cow::Borrowed("admin"),
+            outcome: Outcome::AccountCreated,
+            reason: None,
+            jti: None,
+            actor: Some("ZyXwVuTsRqP".parse().unwrap()),
+            ..event(Outcome::Issued)
+        };
+        let written = encode_batch([&created], &scopes()).events;
+        assert!(
+            written.ends_with(r#","2001:db8::1",1,"ZyXwVuTsRqP"]]"#),
+            "{written}"
+        );
+        assert_eq!(decode_batch(&written).unwrap(), stored(&[created]));
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome.as_str().parse(), Ok(outcome));
+        }
     }
 
     #[test]

@@ -101,6 +101,7 @@ impl AuditTrail {
             jti: None,
             client_ip: caller.client_ip,
             count: 1,
+            actor: None,
         };
         // A client refused at a limit gets one event a window, not one a request; so does one
         // refused because the store is away.

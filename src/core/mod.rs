@@ -1,10 +1,15 @@
-//! The transport-free domain: keys, scopes, lifetimes, claims, signing, rate limits and the clock.
+//! The transport-free domain: keys, scopes, lifetimes, claims, signing, rate limits, the
+//! administrator's operations and the clock.
 //! Nothing here knows about HTTP or OpenAPI.
 
 /// Account names.
 pub mod account;
-/// Creating accounts, rotating and revoking keys: what the operator CLI does.
+/// Creating accounts, rotating and revoking keys: the primitives of administration.
 pub mod admin;
+/// The administrator's operations, which the CLI and the admin API share: permissions, audit.
+pub mod administration;
+/// Admin keys: who may call the admin API.
+pub mod adminkey;
 /// Signing algorithms by their JOSE names.
 pub mod alg;
 /// API key strings: generation, parsing, checksum and hashing.

@@ -1,11 +1,12 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::adminkey::{self, AdminPrincipal};
 use super::apikey::{KeyHash, KeyId, PresentedKey};
 use super::audit::{AuditEvent, Caller, Outcome};
 use super::audit_trail::AuditTrail;
@@ -110,10 +111,6 @@ pub enum Revocation {
     /// Nothing changed.
     OtherAccount,
 }
-
-/// Compared against when the key id is unknown, so unknown and wrong keys cost the same.
-static DECOY: LazyLock<KeyHash> =
-    LazyLock::new(|| KeyHash::from_bytes(&[0u8; 32]).expect("32 bytes make a hash"));
 
 /// The one service behind every dialect: checks keys, applies quotas, signs tokens.
 #[derive(Debug)]
@@ -321,16 +318,7 @@ impl TokenService {
         caller: &Caller,
         credentials: &Credentials,
     ) -> Result<Principal, CoreError> {
-        if let Some(ip) = caller.client_ip
-            && let Some(gate) = &self.failures
-            && let Err(limited) = gate.check(ip)
-        {
-            self.observer.rate_limited();
-            let err = CoreError::RateLimited(limited);
-            self.audit
-                .refusal(caller, &err, None, claimed_key_id(credentials));
-            return Err(err);
-        }
+        self.pass_failure_gate(caller, claimed_key_id(credentials))?;
         match self.identify(credentials).await {
             Ok(principal) => Ok(principal),
             Err(err) => {
@@ -348,6 +336,46 @@ impl TokenService {
                 Err(err)
             }
         }
+    }
+
+    /// Refuses a client address whose failed authentications are spent, before any credential
+    /// is looked at, with an audit record naming the key it claimed.
+    fn pass_failure_gate(&self, caller: &Caller, claimed: Option<KeyId>) -> Result<(), CoreError> {
+        if let Some(ip) = caller.client_ip
+            && let Some(gate) = &self.failures
+            && let Err(limited) = gate.check(ip)
+        {
+            self.observer.rate_limited();
+            let err = CoreError::RateLimited(limited);
+            self.audit.refusal(caller, &err, None, claimed);
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Decides which admin key is calling the admin API: an admin key as a bearer credential.
+    /// Anything else (none, an account's API key, a token, a revoked admin key) is the same
+    /// `InvalidCredentials`; failures count against the client address's failed-auth quota as
+    /// token requests' do, and are recorded in the audit trail.
+    pub async fn authenticate_admin(
+        &self,
+        caller: &Caller,
+        credentials: &Credentials,
+    ) -> Result<AdminPrincipal, CoreError> {
+        let claimed = match credentials {
+            Credentials::Bearer(candidate) => adminkey::claimed_id(candidate),
+            _ => None,
+        };
+        self.pass_failure_gate(caller, claimed)?;
+        let verified = match credentials {
+            Credentials::Bearer(candidate) => adminkey::verify(&*self.store, candidate).await,
+            // No bearer credential (none, an API key header, HTTP Basic): no admin key at all.
+            _ => Err(CoreError::InvalidCredentials(Attempt::Absent)),
+        };
+        verified.inspect_err(|err| {
+            self.note_failure(caller, err);
+            self.audit.refusal(caller, err, None, claimed);
+        })
     }
 
     /// A failed authentication that could be a guess spends from the client address's failure
@@ -393,7 +421,7 @@ impl TokenService {
             return Err(CoreError::InvalidCredentials(Attempt::Guess));
         }
         let Some(stored) = self.store.find_key(&key.id).await? else {
-            let _ = DECOY.matches(&key.hash);
+            let _ = KeyHash::decoy().matches(&key.hash);
             tracing::debug!(key_id = %key.id, "unknown key id");
             return Err(CoreError::InvalidCredentials(Attempt::Guess));
         };
@@ -521,6 +549,7 @@ impl TokenService {
                 jti: Some(issued.jti),
                 client_ip: caller.client_ip,
                 count: 1,
+                actor: None,
             }),
             Err(err) => {
                 let owner = (principal.account.clone(), principal.key_id);
@@ -662,6 +691,7 @@ impl TokenService {
             jti: Some(jti),
             client_ip: caller.client_ip,
             count: 1,
+            actor: None,
         };
         if claims.sub != *principal.account {
             tracing::debug!(%jti, "revocation of another account's token refused");

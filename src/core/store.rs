@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use super::apikey::{KeyHash, KeyId};
 use super::audit::{AuditBatch, AuditQuery, StoredEvent};
 use super::keyring::{KeyPairRecord, SigningAlg};
@@ -46,6 +47,25 @@ pub struct KeyInfo {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub scopes: Option<ScopeSet>,
+}
+
+/// An account as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// As it was created (names differing only in case are one name).
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which accounts a listing reads: names starting with `prefix`, after `after`, in order of
+/// their names folded to lower case (one order on every backend: bytewise, and names are ASCII).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRange<'a> {
+    /// Lower case; empty for every name.
+    pub prefix: &'a str,
+    /// A folded name: only names folding to something greater are read.
+    pub after: Option<&'a str>,
+    pub limit: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +126,32 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 
     /// Revokes one active key. Fails with `UnknownKey` if there is no such active key.
     async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The account named `name` (compared regardless of case), if there is one.
+    async fn find_account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// At most `range.limit` accounts, in order of their folded names (see [`AccountRange`]).
+    async fn list_accounts(
+        &self,
+        range: &AccountRange<'_>,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Stores an admin key (its hash, never the key).
+    async fn create_admin_key(
+        &self,
+        key: &NewAdminKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Looks an admin key up by id, revoked or not. Never cached: admin traffic is small, and a
+    /// revoked admin key must stop working on every instance at once.
+    async fn find_admin_key(&self, id: &KeyId) -> Result<Option<StoredAdminKey>, StoreError>;
+
+    /// Every admin key, revoked ones too, oldest first.
+    async fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, StoreError>;
+
+    /// Revokes one active admin key. Fails with `UnknownKey` if there is no such active key.
+    async fn revoke_admin_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Records when keys were last used (batched by the caller).
     async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError>;

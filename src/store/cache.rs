@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey};
+use super::{
+    AccountRange, AccountRecord, ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey,
+};
+use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::KeyId;
 use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
@@ -180,6 +183,38 @@ impl KeyStore for CachedStore {
         let result = self.inner.revoke_key(id, now).await;
         self.invalidate();
         result
+    }
+
+    async fn find_account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.inner.find_account(name).await
+    }
+
+    async fn list_accounts(
+        &self,
+        range: &AccountRange<'_>,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        self.inner.list_accounts(range).await
+    }
+
+    async fn create_admin_key(
+        &self,
+        key: &NewAdminKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.create_admin_key(key, now).await
+    }
+
+    /// Never from memory: a revoked admin key stops working at once, everywhere.
+    async fn find_admin_key(&self, id: &KeyId) -> Result<Option<StoredAdminKey>, StoreError> {
+        self.inner.find_admin_key(id).await
+    }
+
+    async fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, StoreError> {
+        self.inner.list_admin_keys().await
+    }
+
+    async fn revoke_admin_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.revoke_admin_key(id, now).await
     }
 
     async fn record_usage(&self, used: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::core::audit::{AuditQuery, StoredEvent, decode_batch};
 use crate::core::scope::{Catalogue, ScopeSet};
 pub use crate::core::store::{
-    Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore, NewKey, StoreError, StoreOptions,
-    StoredKey,
+    AccountRange, AccountRecord, Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore,
+    NewKey, StoreError, StoreOptions, StoredKey,
 };
 
 /// The in-memory key cache every server puts in front of its store.

@@ -9,9 +9,10 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, encode_scopes, parse_id,
-    parse_jti, parse_scopes, parse_slot,
+    AccountRange, AccountRecord, ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey,
+    encode_scopes, parse_id, parse_jti, parse_scopes, parse_slot,
 };
+use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
@@ -124,6 +125,23 @@ fn stored_key(row: &PgRow, scopes: &Catalogue) -> Result<StoredKey, StoreError> 
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
         scopes: parse_scopes(row.get("scopes"), scopes),
     })
+}
+
+fn admin_key_info(row: &PgRow) -> Result<AdminKeyInfo, StoreError> {
+    Ok(AdminKeyInfo {
+        id: parse_id(row.get("id"))?,
+        name: row.get("name"),
+        read_only: row.get("read_only"),
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+fn account_record(row: &PgRow) -> AccountRecord {
+    AccountRecord {
+        name: row.get("name"),
+        created_at: row.get("created_at"),
+    }
 }
 
 #[async_trait]
@@ -251,6 +269,102 @@ impl KeyStore for PostgresStore {
                 .execute(&self.pool)
                 .await
                 .map_err(StoreError::from_sqlx)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownKey(id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn find_account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT name, created_at FROM accounts WHERE lower(name) = lower($1)")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        Ok(row.as_ref().map(account_record))
+    }
+
+    async fn list_accounts(
+        &self,
+        range: &AccountRange<'_>,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        // Bytewise ("C"), as SQLite orders: the database's own collation may be a locale's.
+        let rows = sqlx::query(
+            r#"SELECT name, created_at FROM accounts
+               WHERE substr(lower(name), 1, length($1)) = $1
+                 AND ($2::text IS NULL OR lower(name) COLLATE "C" > $2)
+               ORDER BY lower(name) COLLATE "C" LIMIT $3"#,
+        )
+        .bind(range.prefix)
+        .bind(range.after)
+        .bind(i64::from(range.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows.iter().map(account_record).collect())
+    }
+
+    async fn create_admin_key(
+        &self,
+        key: &NewAdminKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO admin_keys (id, name, hash, read_only, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.name.as_str())
+        .bind(key.hash.as_bytes())
+        .bind(key.read_only)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from_sqlx)
+    }
+
+    async fn find_admin_key(&self, id: &KeyId) -> Result<Option<StoredAdminKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, hash, read_only, created_at, revoked_at FROM admin_keys
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.map(|row| {
+            let hash: Vec<u8> = row.get("hash");
+            Ok(StoredAdminKey {
+                info: admin_key_info(&row)?,
+                hash: KeyHash::from_bytes(&hash)
+                    .ok_or_else(|| StoreError::Corrupt("admin key hash".into()))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, read_only, created_at, revoked_at FROM admin_keys
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter().map(admin_key_info).collect()
+    }
+
+    async fn revoke_admin_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE admin_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownKey(id.to_string()));
         }

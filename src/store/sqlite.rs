@@ -9,9 +9,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey, encode_scopes, parse_id,
-    parse_jti, parse_scopes, parse_slot,
+    AccountRange, AccountRecord, ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey,
+    encode_scopes, parse_id, parse_jti, parse_scopes, parse_slot,
 };
+use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
@@ -216,6 +217,23 @@ fn stored_key(row: &SqliteRow, scopes: &Catalogue) -> Result<StoredKey, StoreErr
     })
 }
 
+fn admin_key_info(row: &SqliteRow) -> Result<AdminKeyInfo, StoreError> {
+    Ok(AdminKeyInfo {
+        id: parse_id(row.get("id"))?,
+        name: row.get("name"),
+        read_only: row.get("read_only"),
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    })
+}
+
+fn account_record(row: &SqliteRow) -> AccountRecord {
+    AccountRecord {
+        name: row.get("name"),
+        created_at: row.get("created_at"),
+    }
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn create_account(
@@ -336,6 +354,99 @@ impl KeyStore for SqliteStore {
     async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownKey(id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn find_account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query("SELECT name, created_at FROM accounts WHERE lower(name) = lower(?)")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(row.as_ref().map(account_record))
+    }
+
+    async fn list_accounts(
+        &self,
+        range: &AccountRange<'_>,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        // SQLite's lower() folds ASCII only, and names are ASCII: one order, bytewise.
+        let rows = sqlx::query(
+            "SELECT name, created_at FROM accounts
+             WHERE substr(lower(name), 1, length(?)) = ? AND (? IS NULL OR lower(name) > ?)
+             ORDER BY lower(name) LIMIT ?",
+        )
+        .bind(range.prefix)
+        .bind(range.prefix)
+        .bind(range.after)
+        .bind(range.after)
+        .bind(range.limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows.iter().map(account_record).collect())
+    }
+
+    async fn create_admin_key(
+        &self,
+        key: &NewAdminKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO admin_keys (id, name, hash, read_only, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.name.as_str())
+        .bind(key.hash.as_bytes())
+        .bind(key.read_only)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from_sqlx)
+    }
+
+    async fn find_admin_key(&self, id: &KeyId) -> Result<Option<StoredAdminKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, hash, read_only, created_at, revoked_at FROM admin_keys WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.map(|row| {
+            let hash: Vec<u8> = row.get("hash");
+            Ok(StoredAdminKey {
+                info: admin_key_info(&row)?,
+                hash: KeyHash::from_bytes(&hash)
+                    .ok_or_else(|| StoreError::Corrupt("admin key hash".into()))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, read_only, created_at, revoked_at FROM admin_keys
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter().map(admin_key_info).collect()
+    }
+
+    async fn revoke_admin_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE admin_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id.as_str())
                 .execute(&self.pool)

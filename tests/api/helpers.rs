@@ -4,6 +4,7 @@ use chrono::Utc;
 use keymint::cli::ServeArgs;
 use keymint::core::account::AccountName;
 use keymint::core::admin::KeyAdmin;
+use keymint::core::administration::{Actor, Administration};
 use keymint::core::apikey::KeyPrefix;
 use keymint::core::clock::ManualClock;
 use keymint::core::slot::KeySlot;
@@ -176,6 +177,26 @@ impl TestApp {
         KeyAdmin::new(self.store.clone(), self.clock.clone(), KeyPrefix::default())
     }
 
+    /// An admin key, made as `keymint admin-keys create` makes it (in process, without the
+    /// binary's start-up time).
+    pub async fn create_admin_key(&self, name: &str, read_only: bool) -> TestKey {
+        let admin = Administration::new(
+            self.store.clone(),
+            self.clock.clone(),
+            KeyPrefix::default(),
+            self.tokens.scopes().clone(),
+        );
+        let operator = admin.writer(Actor::operator()).await.unwrap();
+        let fresh = admin
+            .create_admin_key(&operator, name.parse().unwrap(), read_only)
+            .await
+            .expect("the admin key is created");
+        TestKey {
+            id: fresh.info.id.to_string(),
+            secret: fresh.key.expose().to_owned(),
+        }
+    }
+
     pub async fn create_account(&self, name: &str) -> TestAccount {
         self.create_account_with_scopes(name, None).await
     }
@@ -328,6 +349,43 @@ impl KeyStore for BrokenStore {
         Err(gone())
     }
     async fn revoke_key(
+        &self,
+        _: &keymint::core::apikey::KeyId,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn find_account(
+        &self,
+        _: &str,
+    ) -> Result<Option<store::AccountRecord>, store::StoreError> {
+        Err(gone())
+    }
+    async fn list_accounts(
+        &self,
+        _: &store::AccountRange<'_>,
+    ) -> Result<Vec<store::AccountRecord>, store::StoreError> {
+        Err(gone())
+    }
+    async fn create_admin_key(
+        &self,
+        _: &keymint::core::adminkey::NewAdminKey,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn find_admin_key(
+        &self,
+        _: &keymint::core::apikey::KeyId,
+    ) -> Result<Option<keymint::core::adminkey::StoredAdminKey>, store::StoreError> {
+        Err(gone())
+    }
+    async fn list_admin_keys(
+        &self,
+    ) -> Result<Vec<keymint::core::adminkey::AdminKeyInfo>, store::StoreError> {
+        Err(gone())
+    }
+    async fn revoke_admin_key(
         &self,
         _: &keymint::core::apikey::KeyId,
         _: chrono::DateTime<Utc>,

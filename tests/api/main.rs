@@ -1,5 +1,6 @@
 //! One integration test binary: each test spawns keymint on port 0 with a fresh database.
 
+mod admin;
 mod adversarial;
 mod audit;
 mod cli;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Conformance: schemathesis (all checks; examples, coverage and fuzzing phases) against every
 # document a running keymint serves and against the providers' published documents
-# (openapi/published/), with a valid key. Fails on any finding.
+# (openapi/published/), with a valid key (an admin key for the admin API). Fails on any finding.
 # Usage: tests/conformance/run.sh [KEYMINT_BINARY]   (ST selects the schemathesis executable)
 set -euo pipefail
 
@@ -19,6 +19,8 @@ export KEYMINT_DATABASE_URL="sqlite://$work/keymint.db"
 created=$("$bin" accounts create conformance --json)
 key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["secret"])' "$created")
 key_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys"][0]["id"])' "$created")
+# The admin API takes an admin key, as a bearer credential.
+admin_key=$("$bin" admin-keys create conformance --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 # Dialects that take credentials in the body get the real key on schema-valid requests; the
 # registry says where each body holds it.
 KEYMINT_DIALECTS_JSON=$("$bin" dialects --json)
@@ -39,14 +41,15 @@ done
 
 # The key goes in the header the document's apiKey scheme names, spelled as it spells it:
 # schemathesis removes credentials by exact name when it checks that auth is enforced. A
-# document whose only scheme is HTTP Basic (OAuth 2.0's client_secret_basic) gets `basic`.
+# document whose only scheme is HTTP Basic (OAuth 2.0's client_secret_basic) gets `basic`; one
+# whose only scheme is HTTP Bearer (the admin API's admin key) gets `bearer`.
 key_header() {
     "$(dirname "$st")/python" -c '
 import sys, yaml
 schemes = (yaml.safe_load(sys.stdin) or {}).get("components", {}).get("securitySchemes", {})
 names = [s["name"] for s in schemes.values() if s.get("type") == "apiKey" and s.get("in") == "header"]
-basic = any(s.get("type") == "http" and s.get("scheme") == "basic" for s in schemes.values())
-print(names[0] if names else "basic" if basic else "X-Api-Key")'
+http = [s.get("scheme", "").lower() for s in schemes.values() if s.get("type") == "http"]
+print(names[0] if names else "basic" if "basic" in http else "bearer" if http == ["bearer"] else "X-Api-Key")'
 }
 
 status=0
@@ -56,6 +59,8 @@ run() {
     shift 2
     if [ "$header" = basic ]; then
         credentials=(--auth "$key_id:$key")
+    elif [ "$header" = bearer ]; then
+        credentials=(--header "Authorization: Bearer $admin_key")
     else
         credentials=(--header "$header: $key")
     fi

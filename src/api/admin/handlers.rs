@@ -1,0 +1,214 @@
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, post, web};
+
+use super::error::AdminApiError;
+use super::types::{
+    Account, AccountPage, AccountPath, AccountSummary, CreateAccountRequest, CreatedAccount,
+    KeyPath, ListAccountsParams, Problem,
+};
+use crate::api::body::{self, BodyError, BodyRules, Encoding, FieldError, FieldNaming};
+use crate::api::{AppState, credentials};
+use crate::core::account::{AccountName, NamePrefix};
+use crate::core::administration::{AccountQuery, Actor, AdminError, Cursor, PageSize};
+use crate::core::apikey::KeyId;
+use crate::core::service::Credentials;
+
+/// How createAccount reads its body.
+pub const BODY: BodyRules = BodyRules {
+    naming: FieldNaming::SnakeCase,
+    optional: false,
+    encoding: Encoding::Json,
+};
+
+/// The admin key behind a request: an admin key as a bearer credential, and nothing else.
+async fn actor(req: &HttpRequest, state: &AppState) -> Result<Actor, AdminApiError> {
+    let caller = state.caller(req, &super::DIALECT);
+    let credentials = credentials::presented_bearer(req).unwrap_or(Credentials::Missing);
+    let key = state.tokens.authenticate_admin(&caller, &credentials).await?;
+    Ok(Actor::admin_key(caller, key))
+}
+
+/// Every answer may name accounts and keys, one holds secrets: none is kept by a cache.
+fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response
+}
+
+/// listAccounts' query, each parameter parsed once; every one at fault is listed. Parameters
+/// it does not know are ignored.
+fn account_query(req: &HttpRequest) -> Result<AccountQuery, BodyError> {
+    let mut query = AccountQuery::default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut faults = Vec::new();
+    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if !matches!(name.as_ref(), "prefix" | "cursor" | "limit") {
+            continue;
+        }
+        let parsed = match name.as_ref() {
+            _ if seen.iter().any(|earlier| *earlier == name) => {
+                Err("is given more than once".to_owned())
+            }
+            "prefix" => value
+                .parse::<NamePrefix>()
+                .map(|prefix| query.prefix = prefix)
+                .map_err(|err| err.to_string()),
+            "cursor" => value
+                .parse::<Cursor>()
+                .map(|cursor| query.after = Some(cursor))
+                .map_err(|err| err.to_string()),
+            _ => value
+                .parse::<PageSize>()
+                .map(|size| query.size = size)
+                .map_err(|err| err.to_string()),
+        };
+        if let Err(message) = parsed {
+            faults.push(FieldError {
+                field: name.to_string(),
+                rejected_value: Some(value.as_ref().into()),
+                message,
+            });
+        }
+        seen.push(name.into_owned());
+    }
+    if faults.is_empty() {
+        Ok(query)
+    } else {
+        Err(BodyError::Invalid(faults))
+    }
+}
+
+#[utoipa::path(
+    tag = "Accounts",
+    summary = "List accounts",
+    description = "A page of accounts, in order of their names regardless of case, optionally only those whose names start with `prefix`. Pass a page's `next_cursor` back as `cursor` for the next page; it is `null` on the last.",
+    operation_id = "listAccounts",
+    params(ListAccountsParams),
+    responses(
+        (status = 200, description = "A page of accounts.", body = AccountPage, content_type = "application/json"),
+        (status = 400, description = "A query parameter is not valid; `errors` names each.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[get("/admin/v1/accounts")]
+pub async fn list_accounts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    actor(&req, &state).await?;
+    let query = account_query(&req)?;
+    let page = state.admin.accounts(&query).await?;
+    Ok(no_store(HttpResponse::Ok()).json(AccountPage {
+        accounts: page.accounts.into_iter().map(AccountSummary::from).collect(),
+        next_cursor: page.next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+#[utoipa::path(
+    tag = "Accounts",
+    summary = "Get an account",
+    description = "An account and the public facts of its active keys: id, slot, when made and last used, and the scopes each may grant. Never a secret.",
+    operation_id = "getAccount",
+    params(AccountPath),
+    responses(
+        (status = 200, description = "The account.", body = Account, content_type = "application/json"),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[get("/admin/v1/accounts/{name}")]
+pub async fn get_account(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    actor(&req, &state).await?;
+    let raw = req.match_info().get("name").unwrap_or_default();
+    // A name that cannot be an account's names none.
+    let name: AccountName = raw
+        .parse()
+        .map_err(|_| AdminError::UnknownAccount(raw.to_owned()))?;
+    let details = state.admin.account(&name).await?;
+    Ok(no_store(HttpResponse::Ok()).json(Account::of(details, state.admin.scopes())))
+}
+
+#[utoipa::path(
+    tag = "Accounts",
+    summary = "Create an account",
+    description = "Creates an account with a primary and a secondary API key, both limited to `scopes` if given. The answer holds both keys' secrets: only their hashes are stored, so they are never shown again. Recorded in the audit trail with the admin key as its actor.",
+    operation_id = "createAccount",
+    request_body(content = CreateAccountRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created, with both keys' secrets. `Location` is the account's address.", body = CreatedAccount, content_type = "application/json",
+            headers(("Location" = String, description = "The account's address: `/admin/v1/accounts/{name}`."))),
+        (status = 400, description = "The body is not valid (malformed JSON, a bad name, an unknown scope); `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account of that name exists already (regardless of case).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[post("/admin/v1/accounts")]
+pub async fn create_account(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    // Read first, whatever comes of it: a refusal that leaves a body unread closes the connection.
+    let bytes = body::read_bytes(&req, payload).await;
+    let writer = state.admin.writer(actor(&req, &state).await?).await?;
+    let request: CreateAccountRequest = body::decode_body(&req, bytes, BODY)?;
+    let (name, scopes) = request.parse(state.admin.scopes())?;
+    let created = state.admin.create_account(&writer, &name, scopes).await?;
+    let location = format!("{}/accounts/{}", super::BASE_PATH, name.as_str());
+    Ok(no_store(HttpResponse::Created())
+        .insert_header((header::LOCATION, location))
+        .json(CreatedAccount::of(created, state.admin.scopes())))
+}
+
+#[utoipa::path(
+    tag = "Keys",
+    summary = "Revoke a key",
+    description = "Revokes one of an account's active API keys: it gets no token from the next request on, on every instance, and the tokens it minted stop passing forward-auth and introspection. The account's other key is untouched. Recorded in the audit trail with the admin key as its actor.",
+    operation_id = "revokeKey",
+    params(KeyPath),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "There is no active key with that id.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[delete("/admin/v1/keys/{id}")]
+pub async fn revoke_key(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    let writer = state.admin.writer(actor(&req, &state).await?).await?;
+    let raw = req.match_info().get("id").unwrap_or_default();
+    // An id that cannot be a key's names none.
+    let id: KeyId = raw
+        .parse()
+        .map_err(|_| AdminError::UnknownKey(raw.to_owned()))?;
+    state.admin.revoke_key(&writer, &id).await?;
+    Ok(no_store(HttpResponse::NoContent()).finish())
+}
