@@ -277,8 +277,6 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let cache = CachedStore::wrap(store, settings.key_cache_ttl, Some(metrics.clone())).await;
-        let store: Arc<dyn KeyStore> = cache.clone();
         let formats = api::Formats::new(settings.signing_alg, settings.published_signing_alg)
             .map_err(anyhow::Error::msg)?;
         let lifetimes = settings.lifetimes.clone();
@@ -319,6 +317,10 @@ impl Application {
                 },
             };
         }
+        // The change feed is followed from here on: the signing keys just made announced
+        // themselves before anyone listened, so they never clear the fresh key cache.
+        let cache = CachedStore::wrap(store, settings.key_cache_ttl, Some(metrics.clone())).await;
+        let store: Arc<dyn KeyStore> = cache.clone();
         let limiter: Box<dyn Quota> = match &settings.redis_url {
             Some(url) => Box::new(
                 RedisQuota::connect(
