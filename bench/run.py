@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """`make bench`: keymint against the HTTP floor and a real OAuth server, on this machine.
 
+keymint's OAuth 2.0 dialect and the peer (oidc-provider) answer the same client credentials
+grant, with HTTP Basic, the same scopes and the same signing algorithm (ES256 and RS256 each).
+
 The servers run pinned to core 0 with one worker, wrk runs pinned to core 1. Scenarios are
 measured in alternating rounds (A B C ... A B C ...) so machine drift spreads over all of them;
 each cell of the table is the median round. The table goes to stdout and to bench/results.md.
 
 Environment: BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS
-(default 32). Before each run the servers are let settle (the last run's audit writes done), as
-they share one core. BENCH_BASELINE names another keymint binary (say, a release build of the commit
-before a change): its floor, HS256 issuance and forward-auth join the same alternating rounds,
-so a change is judged by ratios from one run.
+(default 32), CARGO_TARGET_DIR (where cargo put the release keymint and criterion's results;
+target/ by default). Before each run the servers are let settle (the last run's audit writes
+done), as they share one core. BENCH_BASELINE names another keymint binary (say, a release build
+of the commit before a change): its floor, HS256 issuance and forward-auth join the same
+alternating rounds, so a change is judged by ratios from one run.
 """
 
 import base64
@@ -26,11 +30,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "keymint"
+# As cargo reads it: a relative directory is relative to where make runs, the repository.
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target").resolve()
+BIN = TARGET / "release" / "keymint"
 BASELINE = os.environ.get("BENCH_BASELINE")
 PEER = ROOT / "bench" / "peer"
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -38,6 +46,20 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 UNLIMITED = "1000000000/1s"
+# The client credentials grant both OAuth servers answer: the same body, the same scopes.
+GRANT = "grant_type=client_credentials&scope=calls%3Aread%20agents%3Aread"
+# keymint instances: the name, then `--signing-alg` and any other flags. The OAuth 2.0 dialect
+# signs with --published-signing-alg, so ES256 serves Volubile and OAuth with ES256 and RS256
+# serves OAuth with RS256 (and Volubile with HS256, which no row asks it for).
+INSTANCES = {
+    "HS256": ["HS256"],
+    "ES256": ["ES256", "--published-signing-alg", "ES256"],
+    "EdDSA": ["EdDSA"],
+    "RS256": ["HS256", "--published-signing-alg", "RS256"],
+    "HS256-1M": ["HS256"],
+}
+# The peers: oidc-provider with a key of each algorithm.
+PEER_ALGS = ("ES256", "RS256")
 
 
 def free_port():
@@ -122,12 +144,28 @@ def start_keymint(alg, db, *extra, binary=BIN):
 
 
 def make_database(path, accounts=5, binary=BIN):
-    """A database with `accounts` accounts (two keys each); returns the first primary key."""
+    """A database with `accounts` accounts (two keys each); returns the first primary key, its
+    `id` (the OAuth `client_id`) and `secret` (the API key, the `client_secret`)."""
     first = None
     for i in range(accounts):
         created = json.loads(keymint(["accounts", "create", f"bench{i}", "--json"], path, binary).stdout)
-        first = first or created["keys"][0]["secret"]
-    return first
+        first = first or created["keys"][0]
+    return {"id": first["id"], "secret": first["secret"]}
+
+
+def basic(client_id, secret):
+    """`client_secret_basic` (RFC 6749 §2.3.1): each half form-urlencoded, then Base64."""
+    pair = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def token_alg(url, headers, body):
+    """The `alg` in the header of the access token one grant gets, so that a row is known to
+    measure the algorithm it names."""
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    token = json.loads(urllib.request.urlopen(request, timeout=10).read())["access_token"]
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"]
 
 
 def add_million_keys(path):
@@ -219,14 +257,19 @@ def cold_start_ms(db, key, trials=5):
     return statistics.median(times)
 
 
-def micro_benchmarks():
-    """The criterion results of `cargo bench --bench tokens` (run first by `make bench`)."""
-    rows = []
-    for path in sorted((ROOT / "target" / "criterion").glob("**/new/benchmark.json")):
+def criterion_means():
+    """The criterion results of `cargo bench --bench tokens` (run first by `make bench`): each
+    benchmark's full id and mean time in ns, from <target>/criterion/<group>/<id>/new/."""
+    means = {}
+    for path in sorted((TARGET / "criterion").glob("**/new/benchmark.json")):
         meta = json.loads(path.read_text())
         estimates = json.loads((path.parent / "estimates.json").read_text())
-        mean_ns = estimates["mean"]["point_estimate"]
-        rows.append((meta["full_id"], mean_ns))
+        means[meta["full_id"]] = estimates["mean"]["point_estimate"]
+    return means
+
+
+def micro_benchmarks(means):
+    rows = sorted(means.items())
     if not rows:
         return []
     unit = lambda ns: f"{ns / 1000:,.2f} µs" if ns >= 1000 else f"{ns:,.0f} ns"
@@ -260,49 +303,73 @@ def main():
 
 
 def measure(work):
-    dbs = {alg: f"{work}/{alg}.db" for alg in ("HS256", "ES256", "EdDSA", "HS256-1M")}
-    keys = {alg: make_database(path) for alg, path in dbs.items()}
+    dbs = {name: f"{work}/{name}.db" for name in INSTANCES}
+    keys = {name: make_database(path) for name, path in dbs.items()}
     million = add_million_keys(dbs["HS256-1M"])
 
     servers, urls = {}, {}
-    for alg, db in dbs.items():
-        servers[alg], urls[alg] = start_keymint(alg.split("-")[0], db)
-    # The same database and secret as the HS256 instance, with the verified-token cache off.
-    servers["nocache"], urls["nocache"] = start_keymint("HS256", dbs["HS256"], "--token-cache", "0")
-    peer_port = free_port()
-    servers["peer"] = Server(
-        "oidc-provider", ["node", str(PEER / "provider.mjs"), str(peer_port)],
-        f"http://127.0.0.1:{peer_port}/.well-known/openid-configuration",
-    )
-    urls["peer"] = f"http://127.0.0.1:{peer_port}"
+    for name, (alg, *flags) in INSTANCES.items():
+        servers[name], urls[name] = start_keymint(alg, dbs[name], *flags)
+    # The same database, secret and issuer as the HS256 instance (whose tokens it checks), with
+    # the verified-token cache off.
+    servers["nocache"], urls["nocache"] = start_keymint(
+        "HS256", dbs["HS256"], "--token-cache", "0", "--issuer", urls["HS256"])
+    for alg in PEER_ALGS:
+        peer_port = free_port()
+        servers[f"peer-{alg}"] = Server(
+            f"oidc-provider-{alg}", ["node", str(PEER / "provider.mjs"), str(peer_port), alg],
+            f"http://127.0.0.1:{peer_port}/.well-known/openid-configuration",
+        )
+        urls[f"peer-{alg}"] = f"http://127.0.0.1:{peer_port}"
 
     body = '{"scope":["calls:read","agents:read"]}'
 
-    def verify_script(name, instance):
-        """A forward-auth request carrying a token the instance issued."""
+    def verify_script(name, instance, *checkers):
+        """A forward-auth request carrying a token the instance issued, after one request shows
+        that the instance and the other `checkers` accept it."""
         token = json.loads(urllib.request.urlopen(urllib.request.Request(
             f"{urls[instance]}/v1/auth/token", data=body.encode(),
-            headers={"X-Api-Key": keys[instance], "Content-Type": "application/json"},
+            headers={"X-Api-Key": keys[instance]["secret"], "Content-Type": "application/json"},
         )).read())["token"]
-        return wrk_script(work, name, "GET", {
-            "Authorization": f"Bearer {token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7",
-        })
+        headers = {"Authorization": f"Bearer {token}", "X-Original-Method": "GET", "X-Original-URI": "/v1/calls/7"}
+        for checker in (instance, *checkers):
+            try:
+                urllib.request.urlopen(urllib.request.Request(urls[checker] + "/forward-auth", headers=headers))
+            except urllib.error.HTTPError as refused:
+                sys.exit(f"forward-auth at {checker} refuses {instance}'s token: {refused.code}")
+        return wrk_script(work, name, "GET", headers)
 
-    verify = verify_script("verify", "HS256")
+    verify = verify_script("verify", "HS256", "nocache")
     issue = lambda alg: wrk_script(work, f"issue-{alg}", "POST", {
-        "X-Api-Key": keys[alg], "Content-Type": "application/json"}, body)
+        "X-Api-Key": keys[alg]["secret"], "Content-Type": "application/json"}, body)
+
+    def grant(name, owner, path, client_id, secret, alg):
+        """A client credentials grant with Basic, after one request shows the token is `alg`."""
+        url, headers = urls[owner] + path, {
+            "Authorization": basic(client_id, secret), "Content-Type": "application/x-www-form-urlencoded",
+        }
+        got = token_alg(url, headers, GRANT)
+        if got != alg:
+            sys.exit(f"{name}: {url} signs {got}, not {alg}")
+        return (name, url, wrk_script(work, f"grant-{owner}", "POST", headers, GRANT), owner)
+
+    oauth = lambda alg: grant(f"OAuth issuance, {alg}", alg, "/oauth2/token",
+                              keys[alg]["id"], keys[alg]["secret"], alg)
+    peer = lambda alg: grant(f"peer: oidc-provider, {alg} JWT", f"peer-{alg}", "/token",
+                             "bench", "bench-secret", alg)
+    big = f"HS256 issuance, {million:,} keys"
     scenarios = [
         ("floor (GET /healthz)", urls["HS256"] + "/healthz", wrk_script(work, "floor", "GET", {}), "HS256"),
         ("Volubile issuance, HS256", urls["HS256"] + "/v1/auth/token", issue("HS256"), "HS256"),
         ("Volubile issuance, ES256", urls["ES256"] + "/v1/auth/token", issue("ES256"), "ES256"),
         ("Volubile issuance, EdDSA", urls["EdDSA"] + "/v1/auth/token", issue("EdDSA"), "EdDSA"),
         ("forward-auth, HS256 bearer", urls["HS256"] + "/forward-auth", verify, "HS256"),
-        (f"HS256 issuance, {million:,} keys", urls["HS256-1M"] + "/v1/auth/token", issue("HS256-1M"), "HS256-1M"),
+        (big, urls["HS256-1M"] + "/v1/auth/token", issue("HS256-1M"), "HS256-1M"),
         ("forward-auth, token cache off", urls["nocache"] + "/forward-auth", verify, "nocache"),
-        ("peer: oidc-provider, ES256 JWT", urls["peer"] + "/token", wrk_script(work, "peer", "POST", {
-            "Authorization": "Basic " + base64.b64encode(b"bench:bench-secret").decode(),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }, "grant_type=client_credentials&scope=calls%3Aread%20agents%3Aread"), "peer"),
+        oauth("ES256"),
+        oauth("RS256"),
+        peer("ES256"),
+        peer("RS256"),
     ]
 
     if BASELINE:
@@ -326,15 +393,19 @@ def measure(work):
             results[name].append(run_wrk(url, script))
             print(f"round {round_ + 1}/{ROUNDS}  {name:<38} {results[name][-1]['rps']:>10.0f} req/s", file=sys.stderr)
 
-    cold = cold_start_ms(dbs["HS256"], keys["HS256"])
+    cold = cold_start_ms(dbs["HS256"], keys["HS256"]["secret"])
     rss = {alg: server.peak_rss_mb() for alg, server in servers.items()}
     served = {alg: sum(r["requests"] for (n, _, _, a) in scenarios if a == alg for r in results[n]) for alg in servers}
     for server in servers.values():
         server.stop()
 
     median = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
-    m = lambda i: median[scenarios[i][0]]
-    floor, hs, es, ed, verify, big, nocache, peer = (m(i)["rps"] for i in range(8))
+    rps = lambda name: median[name]["rps"]
+    floor, hs, es, ed = (rps(n) for n in (
+        "floor (GET /healthz)", "Volubile issuance, HS256", "Volubile issuance, ES256", "Volubile issuance, EdDSA"))
+    verify, nocache = rps("forward-auth, HS256 bearer"), rps("forward-auth, token cache off")
+    oauth_es, oauth_rs = rps("OAuth issuance, ES256"), rps("OAuth issuance, RS256")
+    peer_es, peer_rs = rps("peer: oidc-provider, ES256 JWT"), rps("peer: oidc-provider, RS256 JWT")
     rows = []
     for name, _, _, owner in scenarios:
         cell = median[name]
@@ -344,12 +415,28 @@ def measure(work):
         ("HS256 issuance / floor", hs / floor, ">= 0.75"),
         ("forward-auth / floor", verify / floor, ">= 0.85"),
         ("forward-auth, cache off / floor", nocache / floor, "(no target)"),
-        ("ES256 issuance / peer (ES256)", es / peer, ">= 10"),
+        ("ES256 issuance / peer (ES256)", es / peer_es, ">= 10"),
         ("EdDSA issuance / floor", ed / floor, ">= 0.4"),
-        ("HS256 issuance, 1M keys / 10 keys", big / hs, ">= 0.9"),
+        ("HS256 issuance, 1M keys / 10 keys", rps(big) / hs, ">= 0.9"),
+        ("OAuth ES256 / peer (ES256)", oauth_es / peer_es, ">= 10"),
+        ("OAuth RS256 / peer (RS256)", oauth_rs / peer_rs, ">= 3"),
     ]
+    means = criterion_means()
+    rsa = means.get("issue: claims + sign/RS256")
+    signer = []
+    if rsa:
+        # The server has one core: what RSA signing alone allows it, by criterion.
+        ceiling = 1e9 / rsa
+        ratios.append(("OAuth RS256 / RS256 signer's ceiling", oauth_rs / ceiling, "(no target)"))
+        signer = [
+            f"RS256 signer's ceiling: 1 / {rsa / 1000:,.1f} µs (criterion, `issue: claims + sign/RS256`) = "
+            f"{ceiling:,.0f} tokens/s on the server's one core; OAuth RS256 reaches {oauth_rs / ceiling:.2f} "
+            f"of it.",
+            "",
+        ]
     if BASELINE:
-        old_floor, old_hs, old_verify = (m(i)["rps"] for i in range(8, 11))
+        old_floor, old_hs, old_verify = (rps(f"baseline: {n}") for n in (
+            "floor", "Volubile issuance, HS256", "forward-auth, HS256 bearer"))
         ratios += [
             ("baseline: HS256 issuance / floor", old_hs / old_floor, "(the same, within noise)"),
             ("baseline: forward-auth / floor", old_verify / old_floor, "(the same, within noise)"),
@@ -374,7 +461,8 @@ def measure(work):
         f"Cold start to first token: {cold:.0f} ms (median of 5; target < 200 ms). "
         f"Requests served by the HS256 instance: {served['HS256']:,} (peak RSS above).",
         "",
-        *micro_benchmarks(),
+        *signer,
+        *micro_benchmarks(means),
     ])
     print(table)
     (ROOT / "bench" / "results.md").write_text(table)

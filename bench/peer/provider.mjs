@@ -1,11 +1,22 @@
-// The peer: oidc-provider issuing ES256 JWT access tokens for the client_credentials grant.
-// Usage: node provider.mjs PORT   (prints "listening" when ready)
+// The peer: oidc-provider issuing JWT access tokens for the client_credentials grant, signed
+// with a fresh key of one algorithm: ES256 (the default) or RS256 (RSA-2048).
+// Usage: node provider.mjs PORT [ES256|RS256]   (prints "listening" when ready)
 import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
 
+const ALGORITHMS = {
+  ES256: { extractable: true },
+  RS256: { modulusLength: 2048, extractable: true },
+};
+
 const port = Number(process.argv[2]);
-const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-const jwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench' };
+const alg = process.argv[3] ?? 'ES256';
+if (!(alg in ALGORITHMS)) {
+  console.error(`provider.mjs: the algorithm is one of ${Object.keys(ALGORITHMS).join(', ')}, not ${alg}`);
+  process.exit(2);
+}
+const { privateKey } = await generateKeyPair(alg, ALGORITHMS[alg]);
+const jwk = { ...(await exportJWK(privateKey)), alg, use: 'sig', kid: 'bench' };
 
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   clients: [{
@@ -15,7 +26,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     redirect_uris: [],
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
-    id_token_signed_response_alg: 'ES256',
+    id_token_signed_response_alg: alg,
   }],
   scopes: ['calls:read', 'agents:read'],
   features: {
@@ -30,7 +41,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
         audience: 'urn:keymint:bench',
         accessTokenTTL: 900,
         accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'ES256' } },
+        jwt: { sign: { alg } },
       }),
     },
   },
