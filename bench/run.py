@@ -85,6 +85,9 @@ def keymint(args, db, binary=BIN, **kw):
 
 
 class Server:
+    # Those not stopped yet, stopped on the way out if a check ends the run early.
+    running = []
+
     def __init__(self, name, argv, ready_url, env=None):
         self.name = name
         self.proc = subprocess.Popen(
@@ -93,6 +96,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        Server.running.append(self)
         wait_http(ready_url)
 
     def peak_rss_mb(self):
@@ -104,6 +108,7 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        Server.running.remove(self)
 
 
 def cpu_ticks(pids):
@@ -298,6 +303,8 @@ def main():
     try:
         measure(work)
     finally:
+        for server in list(Server.running):
+            server.stop()
         # The 1M-key database alone is half a gigabyte.
         shutil.rmtree(work, ignore_errors=True)
 
