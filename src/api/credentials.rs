@@ -125,6 +125,19 @@ pub fn client_secret_basic(req: &HttpRequest) -> Option<Credentials> {
     }
 }
 
+/// The credentials of a request that may carry them in its headers or in its body, but never in
+/// both (RFC 6749 §2.3: one authentication method per request).
+pub fn one_method(
+    in_headers: Option<Credentials>,
+    in_body: Credentials,
+) -> Result<Credentials, super::body::BodyError> {
+    match (in_headers, in_body) {
+        (Some(from_headers), Credentials::Missing) => Ok(from_headers),
+        (None, from_body) => Ok(from_body),
+        (Some(_), _) => Err(super::body::BodyError::CredentialsTwice),
+    }
+}
+
 /// OrigoID: an API-key header or HTTP Basic, but not both (conflicting credentials are refused).
 pub fn from_api_key_or_basic(req: &HttpRequest, header: &HeaderName) -> Credentials {
     match (from_api_key_header(req, header), basic(req)) {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde::de::DeserializeOwned;
 use validator::Validate;
 
-use super::body::{self, BodyError, BodyRules};
+use super::body::{self, BodyRules};
 use super::error::{DialectError, ErrorTable, Failure, Stamp};
 use super::{AppState, Dialect, credentials, token_response};
 use crate::core::service::{Credentials, Grant, Principal};
@@ -95,11 +95,7 @@ async fn exchange<E: Endpoint>(
             let bytes = body::read_bytes(req, payload).await;
             credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
             let mut request = body::decode_body(req, bytes, E::BODY)?;
-            let credentials = match (in_headers(req), in_body(&mut request)) {
-                (Some(from_headers), Credentials::Missing) => from_headers,
-                (None, from_body) => from_body,
-                (Some(_), _) => return Err(BodyError::CredentialsTwice.into()),
-            };
+            let credentials = credentials::one_method(in_headers(req), in_body(&mut request))?;
             let principal = state.tokens.authenticate(&caller, &credentials).await?;
             let allowance = state.tokens.admit(&caller, &principal).await?;
             (principal, allowance, request)

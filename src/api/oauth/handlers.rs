@@ -186,11 +186,7 @@ async fn client_request(
     credentials::refuse_any_bearer(req, &state.tokens, &caller)?;
     let mut request: TokenActionRequest = body::decode_body(req, bytes, ACTION_BODY)?;
     let in_body = posted(&mut request.client_id, &mut request.client_secret);
-    let credentials = match (credentials::client_secret_basic(req), in_body) {
-        (Some(from_headers), Credentials::Missing) => from_headers,
-        (None, from_body) => from_body,
-        (Some(_), _) => return Err(BodyError::CredentialsTwice.into()),
-    };
+    let credentials = credentials::one_method(credentials::client_secret_basic(req), in_body)?;
     let principal = state.tokens.authenticate(&caller, &credentials).await?;
     same_client(request.client_id.as_deref(), &principal)?;
     Ok((principal, request))
