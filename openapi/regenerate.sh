@@ -30,7 +30,7 @@ for name in "$@"; do
     file=$here/$name.yaml
     curl -fsS "$base/v3/api-docs/$name" >"$work/$name.json"
     { grep '^#' "$file" || true
-      python3 -c 'import json, sys, yaml; print(yaml.safe_dump(json.load(open(sys.argv[1])), allow_unicode=True), end="")' "$work/$name.json"
+      python3 -c 'import json, sys, yaml; print(yaml.safe_dump(json.load(open(sys.argv[1])), allow_unicode=True, width=100), end="")' "$work/$name.json"
     } >"$work/$name.yaml"
     mv "$work/$name.yaml" "$file"
     echo "wrote $file"
