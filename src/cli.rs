@@ -82,10 +82,14 @@ pub struct AuditArgs {
     /// At most this many events, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Only events after this one: the `next_cursor` of a page before (`--json`), as it came.
+    #[arg(long)]
+    pub cursor: Option<crate::core::audit::AuditPosition>,
     /// Print one JSON object: {"events": [{"at", "dialect", "outcome", "reason", "account",
-    /// "key_id", "scopes", "jti", "client_ip", "count", "actor"}, ...]}; `count` is how many
-    /// refusals at a limit one event stands for (1 otherwise), `actor` the admin key that made
-    /// a change (null for token requests and for the command line).
+    /// "key_id", "scopes", "jti", "client_ip", "count", "actor"}, ...], "next_cursor"}; `count`
+    /// is how many refusals at a limit one event stands for (1 otherwise), `actor` the admin
+    /// key that made a change (null for token requests and for the command line);
+    /// `next_cursor` is null on the last page.
     #[arg(long)]
     pub json: bool,
 }

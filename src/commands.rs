@@ -424,18 +424,18 @@ pub async fn audit(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     // The trail keeps scope names as written: no catalogue is needed to read it.
-    let store = open(database_url, shipped_scopes()).await?;
-    let since = args.since;
-    let events = store
+    let admin = administration(database_url, KeyPrefix::default(), shipped_scopes()).await?;
+    let page = admin
         .audit_events(&AuditQuery {
             account: args.account,
-            since,
+            since: args.since,
+            before: args.cursor,
             limit: args.limit,
         })
         .await?;
+    let events = page.events.into_iter().map(|entry| entry.event);
     if args.json {
         let events: Vec<_> = events
-            .iter()
             .map(|e| {
                 json!({
                     "at": e.at.to_rfc3339(),
@@ -452,7 +452,8 @@ pub async fn audit(
                 })
             })
             .collect();
-        return print(out, json!({ "events": events }));
+        let next_cursor = page.next.map(|position| position.to_string());
+        return print(out, json!({ "events": events, "next_cursor": next_cursor }));
     }
     for e in events {
         fn or_dash(value: Option<impl ToString>) -> String {

@@ -50,6 +50,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List audit events
+         * @description A page of the audit trail, newest first: tokens issued, refused and revoked, and every administrator's change with the admin key that made it. The filters are the command line's (`keymint audit`). Pass a page's `next_cursor` back as `cursor` for the next page; it is `null` on the last. Token events reach the trail within about a second; administrators' changes before they are answered. A read-only admin key may call it.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/keys/{id}": {
         parameters: {
             query?: never;
@@ -97,6 +117,66 @@ export interface components {
             created_at: string;
             /** @example acme */
             name: string;
+        };
+        /** @description A page of the audit trail, newest first. */
+        AuditEventPage: {
+            events: components["schemas"]["AuditEventView"][];
+            /**
+             * @description Where the next page starts: pass it back as `cursor`. `null` on the last page.
+             * @example 1765112400123456-42-7
+             */
+            next_cursor: string | null;
+        };
+        /** @description One event of the audit trail, as `keymint audit --json` prints it; keys by their ids only. */
+        AuditEventView: {
+            /** @example acme */
+            account: string | null;
+            /**
+             * @description The id of the admin key that made (or was refused) a change; else `null`.
+             * @example ZyXwVuTsRqP
+             */
+            actor: string | null;
+            /** Format: date-time */
+            at: string;
+            /** @example 192.0.2.7 */
+            client_ip: string | null;
+            /**
+             * Format: int32
+             * @description How many refusals at a limit the event stands for; 1 otherwise.
+             * @example 1
+             */
+            count: number;
+            /**
+             * @description Where it came in: a dialect, `admin` for the admin API, `cli` for the command line.
+             * @example volubile
+             */
+            dialect: string;
+            /**
+             * @description The token's `jti`.
+             * @example 0193a1c2-7d4e-7b8f-9a0b-1c2d3e4f5a6b
+             */
+            jti: string | null;
+            /**
+             * @description The API key presented, or the key changed: its public id.
+             * @example 3hR9xk2LmQ0
+             */
+            key_id: string | null;
+            /**
+             * @description What happened: a token issued, refused or revoked, or an administrator's change.
+             * @example issued
+             * @enum {string}
+             */
+            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "admin_key_created" | "admin_key_revoked";
+            /**
+             * @description Why a request was refused (`invalid_credentials`, `rate_limited`, `read_only`, ...).
+             * @example invalid_credentials
+             */
+            reason: string | null;
+            /**
+             * @description The token's scopes, space-separated, as written then.
+             * @example calls:read
+             */
+            scopes: string | null;
         };
         /** @description A new account: its name, and what its keys may grant. */
         CreateAccountRequest: {
@@ -409,6 +489,75 @@ export interface operations {
             /** @description There is no account of that name. */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Only this account's events (its name as created). */
+                account?: string;
+                /** @description Only events since then: an RFC 3339 time, or an age such as `15m`, `2h`, `7d`. */
+                since?: string;
+                /** @description Where the listing goes on: the `next_cursor` of the page before, passed back as it came. Events written since the first page never shift a later one. */
+                cursor?: string;
+                /** @description How many events a page holds at most. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            /** @description A query parameter is not valid; `errors` names each. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -12,7 +12,9 @@ use super::account::{AccountName, NamePrefix};
 use super::admin::{FreshKey, KeyAdmin};
 use super::adminkey::{AdminKeyInfo, AdminKeyName, AdminKeySecret, AdminPrincipal, NewAdminKey};
 use super::apikey::{KeyId, KeyPrefix};
-use super::audit::{AuditEvent, Caller, Outcome, encode_batch};
+use super::audit::{
+    AuditEntry, AuditEvent, AuditPosition, AuditQuery, Caller, Outcome, encode_batch,
+};
 use super::clock::Clock;
 use super::scope::{Catalogue, ScopeSet};
 use super::store::{AccountRange, AccountRecord, KeyInfo, KeyStore, StoreError};
@@ -102,7 +104,7 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub struct PageSize(u32);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a page holds 1 to {MAX_PAGE_SIZE} accounts")]
+#[error("a page holds 1 to {MAX_PAGE_SIZE} entries")]
 pub struct InvalidPageSize;
 
 impl FromStr for PageSize {
@@ -113,6 +115,12 @@ impl FromStr for PageSize {
             Ok(size) if (1..=MAX_PAGE_SIZE).contains(&size) => Ok(Self(size)),
             _ => Err(InvalidPageSize),
         }
+    }
+}
+
+impl From<PageSize> for u32 {
+    fn from(size: PageSize) -> Self {
+        size.0
     }
 }
 
@@ -173,6 +181,14 @@ pub struct AccountPage {
     pub next: Option<Cursor>,
 }
 
+/// A page of the audit trail, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub events: Vec<AuditEntry>,
+    /// Where the next page starts (the last event's position); `None` on the last page.
+    pub next: Option<AuditPosition>,
+}
+
 /// An account and its active keys' public facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountDetails {
@@ -220,6 +236,11 @@ impl Administration {
             clock,
             scopes,
         }
+    }
+
+    /// The time now, by the operations' clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The deployment's scopes.
@@ -307,6 +328,25 @@ impl Administration {
             None
         };
         Ok(AccountPage { accounts, next })
+    }
+
+    /// A page of the audit trail, `query.limit` events at most: the command line's `audit` and
+    /// the admin API's listAuditEvents.
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<AuditPage, AdminError> {
+        let size = query.limit as usize;
+        let one_more = AuditQuery {
+            // One more than the page holds: whether there is a next page.
+            limit: query.limit.saturating_add(1),
+            ..query.clone()
+        };
+        let mut events = self.store.audit_events(&one_more).await?;
+        let next = if events.len() > size {
+            events.truncate(size);
+            events.last().map(|entry| entry.position)
+        } else {
+            None
+        };
+        Ok(AuditPage { events, next })
     }
 
     /// An account and its active keys.

@@ -71,6 +71,13 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Every outcome, in the order the trail's documents list them.
+    pub fn all() -> impl Iterator<Item = Outcome> {
+        Outcome::ALL.into_iter()
+    }
+}
+
 impl FromStr for Outcome {
     type Err = ();
 
@@ -475,7 +482,63 @@ impl RefusalDigest {
 pub struct AuditQuery {
     pub account: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Only events listed after this one (older in listing order); from the newest if `None`.
+    pub before: Option<AuditPosition>,
     pub limit: u32,
+}
+
+/// Where an event stands in the trail, in the order listings read it, greatest (newest)
+/// first: its time, then the row it was written in, then its place in that row. Rows written
+/// later never move an event already listed, so a listing resumed from a position neither
+/// repeats nor skips what was there when it began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditPosition {
+    pub at_micros: i64,
+    pub row: i64,
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor of the audit trail: pass next_cursor back as it came")]
+pub struct InvalidPosition;
+
+/// The positions [`AuditPosition`] reads back from its text, as a regular expression.
+pub const POSITION_PATTERN: &str = "^[0-9]{1,19}-[0-9]{1,19}-[0-9]{1,10}$";
+
+impl FromStr for AuditPosition {
+    type Err = InvalidPosition;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.split('-');
+        let mut next = || {
+            parts
+                .next()
+                .filter(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or(InvalidPosition)
+        };
+        let position = AuditPosition {
+            at_micros: next()?.parse().map_err(|_| InvalidPosition)?,
+            row: next()?.parse().map_err(|_| InvalidPosition)?,
+            index: next()?.parse().map_err(|_| InvalidPosition)?,
+        };
+        match parts.next() {
+            None => Ok(position),
+            Some(_) => Err(InvalidPosition),
+        }
+    }
+}
+
+impl fmt::Display for AuditPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.at_micros, self.row, self.index)
+    }
+}
+
+/// An event read back, with where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub position: AuditPosition,
+    pub event: StoredEvent,
 }
 
 /// `--since` takes an RFC 3339 time or an age such as `15m`, `2h`, `7d`.
@@ -739,6 +802,35 @@ mod tests {
         };
         let read = decode_batch(&encode_batch([&issued], &reports).events).unwrap();
         assert_eq!(read[0].scopes.as_deref(), Some("reports:export"));
+    }
+
+    #[test]
+    fn a_position_reads_back_as_written_and_orders_newest_greatest() {
+        let position = AuditPosition {
+            at_micros: 1_800_000_000_123_456,
+            row: 42,
+            index: 7,
+        };
+        assert_eq!(position.to_string(), "1800000000123456-42-7");
+        assert_eq!(position.to_string().parse(), Ok(position));
+        let same_time_later_row = AuditPosition {
+            row: 43,
+            index: 0,
+            ..position
+        };
+        assert!(same_time_later_row > position);
+        for bad in [
+            "",
+            "1-2",
+            "1-2-3-4",
+            "-1-2-3",
+            "1--3",
+            "a-b-c",
+            "1-2-99999999999",
+            "1 -2-3",
+        ] {
+            assert!(bad.parse::<AuditPosition>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

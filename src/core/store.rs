@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use super::apikey::{KeyHash, KeyId};
-use super::audit::{AuditBatch, AuditQuery, StoredEvent};
+use super::audit::{AuditBatch, AuditEntry, AuditQuery};
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::scope::{Catalogue, ScopeSet};
 use super::slot::KeySlot;
@@ -191,8 +191,8 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// rows went.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Reads audit events, newest first.
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Reads audit events, newest first (greatest [`AuditPosition`](super::audit::AuditPosition) first).
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Records a bearer token as revoked until `expires_at` (its `exp`), for `account`. Revoking
     /// a token already recorded changes nothing. A new entry is announced as key changes are,

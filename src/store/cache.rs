@@ -14,7 +14,7 @@ use super::{
 };
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::KeyId;
-use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
+use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
 /// Keys remembered at most. Full, the cache evicts its coldest entries (quick_cache's S3-FIFO):
@@ -260,7 +260,7 @@ impl KeyStore for CachedStore {
         self.inner.prune_audit(before).await
     }
 
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.audit_events(query).await
     }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::core::audit::{AuditQuery, StoredEvent, decode_batch};
+use crate::core::audit::{AuditEntry, AuditPosition, AuditQuery, decode_batch};
 use crate::core::scope::{Catalogue, ScopeSet};
 pub use crate::core::store::{
     AccountRange, AccountRecord, Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore,
@@ -88,32 +88,46 @@ pub(crate) fn encode_scopes(set: Option<ScopeSet>, scopes: &Catalogue) -> Option
 /// The newest events matching `query`, newest first, from batches streamed in order of their
 /// newest event. Reading stops once no further batch can hold an event among the newest.
 async fn newest_events(
-    mut batches: futures_util::stream::BoxStream<'_, Result<(i64, String), sqlx::Error>>,
+    mut batches: futures_util::stream::BoxStream<'_, Result<(i64, i64, String), sqlx::Error>>,
     query: &AuditQuery,
-) -> Result<Vec<StoredEvent>, StoreError> {
+) -> Result<Vec<AuditEntry>, StoreError> {
     use futures_util::TryStreamExt as _;
     let limit = query.limit as usize;
-    let mut found: Vec<StoredEvent> = Vec::new();
-    while let Some((last_at_micros, events)) =
+    let mut found: Vec<AuditEntry> = Vec::new();
+    while let Some((row, last_at_micros, events)) =
         batches.try_next().await.map_err(StoreError::from_sqlx)?
     {
         if found.len() >= limit
             && found
                 .get(limit.saturating_sub(1))
-                .is_none_or(|oldest_kept| oldest_kept.at.timestamp_micros() > last_at_micros)
+                .is_none_or(|oldest_kept| oldest_kept.position.at_micros > last_at_micros)
         {
             break;
         }
         let batch = decode_batch(&events).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-        found.extend(batch.into_iter().rev().filter(|event| {
-            query.since.is_none_or(|since| event.at >= since)
-                && query
-                    .account
-                    .as_deref()
-                    .is_none_or(|account| event.account.as_deref() == Some(account))
-        }));
+        found.extend(
+            batch
+                .into_iter()
+                .enumerate()
+                .map(|(index, event)| AuditEntry {
+                    position: AuditPosition {
+                        at_micros: event.at.timestamp_micros(),
+                        row,
+                        index: index as u32,
+                    },
+                    event,
+                })
+                .filter(|entry| {
+                    query.before.is_none_or(|before| entry.position < before)
+                        && query.since.is_none_or(|since| entry.event.at >= since)
+                        && query
+                            .account
+                            .as_deref()
+                            .is_none_or(|account| entry.event.account.as_deref() == Some(account))
+                }),
+        );
         // Newest first; batches of several instances may overlap in time.
-        found.sort_by_key(|event| std::cmp::Reverse(event.at));
+        found.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.position));
         found.truncate(limit);
     }
     found.truncate(limit);

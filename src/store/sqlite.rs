@@ -14,7 +14,7 @@ use super::{
 };
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
-use crate::core::audit::{AuditBatch, AuditQuery, StoredEvent};
+use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::{Catalogue, ScopeSet};
 use crate::core::slot::KeySlot;
@@ -602,10 +602,10 @@ impl KeyStore for SqliteStore {
         }
     }
 
-    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
-        let batches = sqlx::query_as::<_, (i64, String)>(
-            "SELECT last_at_micros, events FROM audit_batches
+        let batches = sqlx::query_as::<_, (i64, i64, String)>(
+            "SELECT id, last_at_micros, events FROM audit_batches
              WHERE last_at_micros >= ?
              ORDER BY last_at_micros DESC, id DESC",
         )

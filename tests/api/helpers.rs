@@ -443,7 +443,7 @@ impl KeyStore for BrokenStore {
     async fn audit_events(
         &self,
         _: &keymint::core::audit::AuditQuery,
-    ) -> Result<Vec<keymint::core::audit::StoredEvent>, store::StoreError> {
+    ) -> Result<Vec<keymint::core::audit::AuditEntry>, store::StoreError> {
         Err(gone())
     }
     async fn revoke_token(

@@ -235,10 +235,11 @@ async fn a_revocation_and_a_refused_one_are_in_the_audit_trail() {
     let events = |account: &str| AuditQuery {
         account: Some(account.to_owned()),
         since: None,
+        before: None,
         limit: 10,
     };
     let acme_events = app.store.audit_events(&events("acme")).await.unwrap();
-    let revoked = &acme_events[0];
+    let revoked = &acme_events[0].event;
     assert_eq!(revoked.outcome, Outcome::Revoked);
     assert_eq!(revoked.jti, Some(jti_of(&token)));
     assert_eq!(
@@ -247,7 +248,7 @@ async fn a_revocation_and_a_refused_one_are_in_the_audit_trail() {
         "the key that asked"
     );
     let globex_events = app.store.audit_events(&events("globex")).await.unwrap();
-    let refused = &globex_events[0];
+    let refused = &globex_events[0].event;
     assert_eq!(refused.outcome, Outcome::Refused);
     assert_eq!(refused.reason.as_deref(), Some("token_of_another_account"));
     assert_eq!(refused.jti, Some(jti_of(&token)));

@@ -21,7 +21,7 @@ pub const BODY: BodyRules = BodyRules {
 };
 
 /// The admin key behind a request: an admin key as a bearer credential, and nothing else.
-async fn actor(req: &HttpRequest, state: &AppState) -> Result<Actor, AdminApiError> {
+pub(super) async fn actor(req: &HttpRequest, state: &AppState) -> Result<Actor, AdminApiError> {
     let caller = state.caller(req, &super::DIALECT);
     let credentials = credentials::presented_bearer(req).unwrap_or(Credentials::Missing);
     let key = state.tokens.authenticate_admin(&caller, &credentials).await?;
@@ -29,7 +29,7 @@ async fn actor(req: &HttpRequest, state: &AppState) -> Result<Actor, AdminApiErr
 }
 
 /// Every answer may name accounts and keys, one holds secrets: none is kept by a cache.
-fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+pub(super) fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
     response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     response
 }

@@ -4,6 +4,8 @@
 //! pagination, and RFC 9457 problem details (`application/problem+json`) for every refusal,
 //! router-level ones included. Callers present an admin key as a bearer credential.
 
+/// listAuditEvents.
+pub mod audit;
 /// Every refusal as problem details.
 pub mod error;
 /// listAccounts, getAccount, createAccount, revokeKey.
@@ -50,6 +52,7 @@ fn configure(cfg: &mut ServiceConfig) {
         .service(handlers::create_account)
         .service(handlers::get_account)
         .service(handlers::revoke_key);
+    cfg.service(audit::list_audit_events);
 }
 
 fn tag(name: &str, description: &str) -> utoipa::openapi::Tag {
@@ -77,6 +80,7 @@ fn openapi() -> OpenApi {
         .tags(Some(vec![
             tag("Accounts", "Accounts and the public facts of their keys."),
             tag("Keys", "An account's API keys."),
+            tag("Audit", "The audit trail."),
         ]))
         .components(Some(
             ComponentsBuilder::new()

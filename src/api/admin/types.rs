@@ -68,7 +68,7 @@ impl CreateAccountRequest {
     }
 }
 
-fn account_name() -> ObjectBuilder {
+pub(super) fn account_name() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
@@ -109,7 +109,7 @@ fn cursor() -> impl Into<RefOr<Schema>> {
         .pattern(Some(CURSOR_PATTERN))
 }
 
-fn page_size() -> impl Into<RefOr<Schema>> {
+pub(super) fn page_size() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(1))
@@ -117,7 +117,7 @@ fn page_size() -> impl Into<RefOr<Schema>> {
         .default(Some(DEFAULT_PAGE_SIZE.into()))
 }
 
-fn key_id() -> impl Into<RefOr<Schema>> {
+pub(super) fn key_id() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some("^[A-Za-z0-9]{11}$"))
@@ -126,7 +126,7 @@ fn key_id() -> impl Into<RefOr<Schema>> {
 
 /// A documented parameter: its schema comes from the core's rules, so it is built here rather
 /// than derived (a derived parameter with its own schema loses its description and `required`).
-fn parameter(
+pub(super) fn parameter(
     name: &str,
     location: ParameterIn,
     required: bool,
