@@ -7,11 +7,11 @@ use crate::cli::{
     AccountsCommand, AdminKeysCommand, AuditArgs, DialectsArgs, KeysCommand, SigningKeysCommand,
 };
 use crate::core::admin::{FreshKey, KeyAdmin};
+use crate::core::administration::signing_keys::ActivationDelay;
 use crate::core::administration::{Actor, Administration};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
-use crate::core::keyring::KeyringError;
 use crate::core::scope::Catalogue;
 use crate::store;
 
@@ -323,9 +323,6 @@ pub async fn admin_keys(
     }
 }
 
-/// The JWKS's `max-age` (60 s) plus the instances' key reload interval (5 s).
-pub const MIN_ACTIVATION_DELAY_SECS: u32 = 65;
-
 pub async fn signing_keys(
     database_url: &str,
     command: SigningKeysCommand,
@@ -339,16 +336,13 @@ pub async fn signing_keys(
             activation_delay,
             json,
         } => {
-            if !alg.is_asymmetric() {
-                anyhow::bail!(KeyringError::NotAsymmetric);
-            }
-            if activation_delay < MIN_ACTIVATION_DELAY_SECS {
-                anyhow::bail!(
-                    "--activation-delay must be at least {MIN_ACTIVATION_DELAY_SECS} s: verifiers may cache the JWKS for 60 s and instances reload keys every 5 s, so a key signing sooner could meet a verifier that has never seen it"
-                );
-            }
-            let key = admin
-                .rotate_signing_key(alg, chrono::Duration::seconds(activation_delay.into()))
+            let delay = ActivationDelay::new(activation_delay.into())
+                .map_err(|err| anyhow::anyhow!("--activation-delay {err}"))?;
+            let administration =
+                administration(database_url, KeyPrefix::default(), shipped_scopes()).await?;
+            let operator = administration.writer(Actor::operator()).await?;
+            let key = administration
+                .rotate_signing_key(&operator, alg, delay)
                 .await?;
             let activates_at = key.activates_at.to_rfc3339();
             if json {

@@ -90,6 +90,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/signing-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List signing keys
+         * @description The stored key pairs that sign tokens (ES256, EdDSA, RS256), each algorithm's oldest first: their `kid`, when made, when they sign from and whether revoked. Public facts only: never private material. The same as `keymint signing-keys list`.
+         */
+        get: operations["listSigningKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/signing-keys/{alg}/rotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a signing key
+         * @description Makes the next key pair of an algorithm: published in the JWKS at once, on every instance within a second, and signing only after `activation_delay`, so verifiers that refresh the JWKS never meet an unknown `kid`. Older keys stay published until every token they signed has expired. The same as `keymint signing-keys rotate`. Recorded in the audit trail (`signing_key_rotated`, `reason` the algorithm and new `kid`) with the admin key as its actor.
+         */
+        post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -166,7 +206,7 @@ export interface components {
              * @example issued
              * @enum {string}
              */
-            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "admin_key_created" | "admin_key_revoked";
+            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated";
             /**
              * @description Why a request was refused (`invalid_credentials`, `rate_limited`, `read_only`, ...).
              * @example invalid_credentials
@@ -270,6 +310,46 @@ export interface components {
              * @example about:blank
              */
             type: string;
+        };
+        /** @description The next key's terms. */
+        RotateSigningKeyRequest: {
+            /**
+             * Format: int64
+             * @description Seconds from publishing to signing: at least the JWKS's 60 s cache and 5 s reload.
+             * @default 300
+             * @example 300
+             */
+            activation_delay?: number;
+        };
+        /** @description A signing key's public facts: never its private half. */
+        SigningKey: {
+            /**
+             * Format: date-time
+             * @description When it signs from; until then it is published only, so verifiers learn it first.
+             */
+            activates_at: string;
+            /**
+             * @description The key's algorithm.
+             * @example ES256
+             * @enum {string}
+             */
+            alg: "ES256" | "EdDSA" | "RS256";
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * @description Its `kid`: the RFC 7638 thumbprint of its public key, as the JWKS lists it.
+             * @example NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs
+             */
+            kid: string;
+            /**
+             * Format: date-time
+             * @description When it was revoked (`keymint signing-keys revoke`); `null` if not.
+             */
+            revoked_at: string | null;
+        };
+        /** @description The stored signing keys, by algorithm, each oldest first. */
+        SigningKeyList: {
+            keys: components["schemas"]["SigningKey"][];
         };
         /**
          * @description Which of an account's two keys.
@@ -627,6 +707,173 @@ export interface operations {
             };
             /** @description There is no active key with that id. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSigningKeys: {
+        parameters: {
+            query?: {
+                /** @description Only this algorithm's keys; without it, every key-pair algorithm's. */
+                alg?: "ES256" | "EdDSA" | "RS256";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signing keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyList"];
+                };
+            };
+            /** @description `alg` is not a key-pair algorithm; `errors` names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The algorithm whose next key to make (HS256 signs with one shared secret: no key pairs). */
+                alg: "ES256" | "EdDSA" | "RS256";
+            };
+            cookie?: never;
+        };
+        /** @description Optional: without a body (or with `null`), the key signs after 300 s. */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["RotateSigningKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Made and published: the new key's public facts. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKey"];
+                };
+            };
+            /** @description The body is not valid; `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The admin key is read-only. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `alg` is not a key-pair algorithm (ES256, EdDSA, RS256). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json`, or is compressed. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

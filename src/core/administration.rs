@@ -19,6 +19,9 @@ use super::clock::Clock;
 use super::scope::{Catalogue, ScopeSet};
 use super::store::{AccountRange, AccountRecord, KeyInfo, KeyStore, StoreError};
 
+/// The signing keys' operations.
+pub mod signing_keys;
+
 /// Who asks for an operation: where from, and with which admin key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
@@ -74,6 +77,8 @@ pub enum AdminError {
     UnknownKey(String),
     #[error("no active admin key with id {0}")]
     UnknownAdminKey(String),
+    #[error("HS256 signs with one shared secret; key pairs are for ES256, EdDSA and RS256")]
+    NotAsymmetric,
     #[error("the key store is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("the key store failed")]

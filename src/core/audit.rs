@@ -45,10 +45,12 @@ pub enum Outcome {
     AdminKeyCreated,
     /// An admin key (`key_id`) revoked.
     AdminKeyRevoked,
+    /// A signing key made (its algorithm and `kid` in `reason`).
+    SigningKeyRotated,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 7] = [
+    const ALL: [Outcome; 8] = [
         Outcome::Issued,
         Outcome::Refused,
         Outcome::Revoked,
@@ -56,6 +58,7 @@ impl Outcome {
         Outcome::KeyRevoked,
         Outcome::AdminKeyCreated,
         Outcome::AdminKeyRevoked,
+        Outcome::SigningKeyRotated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Outcome {
             Outcome::KeyRevoked => "key_revoked",
             Outcome::AdminKeyCreated => "admin_key_created",
             Outcome::AdminKeyRevoked => "admin_key_revoked",
+            Outcome::SigningKeyRotated => "signing_key_rotated",
         }
     }
 }

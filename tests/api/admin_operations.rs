@@ -1,9 +1,14 @@
 //! The admin API's operations beside accounts and keys: the audit trail (listAuditEvents), a
-//! page at a time and by the command line's filters.
+//! page at a time and by the command line's filters; the signing keys (listSigningKeys,
+//! rotateSigningKey), public facts only, a rotation published everywhere before it signs.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use keymint::core::audit::{AuditEvent, Outcome, encode_batch};
 use keymint::core::clock::Clock as _;
 
 use crate::helpers::{TestApp, cli, spawn_app};
@@ -133,24 +138,45 @@ async fn audit_events_come_newest_first_a_page_at_a_time_and_new_events_shift_no
 async fn an_event_written_late_with_an_older_time_is_on_a_later_page_not_lost() {
     let app = spawn_app().await;
     let ops = app.create_admin_key("ops", false).await;
-    let acme = app.create_account("acme").await;
-    // A token event waits in the buffer while a later change is written at once.
-    app.volubile_token(&acme.primary.secret, &json!({"scope": ["calls:read"]}))
-        .await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let earlier = app.clock.now();
     app.clock.advance(chrono::Duration::seconds(1));
     app.account_by_api(&ops.secret, "globex").await;
 
     let first = app.audit_page(&ops.secret, "?limit=1").await;
-    app.tokens.audit().flush().await;
+    // Another instance's batch, written only now, holds an event older than the first page.
+    let issued = AuditEvent {
+        at: earlier,
+        dialect: Cow::Borrowed("volubile"),
+        outcome: Outcome::Issued,
+        reason: None,
+        account: Some(Arc::from("acme")),
+        key_id: None,
+        scopes: None,
+        jti: None,
+        client_ip: None,
+        count: 1,
+        actor: None,
+    };
+    let batch = encode_batch([&issued], app.tokens.scopes());
+    app.store.record_audit(&[batch]).await.unwrap();
     let second = app
         .audit_page(
             &ops.secret,
             &format!("?limit=1&cursor={}", cursor_of(&first)),
         )
         .await;
+    let third = app
+        .audit_page(
+            &ops.secret,
+            &format!("?limit=1&cursor={}", cursor_of(&second)),
+        )
+        .await;
 
     assert_eq!(outcomes(&first), [r#"account_created "globex""#]);
     assert_eq!(outcomes(&second), [r#"issued "acme""#]);
+    assert_eq!(outcomes(&third), ["admin_key_created null"]);
+    assert!(third["next_cursor"].is_null());
 }
 
 #[tokio::test]
@@ -282,4 +308,231 @@ async fn a_read_only_admin_key_reads_the_audit_trail_and_nothing_else_opens_it()
         assert_eq!(response.headers()["www-authenticate"], CHALLENGE, "{case}");
         refusal(response, StatusCode::UNAUTHORIZED, case).await;
     }
+}
+
+/// The `kid`s `instance`'s JWKS publishes.
+async fn published_kids(instance: &TestApp) -> Vec<String> {
+    let set = instance.get_json("/.well-known/jwks.json").await;
+    set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+impl TestApp {
+    async fn list_signing_keys(&self, key: &str, query: &str) -> reqwest::Response {
+        self.operation(Method::GET, &format!("/signing-keys{query}"), Some(key))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn rotate_signing_key_by_api(
+        &self,
+        key: &str,
+        alg: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let request = self.operation(
+            Method::POST,
+            &format!("/signing-keys/{alg}/rotations"),
+            Some(key),
+        );
+        match body {
+            Some(body) => request.json(&body),
+            None => request,
+        }
+        .send()
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn list_signing_keys_shows_each_keys_public_facts_only() {
+    let app = spawn_app().await;
+    let auditor = app.create_admin_key("auditor", true).await;
+
+    let response = app.list_signing_keys(&auditor.secret, "").await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let listed: Value = response.json().await.unwrap();
+    let keys = listed["keys"].as_array().unwrap();
+    // The standard dialect's first ES256 key, made at startup, is the one it publishes.
+    assert_eq!(keys.len(), 1, "{listed}");
+    let members: Vec<_> = keys[0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        members,
+        ["activates_at", "alg", "created_at", "kid", "revoked_at"],
+        "public facts only"
+    );
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert!(keys[0]["revoked_at"].is_null());
+    assert_eq!(
+        published_kids(&app).await,
+        [keys[0]["kid"].as_str().unwrap()]
+    );
+    let eddsa: Value = app
+        .list_signing_keys(&auditor.secret, "?alg=EdDSA")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(eddsa["keys"], json!([]));
+    for query in ["?alg=HS256", "?alg=es256", "?alg=ES256&alg=RS256"] {
+        let response = app.list_signing_keys(&auditor.secret, query).await;
+        let problem = refusal(response, StatusCode::BAD_REQUEST, query).await;
+        assert_eq!(fields_at_fault(&problem), ["alg"], "{query}");
+    }
+}
+
+#[tokio::test]
+async fn rotate_signing_key_publishes_the_next_key_everywhere_before_it_signs_on_record() {
+    let app = spawn_app().await;
+    let other = crate::helpers::spawn_app_beside(&app, |_| {}).await;
+    let ops = app.create_admin_key("ops", false).await;
+    let acme = app.create_account("acme").await;
+    let signing_kid = published_kids(&app).await[0].clone();
+
+    let response = app
+        .rotate_signing_key_by_api(&ops.secret, "ES256", Some(json!({"activation_delay": 120})))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let rotated: Value = response.json().await.unwrap();
+    let kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_eq!(kid.len(), 43, "an RFC 7638 thumbprint");
+    assert_eq!(rotated["alg"], "ES256");
+    let at = |member: &str| {
+        chrono::DateTime::parse_from_rfc3339(rotated[member].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        at("activates_at") - at("created_at"),
+        chrono::Duration::seconds(120)
+    );
+    // Every instance publishes it within a second, through the change feed.
+    for instance in [&app, &other] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while !published_kids(instance).await.contains(&kid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not published after a second"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // Not signing yet: the standard dialect's tokens still name the old key.
+    let token: Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&acme.primary.id, Some(&acme.primary.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    assert_eq!(crate::helpers::header(token)["kid"], signing_kid.as_str());
+    let listed: Value = app
+        .list_signing_keys(&ops.secret, "?alg=ES256")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["keys"][1]["kid"], kid.as_str(), "oldest first");
+
+    let events = app.audit_page(&ops.secret, "").await;
+    let event = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "signing_key_rotated")
+        .unwrap_or_else(|| panic!("not on record: {events}"));
+    assert_eq!(event["actor"], ops.id.as_str());
+    assert_eq!(event["dialect"], "admin");
+    assert_eq!(event["reason"], format!("ES256 {kid}"));
+}
+
+#[tokio::test]
+async fn rotate_signing_key_refuses_what_is_not_a_key_pair_too_short_a_delay_and_read_only_keys() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    let auditor = app.create_admin_key("auditor", true).await;
+
+    for alg in ["HS256", "PS256", "es256"] {
+        let response = app.rotate_signing_key_by_api(&ops.secret, alg, None).await;
+        refusal(response, StatusCode::NOT_FOUND, alg).await;
+    }
+    for (case, body) in [
+        ("too soon", json!({"activation_delay": 64})),
+        ("a string", json!({"activation_delay": "300"})),
+        (
+            "an unknown member",
+            json!({"activation_delay": 300, "kid": "mine"}),
+        ),
+    ] {
+        let response = app
+            .rotate_signing_key_by_api(&ops.secret, "EdDSA", Some(body))
+            .await;
+        let problem = refusal(response, StatusCode::BAD_REQUEST, case).await;
+        assert_eq!(fields_at_fault(&problem).len(), 1, "{case}: {problem}");
+    }
+    let read_only = app
+        .rotate_signing_key_by_api(&auditor.secret, "EdDSA", None)
+        .await;
+    refusal(read_only, StatusCode::FORBIDDEN, "a read-only key").await;
+    let listed: Value = app
+        .list_signing_keys(&ops.secret, "?alg=EdDSA")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["keys"], json!([]), "nothing was made");
+
+    let null_body = app
+        .rotate_signing_key_by_api(&ops.secret, "EdDSA", Some(Value::Null))
+        .await;
+    assert_eq!(null_body.status(), StatusCode::CREATED, "null: no terms");
+    let without_body = app
+        .rotate_signing_key_by_api(&ops.secret, "EdDSA", None)
+        .await;
+    assert_eq!(without_body.status(), StatusCode::CREATED);
+    let rotated: Value = without_body.json().await.unwrap();
+    let at = |member: &str| {
+        chrono::DateTime::parse_from_rfc3339(rotated[member].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        at("activates_at") - at("created_at"),
+        chrono::Duration::seconds(300)
+    );
+}
+
+#[tokio::test]
+async fn the_cli_rotates_signing_keys_through_the_same_operation_on_record() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+
+    let output = cli(
+        &app.database_url,
+        &["signing-keys", "rotate", "--alg", "RS256", "--json"],
+    )
+    .await;
+
+    assert!(output.status.success(), "{output:?}");
+    let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let events = app.audit_page(&ops.secret, "?limit=1").await;
+    let event = &events["events"][0];
+    assert_eq!(event["outcome"], "signing_key_rotated");
+    assert_eq!(event["dialect"], "cli");
+    assert!(event["actor"].is_null());
+    assert_eq!(
+        event["reason"],
+        format!("RS256 {}", rotated["kid"].as_str().unwrap())
+    );
 }

@@ -39,6 +39,10 @@ impl From<AdminError> for Failure {
                 StatusCode::NOT_FOUND,
                 "There is no active admin key with that id.",
             ),
+            AdminError::NotAsymmetric => refused(
+                StatusCode::NOT_FOUND,
+                "There are no key pairs of that algorithm: ES256, EdDSA or RS256.",
+            ),
             AdminError::DuplicateAccount(_) => refused(
                 StatusCode::CONFLICT,
                 "An account of that name exists already (names are one regardless of case).",

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod error;
 /// listAccounts, getAccount, createAccount, revokeKey.
 pub mod handlers;
+/// listSigningKeys, rotateSigningKey.
+pub mod signing_keys;
 /// Request and response bodies, and the parameters' schemas.
 pub mod types;
 
@@ -53,6 +55,8 @@ fn configure(cfg: &mut ServiceConfig) {
         .service(handlers::get_account)
         .service(handlers::revoke_key);
     cfg.service(audit::list_audit_events);
+    cfg.service(signing_keys::list_signing_keys)
+        .service(signing_keys::rotate_signing_key);
 }
 
 fn tag(name: &str, description: &str) -> utoipa::openapi::Tag {
@@ -81,6 +85,7 @@ fn openapi() -> OpenApi {
             tag("Accounts", "Accounts and the public facts of their keys."),
             tag("Keys", "An account's API keys."),
             tag("Audit", "The audit trail."),
+            tag("Signing keys", "The key pairs that sign tokens: public facts only."),
         ]))
         .components(Some(
             ComponentsBuilder::new()
