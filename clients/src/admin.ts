@@ -130,6 +130,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/token-revocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a token
+         * @description Revokes one access token of any account: refused by this instance at once and by every instance within a second, until it would have expired, as the standard dialect's RFC 7009 endpoint (`/oauth2/revoke`) revokes its own account's. As there, a token keymint would not accept anyway (malformed, forged, expired) is no error: the answer is 204 either way, and tells nothing of the token. Recorded in the audit trail (`revoked`, with the token's `jti` and account) with the admin key as its actor.
+         */
+        post: operations["revokeToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -310,6 +330,15 @@ export interface components {
              * @example about:blank
              */
             type: string;
+        };
+        /** @description The token to revoke. */
+        RevokeTokenRequest: {
+            /**
+             * Format: password
+             * @description An access token keymint issued, of any account and dialect.
+             * @example eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9...
+             */
+            token: string;
         };
         /** @description The next key's terms. */
         RotateSigningKeyRequest: {
@@ -856,6 +885,95 @@ export interface operations {
             };
             /** @description `alg` is not a key-pair algorithm (ES256, EdDSA, RS256). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json`, or is compressed. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevokeTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description Revoked, or nothing to revoke. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not valid; `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The admin key is read-only. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

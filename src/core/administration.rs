@@ -33,7 +33,19 @@ pub struct Actor {
 /// The `dialect` of the command line's audit records.
 pub const CLI: &str = "cli";
 
+impl Writer {
+    /// Who it is.
+    pub fn actor(&self) -> &Actor {
+        &self.0
+    }
+}
+
 impl Actor {
+    /// Where the request came from.
+    pub fn caller(&self) -> Caller {
+        self.caller
+    }
+
     /// The operator at the command line: every right.
     pub fn operator() -> Self {
         Self {

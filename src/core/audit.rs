@@ -35,7 +35,7 @@ pub struct Caller {
 pub enum Outcome {
     Issued,
     Refused,
-    /// A token (its `jti`) revoked by its own account before its expiry.
+    /// A token (its `jti`) revoked before its expiry, by its own account or an administrator.
     Revoked,
     /// An account created with its keys (the administrator's change, as all below).
     AccountCreated,

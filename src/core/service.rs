@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::administration::Writer;
 use super::adminkey::{self, AdminPrincipal};
 use super::apikey::{KeyHash, KeyId, PresentedKey};
-use super::audit::{AuditEvent, Caller, Outcome};
+use super::audit::{AuditEvent, Caller, Outcome, encode_batch};
 use super::audit_trail::AuditTrail;
 use super::clock::Clock;
 use super::error::{Attempt, CoreError};
@@ -20,7 +21,7 @@ use super::revocation::{RevocationList, kept_from};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Catalogue, ScopeSet};
 use super::store::KeyStore;
-use super::token::{IssuedToken, TokenFormat, TokenSigner};
+use super::token::{Claims, IssuedToken, TokenFormat, TokenSigner};
 use super::usage::UsageLog;
 pub use super::verifier::Access;
 use super::verifier::BearerVerifier;
@@ -666,18 +667,7 @@ impl TokenService {
         token: &str,
     ) -> Result<Revocation, CoreError> {
         let now = self.clock.now();
-        let claims = match self.signer.verify(token, now) {
-            Ok(claims) => claims,
-            Err(err) => {
-                tracing::debug!(error = %err, "revocation of a token not accepted anyway");
-                return Ok(Revocation::NotActive);
-            }
-        };
-        // Tokens without a UUID `jti` are refused by the verifier: nothing to revoke.
-        let (Ok(jti), Some(expires_at)) = (
-            claims.jti.parse::<Uuid>(),
-            DateTime::from_timestamp(claims.exp, 0),
-        ) else {
+        let Some((claims, jti, expires_at)) = self.revocable(token, now) else {
             return Ok(Revocation::NotActive);
         };
         let event = |outcome, reason| AuditEvent {
@@ -714,6 +704,61 @@ impl TokenService {
         // Here at once; elsewhere when the store's announcement reaches each instance.
         self.revocations.revoke(jti, claims.exp);
         self.audit.record(event(Outcome::Revoked, None));
+        Ok(Revocation::Revoked { jti, expires_at })
+    }
+
+    /// A token this service would accept at `now`, with its `jti` and expiry: the only tokens
+    /// worth revoking.
+    fn revocable(&self, token: &str, now: DateTime<Utc>) -> Option<(Claims, Uuid, DateTime<Utc>)> {
+        let claims = match self.signer.verify(token, now) {
+            Ok(claims) => claims,
+            Err(err) => {
+                tracing::debug!(error = %err, "revocation of a token not accepted anyway");
+                return None;
+            }
+        };
+        // Tokens without a UUID `jti` are refused by the verifier: nothing to revoke.
+        let jti = claims.jti.parse::<Uuid>().ok()?;
+        let expires_at = DateTime::from_timestamp(claims.exp, 0)?;
+        Some((claims, jti, expires_at))
+    }
+
+    /// Revokes a token of any account, for an administrator (the admin API's revokeToken): as
+    /// [`Self::revoke_token`] does, but on record before it is answered, with the admin key as
+    /// its actor, as every administrator's change is.
+    pub async fn revoke_any_token(
+        &self,
+        by: &Writer,
+        token: &str,
+    ) -> Result<Revocation, CoreError> {
+        let now = self.clock.now();
+        let Some((claims, jti, expires_at)) = self.revocable(token, now) else {
+            return Ok(Revocation::NotActive);
+        };
+        self.store
+            .revoke_token(jti, &claims.sub, expires_at, now)
+            .await?;
+        // Here at once; elsewhere when the store's announcement reaches each instance.
+        self.revocations.revoke(jti, claims.exp);
+        let actor = by.actor();
+        let revoked = AuditEvent {
+            at: now,
+            dialect: Cow::Borrowed(actor.caller().dialect),
+            outcome: Outcome::Revoked,
+            reason: None,
+            account: Some(Arc::from(claims.sub.as_str())),
+            // The key that minted it.
+            key_id: claims.key_id.parse().ok(),
+            scopes: None,
+            jti: Some(jti),
+            client_ip: actor.caller().client_ip,
+            count: 1,
+            actor: actor.admin_key_id(),
+        };
+        let batch = encode_batch([&revoked], self.scopes());
+        if let Err(err) = self.store.record_audit(&[batch]).await {
+            tracing::error!(error = %err, "could not write an administrator's token revocation to the audit trail");
+        }
         Ok(Revocation::Revoked { jti, expires_at })
     }
 

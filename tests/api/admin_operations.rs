@@ -1,6 +1,7 @@
 //! The admin API's operations beside accounts and keys: the audit trail (listAuditEvents), a
 //! page at a time and by the command line's filters; the signing keys (listSigningKeys,
-//! rotateSigningKey), public facts only, a rotation published everywhere before it signs.
+//! rotateSigningKey), public facts only, a rotation published everywhere before it signs; one
+//! token of any account revoked (revokeToken).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -535,4 +536,139 @@ async fn the_cli_rotates_signing_keys_through_the_same_operation_on_record() {
         event["reason"],
         format!("RS256 {}", rotated["kid"].as_str().unwrap())
     );
+}
+
+impl TestApp {
+    async fn revoke_token_by_api(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.operation(Method::POST, "/token-revocations", Some(key))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Polls until `instance`'s forward-auth answers `status` for `token`, for at most a second.
+async fn forward_auth_within_a_second(instance: &TestApp, token: &str, status: StatusCode) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let answer = instance
+            .forward_auth("GET", "/v1/calls", crate::helpers::bearer(token))
+            .await;
+        if answer.status() == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after a second",
+            answer.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn revoke_token_revokes_any_accounts_token_on_every_instance_on_record() {
+    let app = spawn_app().await;
+    let other = crate::helpers::spawn_app_beside(&app, |_| {}).await;
+    let ops = app.create_admin_key("ops", false).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_for(&acme.primary.secret).await;
+    for instance in [&app, &other] {
+        forward_auth_within_a_second(instance, &token, StatusCode::OK).await;
+    }
+
+    let response = app
+        .revoke_token_by_api(&ops.secret, &json!({ "token": token }))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(response.bytes().await.unwrap().is_empty());
+    for instance in [&app, &other] {
+        forward_auth_within_a_second(instance, &token, StatusCode::UNAUTHORIZED).await;
+    }
+    let fresh = app.token_for(&acme.primary.secret).await;
+    forward_auth_within_a_second(&app, &fresh, StatusCode::OK).await;
+    let events = app.audit_page(&ops.secret, "").await;
+    let revoked = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "revoked")
+        .unwrap_or_else(|| panic!("not on record: {events}"));
+    assert_eq!(revoked["actor"], ops.id.as_str());
+    assert_eq!(revoked["dialect"], "admin");
+    assert_eq!(revoked["account"], "acme");
+    assert_eq!(
+        revoked["key_id"],
+        acme.primary.id.as_str(),
+        "the key that minted it"
+    );
+    assert_eq!(revoked["jti"], crate::helpers::claims(&token)["jti"]);
+    assert!(
+        !events.to_string().contains(&token),
+        "never the token itself"
+    );
+}
+
+#[tokio::test]
+async fn revoke_token_answers_204_for_what_is_no_live_token_and_records_nothing() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_for(&acme.primary.secret).await;
+    let last = if token.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{last}", &token[..token.len() - 1]);
+
+    for not_live in ["not-a-token", forged.as_str()] {
+        let response = app
+            .revoke_token_by_api(&ops.secret, &json!({ "token": not_live }))
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{not_live}");
+    }
+
+    forward_auth_within_a_second(&app, &token, StatusCode::OK).await;
+    let events = app.audit_page(&ops.secret, "").await;
+    assert!(
+        !outcomes(&events).iter().any(|e| e.starts_with("revoked")),
+        "{events}"
+    );
+}
+
+#[tokio::test]
+async fn revoke_token_refuses_a_bad_body_and_a_read_only_key() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    let auditor = app.create_admin_key("auditor", true).await;
+    let acme = app.create_account("acme").await;
+    let token = app.token_for(&acme.primary.secret).await;
+
+    for (case, body) in [
+        ("no token", json!({})),
+        ("an empty token", json!({"token": ""})),
+        ("a number", json!({"token": 5})),
+        (
+            "an unknown member",
+            json!({"token": token, "hint": "access_token"}),
+        ),
+    ] {
+        let response = app.revoke_token_by_api(&ops.secret, &body).await;
+        let problem = refusal(response, StatusCode::BAD_REQUEST, case).await;
+        assert_eq!(fields_at_fault(&problem).len(), 1, "{case}: {problem}");
+    }
+    let as_text = app
+        .operation(Method::POST, "/token-revocations", Some(&ops.secret))
+        .header("content-type", "text/plain")
+        .body(format!(r#"{{"token":"{token}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    refusal(as_text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain").await;
+    let read_only = app
+        .revoke_token_by_api(&auditor.secret, &json!({ "token": token }))
+        .await;
+    refusal(read_only, StatusCode::FORBIDDEN, "a read-only key").await;
+
+    forward_auth_within_a_second(&app, &token, StatusCode::OK).await;
 }

@@ -12,6 +12,8 @@ pub mod error;
 pub mod handlers;
 /// listSigningKeys, rotateSigningKey.
 pub mod signing_keys;
+/// revokeToken.
+pub mod token_revocations;
 /// Request and response bodies, and the parameters' schemas.
 pub mod types;
 
@@ -57,6 +59,7 @@ fn configure(cfg: &mut ServiceConfig) {
     cfg.service(audit::list_audit_events);
     cfg.service(signing_keys::list_signing_keys)
         .service(signing_keys::rotate_signing_key);
+    cfg.service(token_revocations::revoke_token);
 }
 
 fn tag(name: &str, description: &str) -> utoipa::openapi::Tag {
@@ -86,6 +89,7 @@ fn openapi() -> OpenApi {
             tag("Keys", "An account's API keys."),
             tag("Audit", "The audit trail."),
             tag("Signing keys", "The key pairs that sign tokens: public facts only."),
+            tag("Tokens", "Access tokens keymint issued."),
         ]))
         .components(Some(
             ComponentsBuilder::new()
