@@ -14,7 +14,8 @@ NPM := clients/node_modules/.package-lock.json tests/browser/node_modules/.packa
 ## How long the soak test runs in `make test` (a plain `cargo test` runs it for 10 s).
 SOAK_SECONDS ?= 120
 
-## Build, create the `demo` account on first run (printing its key), and serve on SQLite.
+## Build, create the `demo` account and the `console` admin key on first run (printing their
+## secrets, once), and serve on SQLite.
 run: build
 	@if $(BIN) keys list demo >/dev/null 2>&1; then \
 		echo "Account 'demo' exists; its keys were shown when it was created."; \
@@ -30,6 +31,16 @@ run: build
 		echo "Or by OAuth 2.0 client credentials:"; \
 		echo "  curl -u '$$id:$$key' -d grant_type=client_credentials http://$(BIND)/oauth2/token"; \
 	fi
+	@if $(BIN) admin-keys list --json | grep -q '"name":"console","read_only":false,"revoked_at":null'; then \
+		echo "Admin key 'console' exists; its secret was shown when it was created."; \
+		echo "Another: $(BIN) admin-keys create NAME"; \
+	else \
+		admin=$$($(BIN) admin-keys create console --json | grep -o '"secret":"[^"]*"' | cut -d'"' -f4); \
+		echo "Created admin key 'console' for the admin API and the console (shown once, keep it):"; \
+		echo; echo "  $$admin"; echo; \
+		echo "  curl -H 'Authorization: Bearer $$admin' http://$(BIND)/admin/v1/accounts"; \
+	fi
+	@echo "Console: http://$(BIND)/console/"
 	@echo "Swagger UI: http://$(BIND)/swagger-ui/"
 	@echo "OAuth 2.0 discovery: http://$(BIND)/.well-known/openid-configuration"
 	@$(BIN) serve --bind $(BIND)

@@ -1014,3 +1014,256 @@ async fn a_token_signed_with_the_published_key_as_an_hmac_secret_opens_nothing()
         json!({"active": false})
     );
 }
+
+/// The admin API's challenge.
+const ADMIN_CHALLENGE: &str = "Bearer realm=\"keymint-admin\"";
+
+/// A request to the admin API (`path` under `/admin/v1`) with `authorization` as written, if
+/// any: a write gets a JSON body.
+fn admin_request(method: &str, path: &str, authorization: Option<&str>) -> Request {
+    let mut request = Request {
+        head: format!("{method} /admin/v1{path} HTTP/1.1"),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    if method != "GET" {
+        request.body = b"{}".to_vec();
+        request.set("Content-Type", "application/json");
+    }
+    if let Some(value) = authorization {
+        request.set("Authorization", value);
+    }
+    request
+}
+
+/// Asserts an admin API problem of `status` that names none of `secrets`.
+fn assert_admin_problem(response: &Response, status: StatusCode, secrets: &[&str], case: &str) {
+    assert_eq!(response.status, status, "{case}: {}", response.head);
+    let head = response.head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{case}: {}",
+        response.head
+    );
+    let problem = response.json();
+    assert_eq!(problem["status"], status.as_u16(), "{case}: {problem}");
+    let text = format!(
+        "{}{}",
+        response.head,
+        String::from_utf8_lossy(&response.body)
+    );
+    for secret in secrets {
+        assert!(!text.contains(secret), "{case}: a secret in the refusal");
+    }
+}
+
+/// Every operation the served admin document lists, as (method, path under `/admin/v1`), its
+/// path parameters filled in with `fill`.
+async fn admin_operations(app: &TestApp, fill: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    let document = app.get_json("/v3/api-docs/admin").await;
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let path = path
+            .split('/')
+            .map(|segment| match segment.strip_prefix('{') {
+                Some(name) => fill(name.trim_end_matches('}')),
+                None => segment.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                operations.push((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert!(operations.len() >= 8, "{operations:?}");
+    operations
+}
+
+#[tokio::test]
+async fn the_admin_api_opens_to_nothing_but_a_live_admin_key_on_every_operation() {
+    let (app, key) = target().await;
+    let token = app.token_with(&key.secret, &["calls:read"]).await;
+    let revoked = app.create_admin_key("gone", false).await;
+    let output =
+        crate::helpers::cli(&app.database_url, &["admin-keys", "revoke", &revoked.id]).await;
+    assert!(output.status.success());
+    let live = app.create_admin_key("ops", false).await;
+    let bearer_of = |credential: &str| format!("Bearer {credential}");
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no Authorization", None),
+        (
+            "an account's API key as a bearer",
+            Some(bearer_of(&key.secret)),
+        ),
+        ("a token as a bearer", Some(bearer_of(&token))),
+        ("a revoked admin key", Some(bearer_of(&revoked.secret))),
+        ("a scheme alone", Some("Bearer".to_owned())),
+        ("an empty credential", Some("Bearer ".to_owned())),
+        (
+            "two credentials",
+            Some(format!("Bearer {} {}", live.secret, live.secret)),
+        ),
+        ("an unknown scheme", Some(format!("Token {}", live.secret))),
+        (
+            "the admin key as Basic",
+            Some(basic(&live.id, &live.secret)),
+        ),
+        (
+            "a tab for a space",
+            Some(format!("Bearer\t{}", live.secret)),
+        ),
+        (
+            "Latin-1 bytes",
+            Some(format!("Bearer {}\u{e9}", live.secret)),
+        ),
+        (
+            "an oversized credential",
+            Some(bearer_of(&format!("kma_{}", "A".repeat(6000)))),
+        ),
+    ];
+    let secrets = [
+        key.secret.as_str(),
+        token.as_str(),
+        revoked.secret.as_str(),
+        live.secret.as_str(),
+    ];
+    let operations = admin_operations(&app, |_| "acme".to_owned()).await;
+
+    for (method, path) in &operations {
+        for (case, authorization) in &cases {
+            let request = admin_request(method, path, authorization.as_deref());
+            let response = send(&app, &request).await;
+            let case = format!("{method} {path} / {case}");
+            assert_admin_problem(&response, StatusCode::UNAUTHORIZED, &secrets, &case);
+            let challenge = response
+                .head
+                .lines()
+                .find_map(|line| line.strip_prefix("www-authenticate: "));
+            assert_eq!(challenge, Some(ADMIN_CHALLENGE), "{case}");
+        }
+    }
+    let genuine = send(
+        &app,
+        &admin_request("GET", "/accounts", Some(&bearer_of(&live.secret))),
+    )
+    .await;
+    assert_eq!(genuine.status, StatusCode::OK, "the live key opens it");
+}
+
+#[tokio::test]
+async fn failed_admin_authentications_spend_the_addresss_quota_for_every_dialect() {
+    let app = spawn_app_with(|s| s.failed_auth_limit = "3/60s".parse().unwrap()).await;
+    let acme = app.create_account("acme").await;
+    let ops = app.create_admin_key("ops", false).await;
+    // Well-formed, the live key's id, not its secret: an attack on that admin key.
+    let head = format!("kma_{}{}", ops.id, "0".repeat(22));
+    let checksum = format!("{:0>6}", base62::encode(crc32fast::hash(head.as_bytes())));
+    let guesses = [
+        format!("Bearer {}", acme.primary.secret),
+        "Bearer kma_guess".to_owned(),
+        format!("Bearer {head}{checksum}"),
+        "Bearer kma_another_guess".to_owned(),
+    ];
+
+    for guess in &guesses {
+        let response = send(&app, &admin_request("GET", "/audit-events", Some(guess))).await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&response.status),
+            "{guess}: {}",
+            response.head
+        );
+    }
+
+    let blocked = send(
+        &app,
+        &admin_request(
+            "GET",
+            "/audit-events",
+            Some(&format!("Bearer {}", ops.secret)),
+        ),
+    )
+    .await;
+    assert_admin_problem(
+        &blocked,
+        StatusCode::TOO_MANY_REQUESTS,
+        &[&ops.secret],
+        "the live key",
+    );
+    assert!(
+        blocked.head.to_ascii_lowercase().contains("retry-after: "),
+        "{}",
+        blocked.head
+    );
+    // One quota per address, whichever API the guesses went to.
+    for dialect in dialects() {
+        let response = send(&app, &request(dialect, &acme.primary)).await;
+        assert_eq!(
+            response.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{dialect:?}"
+        );
+        dialect.assert_error(response.status, &response.json(), "after admin guesses");
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_admin_key_is_refused_every_write_and_changes_nothing() {
+    let (app, key) = target().await;
+    let auditor = app.create_admin_key("auditor", true).await;
+    let token = app.token_with(&key.secret, &["calls:read"]).await;
+    let fill = |name: &str| match name {
+        "id" => key.id.clone(),
+        "alg" => "ES256".to_owned(),
+        "slot" => "primary".to_owned(),
+        _ => "acme".to_owned(),
+    };
+    let operations = admin_operations(&app, fill).await;
+    let writes: Vec<_> = operations
+        .iter()
+        .filter(|(method, _)| method != "GET")
+        .collect();
+    assert!(writes.len() >= 4, "{writes:?}");
+    let authorization = format!("Bearer {}", auditor.secret);
+
+    for (method, path) in &writes {
+        let mut request = admin_request(method, path, Some(&authorization));
+        if path == "/token-revocations" {
+            request.body = json!({ "token": token }).to_string().into_bytes();
+        }
+        let response = send(&app, &request).await;
+        let case = format!("{method} {path}");
+        assert_admin_problem(
+            &response,
+            StatusCode::FORBIDDEN,
+            &[&auditor.secret, &token],
+            &case,
+        );
+    }
+    for (method, path) in operations.iter().filter(|(method, _)| method == "GET") {
+        let response = send(&app, &admin_request(method, path, Some(&authorization))).await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{method} {path}: reading is allowed"
+        );
+    }
+
+    assert_eq!(
+        app.forward_auth("GET", "/v1/calls", bearer(&token))
+            .await
+            .status(),
+        StatusCode::OK,
+        "the token is not revoked"
+    );
+    for dialect in dialects() {
+        assert_responsive(&app, dialect, &key).await;
+    }
+    let signing_keys = app.get_json("/.well-known/jwks.json").await;
+    assert_eq!(
+        signing_keys["keys"].as_array().unwrap().len(),
+        1,
+        "no key was made"
+    );
+}
