@@ -88,7 +88,8 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
 
-## Swagger UI and CORS in Debian's chromium (playwright-core from npm); screenshots in build/browser/.
+## The console, Swagger UI and CORS in Debian's chromium (playwright-core from npm); screenshots in
+## build/browser/.
 browser: build tests/browser/node_modules/.package-lock.json
 	tests/browser/run.sh $(BIN)
 

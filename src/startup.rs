@@ -404,6 +404,12 @@ impl Application {
             // patterns are regular expressions.
             api::configure(app, &dialects)
                 .configure(|cfg| api::docs::configure(cfg, &dialects))
+                .configure(|cfg| {
+                    // The console calls the admin API alone: it is served where that is.
+                    if dialects.iter().any(|d| d.name == api::admin::DIALECT.name) {
+                        api::console::configure(cfg);
+                    }
+                })
                 .default_service(web::to(api::unmatched_request))
                 .wrap(api::cors(&cors_origins))
                 .wrap(actix_web::middleware::from_fn(api::issuer_path::middleware))

@@ -7,6 +7,8 @@ pub mod body;
 pub mod client;
 /// Open connections per client.
 pub mod connections;
+/// The console at `/console/`: static pages built in, calling the admin API.
+pub mod console;
 /// Finding credentials in headers.
 pub mod credentials;
 /// Serving each dialect's OpenAPI document and Swagger UI.

@@ -1,5 +1,6 @@
 //! Headers every answer carries, so that no page keymint serves can be framed, sniffed into
-//! another type, or made to load and run what it does not ship: Swagger UI handles API keys.
+//! another type, or made to load and run what it does not ship: Swagger UI handles API keys,
+//! the console admin keys.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -19,6 +20,15 @@ const DENY: HeaderValue = HeaderValue::from_static("DENY");
 
 /// Where Swagger UI lives, with its own policy.
 const SWAGGER_UI: &str = "/swagger-ui";
+
+/// The console: its own scripts and styles only (no inline ones, no `style` attributes), calls
+/// to this origin only (it reaches the admin API by relative addresses), and DOM sinks that
+/// take no strings (it builds its pages node by node), so nothing an account is named can run.
+const CONSOLE_POLICY: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; \
+     require-trusted-types-for 'script'; trusted-types 'none'",
+);
 
 /// The policies, fixed at startup.
 #[derive(Debug, Clone)]
@@ -45,6 +55,11 @@ impl SecurityHeaders {
     fn policy(&self, path: &str) -> HeaderValue {
         if path.starts_with(SWAGGER_UI) {
             self.swagger_ui.clone()
+        } else if path
+            .strip_prefix(super::console::PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
+            CONSOLE_POLICY
         } else {
             API_POLICY
         }
@@ -101,6 +116,30 @@ mod tests {
         );
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert!(policy.contains("script-src 'self';"), "{policy}");
+    }
+
+    #[test]
+    fn the_console_runs_its_own_scripts_and_styles_and_calls_this_origin_only() {
+        let mut headers = HeaderMap::new();
+        SecurityHeaders::new(None).apply("/console/app.js", &mut headers);
+        let policy = headers
+            .get(CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        for directive in [
+            "default-src 'none';",
+            "script-src 'self';",
+            "style-src 'self';",
+            "connect-src 'self';",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{directive} in {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{policy}");
+        let mut elsewhere = HeaderMap::new();
+        SecurityHeaders::new(None).apply("/consoles", &mut elsewhere);
+        assert_eq!(elsewhere.get(CONTENT_SECURITY_POLICY), Some(&API_POLICY));
     }
 
     #[test]

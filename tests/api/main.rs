@@ -5,6 +5,7 @@ mod admin_operations;
 mod adversarial;
 mod audit;
 mod cli;
+mod console;
 mod dialects;
 pub mod faults;
 mod forward_auth;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser: Swagger UI (every dialect, "Authorize", "Try it out", offline) and CORS from a page on
-# another origin, in Debian's chromium driven by playwright-core (tests/browser/*.test.mjs).
+# Browser: the console (a key's whole life, the keyboard alone, labels), Swagger UI (every
+# dialect, "Authorize", "Try it out", offline) and CORS from a page on another origin, in
+# Debian's chromium driven by playwright-core (tests/browser/*.test.mjs).
 # Usage: tests/browser/run.sh [KEYMINT_BINARY]     Screenshots: build/browser/*.png
 # Needs Debian's chromium and `npm ci` here (`make browser` sees to both); never downloads a browser.
 set -euo pipefail
