@@ -95,6 +95,8 @@ export function capabilities() {
         parameter: (id, name) => (document
           ? operations.get(id)?.parameters?.find((p) => p.name === name && p.in === 'query')
           : { name, schema: {} }),
+        /** A schema of the document's components, or undefined. */
+        schema,
         /** The scopes the deployment offers (createAccount's enum). */
         scopes: () => schema('CreateAccountRequest')?.properties?.scopes?.items?.enum ?? [],
       };

@@ -32,14 +32,18 @@ export async function auditPage(params) {
       nodes: [heading, h('p', { role: 'status' }, 'Not available: this keymint\'s admin API has no listAuditEvents operation yet. The command line has it: keymint audit.')],
     };
   }
-  const offered = FILTERS.filter(([name]) => can.parameter(OPERATION, name));
+  const declared = (name) => can.parameter(OPERATION, name);
+  // Without an outcome parameter, the outcomes the events may have are chosen from in the page.
+  const outcomes = declared('outcome')?.schema?.enum ?? can.schema('AuditEventView')?.properties?.outcome?.enum;
+  const inPage = !declared('outcome') && outcomes ? 'outcome' : null;
+  const offered = FILTERS.filter(([name]) => declared(name) || name === inPage);
   const controls = offered.map(([name, label]) => {
     const value = params.get(name) ?? '';
-    const choices = can.parameter(OPERATION, name).schema?.enum ?? can.parameter(OPERATION, name).schema?.items?.enum;
-    const control = choices
-      ? h('select', { name }, h('option', { value: '' }, 'any'), choices.map((choice) => h('option', { value: choice, selected: choice === value }, choice)))
+    const control = name === 'outcome' && outcomes
+      ? h('select', { name }, h('option', { value: '' }, 'any'), outcomes.map((choice) => h('option', { value: choice, selected: choice === value }, choice)))
       : h('input', { name, type: TIMES.has(name) ? 'datetime-local' : 'text', step: TIMES.has(name) ? '1' : undefined, value: TIMES.has(name) ? toLocal(value) : value, autocomplete: 'off' });
-    return [name, label, control];
+    const hint = name === inPage ? 'Applied to each page shown: the admin API has no outcome filter.' : undefined;
+    return [name, label, control, hint];
   });
   const form = h('form', {
     class: 'inline',
@@ -48,12 +52,13 @@ export async function auditPage(params) {
       event.preventDefault();
       go('/audit', Object.fromEntries(controls.map(([name, , control]) => [name, TIMES.has(name) ? toInstant(control.value) : control.value.trim()])));
     },
-  }, controls.map(([, label, control]) => field(label, control)), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Filter')));
+  }, controls.map(([, label, control, hint]) => field(label, control, hint)), h('div', { class: 'field' }, h('button', { type: 'submit' }, 'Filter')));
 
   const query = Object.fromEntries(offered.map(([name]) => [name, params.get(name)]));
   const cursor = params.get('cursor');
-  const { data } = await call('GET', 'audit-events', { query: { ...query, cursor, limit: PAGE_SIZE } });
-  const events = data.events;
+  const sent = Object.fromEntries(Object.entries(query).filter(([name]) => name !== inPage));
+  const { data } = await call('GET', 'audit-events', { query: { ...sent, cursor, limit: PAGE_SIZE } });
+  const events = data.events.filter((event) => !inPage || !query[inPage] || event.outcome === query[inPage]);
   const columns = [['at', 'Time'], ['outcome', 'Outcome'], ['account', 'Account'], ['key_id', 'Key'], ['actor', 'Actor'], ['reason', 'Reason'], ['client_ip', 'Client']];
   const cell = (event, name) => {
     const value = event[name];

@@ -246,6 +246,12 @@ describe('the console, through a key\'s whole life', () => {
     const accounts = await page.locator('tbody tr td:nth-child(3)').allTextContents();
     assert.ok(accounts.every((name) => name === ACCOUNT), `only ${ACCOUNT}'s events: ${accounts}`);
     await shot('audit', { fullPage: true });
+    await page.getByLabel('Outcome').selectOption('key_revoked');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await until(async () => {
+      const shown = await page.locator('tbody tr td:nth-child(2)').allTextContents();
+      return shown.length > 0 && shown.every((outcome) => outcome === 'key_revoked');
+    }, 'only key_revoked events');
   }));
 
   it('fetched nothing from elsewhere, and its policy refused nothing', () => {
