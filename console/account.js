@@ -17,12 +17,7 @@ export async function accountPage(name) {
   const keys = can.has('listKeys')
     ? (await call('GET', `${accountPath(name)}/keys`)).data.keys
     : account.keys;
-  const settings = account.settings && h('section', { class: 'panel', 'aria-labelledby': 'settings-title' },
-    h('h2', { id: 'settings-title' }, 'Settings'),
-    h('dl', {}, Object.entries(account.settings).map(([setting, value]) => [
-      h('dt', {}, setting.replaceAll('_', ' ')),
-      h('dd', {}, value === null ? 'deployment default' : Array.isArray(value) ? value.join(' ') : String(value)),
-    ])));
+  const settings = account.settings && settingsSection(account, can);
   const remove = can.has('deleteAccount')
     && h('button', { type: 'button', class: 'danger', onclick: () => deleteAccountDialog(account.name) }, 'Delete account…');
   return {
@@ -37,6 +32,64 @@ export async function accountPage(name) {
       remove && h('p', {}, remove),
     ],
   };
+}
+
+/** How each setting reads, and what its `null` means. */
+const SETTINGS = [
+  ['scopes', 'Allowed scopes', (v) => (v === null ? 'every scope' : v.join(' ') || 'none')],
+  ['rate_limit', 'Rate limit', (v) => (v === null ? 'the deployment\'s' : `${v} (requests/seconds)`)],
+  ['max_token_lifetime', 'Longest token lifetime', (v) => (v === null ? 'each dialect\'s own' : `${v} s`)],
+  ['disabled', 'State', (v) => (v ? 'disabled: its keys are refused' : 'enabled')],
+];
+
+function settingsSection(account, can) {
+  const edit = can.has('updateAccount')
+    && h('button', { type: 'button', onclick: () => settingsDialog(account, can) }, 'Edit settings…');
+  return h('section', { class: 'panel', 'aria-labelledby': 'settings-title' },
+    h('h2', { id: 'settings-title', tabindex: '-1' }, 'Settings'),
+    h('dl', {}, SETTINGS.map(([name, label, show]) => [
+      h('dt', {}, label),
+      h('dd', { class: name === 'disabled' && account.settings[name] ? 'state-disabled' : undefined }, show(account.settings[name] ?? null)),
+    ])),
+    edit);
+}
+
+/** updateAccount with every setting as the form holds it: an empty field is `null`, the default. */
+function settingsDialog(account, can) {
+  const now = account.settings;
+  dialog(`Settings of ${account.name}`, (close) => {
+    const boxes = can.scopes().map((scope) => h('label', {}, h('input', { type: 'checkbox', value: scope, checked: now.scopes?.includes(scope) }), scope));
+    const rate = h('input', { name: 'rate_limit', value: now.rate_limit ?? '', autocomplete: 'off', pattern: '[1-9][0-9]{0,8}/[1-9][0-9]{0,8}s?' });
+    const lifetime = h('input', { name: 'max_token_lifetime', type: 'number', min: '1', max: '31536000', step: '1', value: now.max_token_lifetime ?? '' });
+    const disabled = h('input', { name: 'disabled', type: 'checkbox', checked: now.disabled === true });
+    const errors = h('div', { 'aria-live': 'polite' });
+    const submit = h('button', { type: 'submit', class: 'primary' }, 'Save');
+    return h('form', {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const chosen = boxes.map((label) => label.firstChild).filter((box) => box.checked).map((box) => box.value);
+        const body = {
+          scopes: chosen.length > 0 ? chosen : null,
+          rate_limit: rate.value.trim() || null,
+          max_token_lifetime: lifetime.value ? Number(lifetime.value) : null,
+          disabled: disabled.checked,
+        };
+        const saved = await busy(submit, errors, () => call('PATCH', accountPath(account.name), { body }));
+        if (saved) {
+          close();
+          announce(`Settings of ${account.name} saved.`);
+          await render({ focus: false });
+          document.getElementById('settings-title')?.focus();
+        }
+      },
+    },
+    boxes.length > 0 && h('fieldset', {}, h('legend', {}, 'Allowed scopes (none ticked: every scope)'), boxes),
+    field('Rate limit (optional)', rate, 'Token requests per window, as COUNT/SECONDS, e.g. 100/15s; empty: the deployment\'s.'),
+    field('Longest token lifetime in seconds (optional)', lifetime, 'Longer tokens are shortened to it; empty: each dialect\'s own.'),
+    h('div', { class: 'field' }, h('label', {}, disabled, ' Disabled: its keys are refused as unknown ones')),
+    errors,
+    h('div', { class: 'actions' }, submit, h('button', { type: 'button', onclick: close }, 'Cancel')));
+  });
 }
 
 /** A slot: its current key (and any retiring one), with what may be done to them. */
@@ -78,8 +131,8 @@ async function refresh(slot) {
 
 function rotateDialog(account, slot, current) {
   dialog(current ? `Rotate the ${slot} key` : `Create a ${slot} key`, (close, box) => {
-    const grace = h('input', { name: 'grace_period', type: 'number', min: '0', step: '1', required: true, value: current ? DEFAULT_GRACE_SECONDS : 0, inputmode: 'numeric' });
-    const name = h('input', { name: 'name', maxlength: '64', autocomplete: 'off' });
+    const grace = h('input', { name: 'grace_period', type: 'number', min: '0', max: '2592000', step: '1', required: true, value: current ? DEFAULT_GRACE_SECONDS : 0, inputmode: 'numeric' });
+    const name = h('input', { name: 'name', maxlength: '64', autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}' });
     const expires = h('input', { name: 'expires_at', type: 'datetime-local' });
     const errors = h('div', { 'aria-live': 'polite' });
     const submit = h('button', { type: 'submit', class: 'primary' }, current ? 'Rotate' : 'Create key');

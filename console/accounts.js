@@ -27,15 +27,17 @@ export async function accountsPage(params) {
 
   const shown = data.accounts.length;
   const what = prefix ? `whose names start with “${prefix}”` : '';
+  // An admin API without per-account settings has no state to show.
+  const states = data.accounts.some((account) => account.settings);
   const rows = data.accounts.map((account) => h('tr', {},
     h('td', {}, h('a', { href: `#/${accountPath(account.name)}` }, account.name)),
     h('td', {}, time(account.created_at)),
-    h('td', {}, account.settings?.disabled ? h('span', { class: 'state-disabled' }, 'disabled') : 'enabled')));
+    states && h('td', {}, account.settings?.disabled ? h('span', { class: 'state-disabled' }, 'disabled') : 'enabled')));
   const table = shown === 0
     ? h('p', {}, prefix ? `No account's name starts with “${prefix}”.` : 'No accounts yet.')
     : h('table', {},
       h('caption', { class: 'visually-hidden' }, `Accounts ${what}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col' }, 'State'))),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Created'), states && h('th', { scope: 'col' }, 'State'))),
       h('tbody', {}, rows));
   const pages = h('nav', { 'aria-label': 'Pages of accounts', class: 'pages' },
     cursor && h('a', { href: `#/accounts${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ''}` }, 'First page'),

@@ -127,6 +127,7 @@ after(async () => {
 
 describe('the console, through a key\'s whole life', () => {
   let primary; // { id, secret } of the account's primary key
+  let secondary; // its secondary key's secret
   let rotated;
 
   it('is at /console, served from keymint, and asks for an admin key', failureShot('sign-in', async () => {
@@ -165,6 +166,7 @@ describe('the console, through a key\'s whole life', () => {
     await dialog().getByRole('heading', { name: `Account ${ACCOUNT} created` }).waitFor();
     await dialog().getByLabel('Secondary key\'s secret', { exact: true }).waitFor();
     const secret = await copySecret('primary');
+    secondary = await dialog().getByLabel('Secondary key\'s secret', { exact: true }).inputValue();
     await shot('account-created');
     await dialog().getByRole('button', { name: /^Done/ }).click();
     await heading(`Account ${ACCOUNT}`).waitFor();
@@ -220,6 +222,27 @@ describe('the console, through a key\'s whole life', () => {
     await page.reload();
     await heading(`Account ${ACCOUNT}`).waitFor();
     assert.equal((await facts(rotated.id)).Name, 'rotated-by-console');
+  }));
+
+  it('disables the account and enables it again from its settings', needs('updateAccount'), failureShot('settings', async () => {
+    const settings = page.getByRole('region', { name: 'Settings' });
+    await settings.getByRole('button', { name: 'Edit settings…' }).click();
+    await dialog().getByLabel('Rate limit (optional)').fill('50/60s');
+    await dialog().getByRole('checkbox', { name: /^Disabled/ }).check();
+    await dialog().getByRole('button', { name: 'Save' }).click();
+    await dialog().waitFor({ state: 'detached' });
+    await settings.getByText('disabled: its keys are refused').waitFor();
+    await settings.getByText('50/60s', { exact: false }).waitFor();
+    await until(async () => (await tokenStatus(secondary)) === 401, 'the disabled account\'s key to be refused', 3000);
+    await shot('account-disabled', { fullPage: true });
+
+    await settings.getByRole('button', { name: 'Edit settings…' }).click();
+    await dialog().getByRole('checkbox', { name: /^Disabled/ }).uncheck();
+    await dialog().getByLabel('Rate limit (optional)').fill('');
+    await dialog().getByLabel('Rate limit (optional)').press('Enter');
+    await dialog().waitFor({ state: 'detached' });
+    await settings.getByText('enabled', { exact: true }).waitFor();
+    await until(async () => (await tokenStatus(secondary)) === 200, 'the key to work again', 3000);
   }));
 
   it('revokes the primary key: it gets no token from then on', failureShot('revoke', async () => {
