@@ -209,11 +209,16 @@ describe('the console, through a key\'s whole life', () => {
     const rotatedAt = Date.now();
     assert.equal(await tokenStatus(primary.secret), 200, 'the old key works in its grace period');
     await shot('rotated');
+    const title = await dialog().getByRole('heading').textContent();
+    const id = /^New primary key (\w+)$/.exec(title)?.[1];
+    assert.ok(id && id !== primary.id && secret.includes(id), title);
     await dialog().getByRole('button', { name: 'Done' }).click();
     await dialog().waitFor({ state: 'detached' });
-    const id = (await slot('primary').locator('code').first().textContent()).trim();
-    assert.notEqual(id, primary.id);
-    assert.ok(secret.includes(id));
+    // The slot shows the new key first, and the old one retiring until its grace is over.
+    await page.locator(`dl[aria-label="Key ${id}"]`).waitFor();
+    assert.equal(await slot('primary').locator('code').first().textContent(), id);
+    if (OPERATIONS.has('listKeys')) assert.match((await facts(primary.id)).State, /retiring/);
+    await shot('account-rotated', { fullPage: true });
     rotated = { id, secret };
     assert.equal(await tokenStatus(rotated.secret), 200, 'the new key works');
     await until(async () => (await tokenStatus(primary.secret)) === 401, 'the old key to be refused', (GRACE + 8) * 1000);
