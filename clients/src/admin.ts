@@ -335,7 +335,7 @@ export interface components {
         RevokeTokenRequest: {
             /**
              * Format: password
-             * @description An access token keymint issued, of any account and dialect.
+             * @description An access token keymint issued, of any account and dialect: a compact JWS.
              * @example eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9...
              */
             token: string;

@@ -507,23 +507,26 @@ pub struct AuditPosition {
 pub struct InvalidPosition;
 
 /// The positions [`AuditPosition`] reads back from its text, as a regular expression.
-pub const POSITION_PATTERN: &str = "^[0-9]{1,19}-[0-9]{1,19}-[0-9]{1,10}$";
+pub const POSITION_PATTERN: &str = "^[0-9]{1,18}-[0-9]{1,18}-[0-9]{1,9}$";
 
 impl FromStr for AuditPosition {
     type Err = InvalidPosition;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut parts = s.split('-');
-        let mut next = || {
+        // As POSITION_PATTERN says: digits only, few enough to fit.
+        let mut next = |most: usize| {
             parts
                 .next()
-                .filter(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|part| {
+                    (1..=most).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+                })
                 .ok_or(InvalidPosition)
         };
         let position = AuditPosition {
-            at_micros: next()?.parse().map_err(|_| InvalidPosition)?,
-            row: next()?.parse().map_err(|_| InvalidPosition)?,
-            index: next()?.parse().map_err(|_| InvalidPosition)?,
+            at_micros: next(18)?.parse().map_err(|_| InvalidPosition)?,
+            row: next(18)?.parse().map_err(|_| InvalidPosition)?,
+            index: next(9)?.parse().map_err(|_| InvalidPosition)?,
         };
         match parts.next() {
             None => Ok(position),
@@ -545,13 +548,24 @@ pub struct AuditEntry {
     pub event: StoredEvent,
 }
 
+/// The ages [`parse_since`] takes (up to some 2,700 years), as a regular expression.
+pub const AGE_PATTERN: &str = "^[0-9]{1,6}[smhd]$";
+
 /// `--since` takes an RFC 3339 time or an age such as `15m`, `2h`, `7d`.
 pub fn parse_since(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Ok(at.with_timezone(&Utc));
     }
     let invalid = || format!("{raw:?} is neither an RFC 3339 time nor an age like 15m, 2h or 7d");
-    let (count, unit) = raw.split_at(raw.len().saturating_sub(1));
+    // The last character, whatever its width: a byte index could fall inside it.
+    let (count, unit) = match raw.char_indices().next_back() {
+        Some((last, _)) => raw.split_at(last),
+        None => return Err(invalid()),
+    };
+    // As AGE_PATTERN says: no sign, at most six digits.
+    if !(1..=6).contains(&count.len()) || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
     let count: i64 = count.parse().map_err(|_| invalid())?;
     let seconds = match unit {
         "s" => 1,
@@ -830,7 +844,9 @@ mod tests {
             "-1-2-3",
             "1--3",
             "a-b-c",
-            "1-2-99999999999",
+            "1-2-9999999999",
+            "+1-2-3",
+            "1234567890123456789-2-3",
             "1 -2-3",
         ] {
             assert!(bad.parse::<AuditPosition>().is_err(), "{bad:?}");
@@ -855,6 +871,11 @@ mod tests {
             "yesterday",
             "99999999999999d",
             "9223372036854775807s",
+            "1234567s",
+            "\u{80}",
+            "1\u{e9}",
+            "-1h",
+            "+1h",
         ] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }

@@ -277,6 +277,9 @@ async fn a_bad_audit_query_is_a_400_problem_naming_each_parameter() {
             vec!["account", "since", "cursor", "limit"],
         ),
         ("?limit=101", vec!["limit"]),
+        // A character wider than a byte where an age's unit goes.
+        ("?since=%C2%80", vec!["since"]),
+        ("?since=-1h", vec!["since"]),
         ("?cursor=1-2-3-4", vec!["cursor"]),
         ("?limit=1&limit=2", vec!["limit"]),
     ];
@@ -648,6 +651,7 @@ async fn revoke_token_refuses_a_bad_body_and_a_read_only_key() {
         ("no token", json!({})),
         ("an empty token", json!({"token": ""})),
         ("a number", json!({"token": 5})),
+        ("not a compact JWS", json!({"token": "eyJ hbG.ci\u{e9}.x"})),
         (
             "an unknown member",
             json!({"token": token, "hint": "access_token"}),

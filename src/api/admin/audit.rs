@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,7 +19,7 @@ use crate::api::body::{BodyError, FieldError};
 use crate::core::account::AccountName;
 use crate::core::administration::PageSize;
 use crate::core::audit::{
-    AuditEntry, AuditPosition, AuditQuery, Outcome, POSITION_PATTERN, parse_since,
+    AGE_PATTERN, AuditEntry, AuditPosition, AuditQuery, Outcome, POSITION_PATTERN, parse_since,
 };
 
 /// listAuditEvents' query.
@@ -40,10 +40,7 @@ impl IntoParams for AuditEventsParams {
                 ParameterIn::Query,
                 false,
                 "Only events since then: an RFC 3339 time, or an age such as `15m`, `2h`, `7d`.",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .max_length(Some(64))
-                    .examples(["2h"]),
+                since(),
             ),
             parameter(
                 "cursor",
@@ -63,6 +60,22 @@ impl IntoParams for AuditEventsParams {
             ),
         ]
     }
+}
+
+/// `since`: a time, or an age in seconds, minutes, hours or days (as `keymint audit --since`).
+fn since() -> impl Into<RefOr<Schema>> {
+    AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(AGE_PATTERN))
+                .examples(["2h"]),
+        )
 }
 
 /// The outcomes' names, as the trail writes them.

@@ -23,10 +23,23 @@ pub const BODY: BodyRules = BodyRules {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeTokenRequest {
-    /// An access token keymint issued, of any account and dialect.
-    #[validate(length(min = 1, max = 8192))]
-    #[schema(min_length = 1, max_length = 8192, format = Password, example = "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9...")]
+    /// An access token keymint issued, of any account and dialect: a compact JWS.
+    #[validate(length(min = 1, max = 4096), custom(function = "compact_jws_characters"))]
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[A-Za-z0-9._-]+$", format = Password, example = "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiJ9...")]
     pub token: String,
+}
+
+/// A compact JWS is base64url parts joined by dots: anything else is no token.
+fn compact_jws_characters(token: &str) -> Result<(), validator::ValidationError> {
+    if token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("token")
+            .with_message("is a compact JWS: letters, digits, '-', '_' and '.'".into()))
+    }
 }
 
 #[utoipa::path(
