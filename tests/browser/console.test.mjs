@@ -282,6 +282,17 @@ describe('the console, through a key\'s whole life', () => {
     }, 'only key_revoked events');
   }));
 
+  it('deletes the account: its other key is refused, and it is listed no more', needs('deleteAccount'), failureShot('delete', async () => {
+    await page.goto(`${config.url}/console/#/accounts/${ACCOUNT}`);
+    await heading(`Account ${ACCOUNT}`).waitFor();
+    await page.getByRole('button', { name: 'Delete account…' }).click();
+    await dialog().getByRole('button', { name: 'Delete account' }).click();
+    await heading('Accounts').waitFor();
+    await page.getByRole('link', { name: config.account, exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: ACCOUNT, exact: true }).count(), 0);
+    await until(async () => (await tokenStatus(secondary)) === 401, 'the deleted account\'s key to be refused', 3000);
+  }));
+
   it('fetched nothing from elsewhere, and its policy refused nothing', () => {
     assert.deepEqual(network.offMachine, []);
     assert.deepEqual(problems, []);
@@ -338,9 +349,10 @@ describe('the console from the keyboard alone', () => {
 
     // A form submits with Enter: the search.
     await keyboard.getByLabel('Name starts with').focus();
-    await keyboard.keyboard.type(ACCOUNT);
+    await keyboard.keyboard.type(config.account);
     await keyboard.keyboard.press('Enter');
-    await keyboard.getByRole('link', { name: ACCOUNT, exact: true }).waitFor();
+    await keyboard.waitForURL(`**/console/#/accounts?prefix=${config.account}`);
+    await keyboard.getByRole('link', { name: config.account, exact: true }).waitFor();
   }));
 
   it('labels every control and marks the page\'s landmarks', failureShot('labels', async () => {
