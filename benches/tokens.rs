@@ -121,6 +121,8 @@ fn key_lookup(c: &mut Criterion) {
             slot: keymint::core::slot::KeySlot::Primary,
             hash: key.hash(),
             scopes: None,
+            name: None,
+            expires_at: None,
         };
         store.create_account("bench", &[new], now()).await.unwrap();
         let cached = keymint::store::cache::CachedStore::wrap(

@@ -12,6 +12,7 @@ use crate::core::adminkey::AdminKeyName;
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::keyring::SigningAlg;
 use crate::core::ratelimit::RatePolicy;
+use crate::core::rotation::{GracePeriod, KeyName};
 use crate::core::routes::RouteTable;
 use crate::core::scope::Catalogue;
 use crate::core::service::DEFAULT_TOKEN_CACHE;
@@ -496,12 +497,23 @@ pub enum AccountsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Replace one slot's key; the old key stops working at once, the other slot is untouched.
+    /// Replace one slot's key; the old key stops working at once (or after --grace), the other
+    /// slot is untouched.
     Rotate {
         name: AccountName,
         #[arg(long)]
         slot: KeySlot,
-        /// Print one JSON object: {"id", "slot", "secret"}.
+        /// Seconds the old key keeps working (and its tokens passing), up to 30 days; 0: none.
+        #[arg(long, default_value = "0")]
+        grace: GracePeriod,
+        /// The new key's name: 1 to 64 letters, digits, '.', '_' or '-'.
+        #[arg(long = "name", value_name = "NAME")]
+        key_name: Option<KeyName>,
+        /// When the new key stops working by itself (RFC 3339: 2027-01-01T00:00:00Z).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print one JSON object: {"id", "slot", "secret", "name", "expires_at", "previous":
+        /// {"id", "expires_at"} or null}.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -523,6 +535,10 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, chrono::ParseError> {
+    chrono::DateTime::parse_from_rfc3339(s).map(|at| at.with_timezone(&chrono::Utc))
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ use crate::core::administration::{Actor, Administration};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
+use crate::core::rotation::Rotation;
 use crate::core::scope::Catalogue;
 use crate::store;
 
@@ -139,19 +140,53 @@ pub async fn keys(
         KeysCommand::Rotate {
             name,
             slot,
+            grace,
+            key_name,
+            expires_at,
             json,
             format,
             routes,
         } => {
-            let admin = admin(
+            let admin = administration(
                 database_url,
                 format.key_prefix,
                 routes.load()?.scopes().clone(),
             )
             .await?;
-            let key = admin.rotate(&name, slot).await?;
+            let operator = admin.writer(Actor::operator()).await?;
+            let rotation = Rotation {
+                grace,
+                name: key_name,
+                expires_at,
+                ..Rotation::of(slot)
+            };
+            let rotated = admin.rotate_key(&operator, &name, &rotation).await?;
+            let key = rotated.key;
             if json {
-                print(out, key_json(&key))
+                let mut shown = key_json(&key);
+                shown["name"] = json!(rotated.info.name);
+                shown["expires_at"] = json!(rotated.info.expires_at);
+                shown["previous"] = json!(rotated.previous.map(
+                    |previous| json!({"id": previous.id.as_str(), "expires_at": previous.ends_at})
+                ));
+                print(out, shown)
+            } else if let Some(previous) = rotated.previous.filter(|_| !grace.is_none()) {
+                print(
+                    out,
+                    format_args!(
+                        "New {slot} key for {name}: id {}  key {}",
+                        key.key.id(),
+                        key.key.expose()
+                    ),
+                )?;
+                print(
+                    out,
+                    format_args!(
+                        "The previous key of that slot ({}) works until {}.",
+                        previous.id,
+                        previous.ends_at.to_rfc3339()
+                    ),
+                )
             } else {
                 print(
                     out,

@@ -39,11 +39,51 @@ export interface paths {
         };
         /**
          * Get an account
-         * @description An account and the public facts of its active keys: id, slot, when made and last used, and the scopes each may grant. Never a secret.
+         * @description An account and the public facts of its working keys, as listKeys shows them: id, slot, name, when made, last used and ending, the scopes each may grant, and whether it is its slot's current key or retiring. Never a secret.
          */
         get: operations["getAccount"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{name}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an account's keys
+         * @description The account's working keys: each slot's current key (`active`) and, after a rotation with a grace period, the key it replaced until the period ends (`retiring`). Revoked and expired keys are not listed. Never a secret.
+         */
+        get: operations["listKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{name}/slots/{slot}/rotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a slot's key
+         * @description Replaces the key in a slot with a new one, which may grant what the old one could. The old key keeps working for `grace_period` seconds (not at all by default), then is refused like an unknown key, and so are the tokens it minted; keys retiring from earlier rotations of the slot end no later than it. The new secret is in this answer only. Of two rotations of the same slot at once, one is made and the other refused with 409 (412 with `If-Match`): a slot never holds two current keys. Every instance honours the change within a second. Recorded in the audit trail (`key_rotated`) with the admin key as its actor.
+         */
+        post: operations["rotateKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -226,7 +266,7 @@ export interface components {
              * @example issued
              * @enum {string}
              */
-            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated";
+            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "key_rotated" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated";
             /**
              * @description Why a request was refused (`invalid_credentials`, `rate_limited`, `read_only`, ...).
              * @example invalid_credentials
@@ -288,10 +328,15 @@ export interface components {
              */
             field: string;
         };
-        /** @description An active key's public facts: never its secret. */
+        /** @description A working key's public facts: never its secret. */
         Key: {
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When it stops working unless revoked first: its expiry, or for a retiring key its grace period's end if sooner; `null`: never.
+             */
+            expires_at: string | null;
             /** @example 3hR9xk2LmQ0 */
             id: string;
             /**
@@ -300,6 +345,11 @@ export interface components {
              */
             last_used_at: string | null;
             /**
+             * @description What the key is for; `null` if it was given no name.
+             * @example billing-prod
+             */
+            name: string | null;
+            /**
              * @description The scopes it may grant; `null`: every scope.
              * @example [
              *       "calls:read"
@@ -307,6 +357,26 @@ export interface components {
              */
             scopes: string[] | null;
             slot: components["schemas"]["Slot"];
+            state: components["schemas"]["KeyState"];
+        };
+        /** @description An account's keys. */
+        KeyList: {
+            keys: components["schemas"]["Key"][];
+        };
+        /**
+         * @description Where a key stands: its slot's current key, or replaced by a rotation and working until its grace period ends.
+         * @enum {string}
+         */
+        KeyState: "active" | "retiring";
+        /** @description The key a rotation replaced. */
+        PreviousKey: {
+            /**
+             * Format: date-time
+             * @description When it stops working: now without a grace period, else the period's end (or its own expiry, if sooner).
+             */
+            expires_at: string;
+            /** @example 3hR9xk2LmQ0 */
+            id: string;
         };
         /** @description RFC 9457 problem details: every refusal of the admin API. */
         Problem: {
@@ -340,6 +410,26 @@ export interface components {
              */
             token: string;
         };
+        /** @description A rotation's options. */
+        RotateKeyRequest: {
+            /**
+             * Format: date-time
+             * @description When the new key stops working by itself (RFC 3339, later than now); without it, never.
+             * @example 2027-01-01T00:00:00Z
+             */
+            expires_at?: string;
+            /**
+             * @description Seconds the replaced key keeps working, and its tokens passing; 0: none.
+             * @default 0
+             * @example 300
+             */
+            grace_period?: number;
+            /**
+             * @description What the key is for.
+             * @example billing-prod
+             */
+            name?: string;
+        };
         /** @description The next key's terms. */
         RotateSigningKeyRequest: {
             /**
@@ -349,6 +439,17 @@ export interface components {
              * @example 300
              */
             activation_delay?: number;
+        };
+        /** @description A rotation done: the new key, its secret (shown in this answer only) and the key it replaced. */
+        RotatedKey: {
+            key: components["schemas"]["Key"];
+            previous: null | components["schemas"]["PreviousKey"];
+            /**
+             * Format: password
+             * @description The new API key: only its hash is stored, so it is never shown again.
+             * @example km_3hR9xk2LmQ0vQb7TnXkP2aW9sLmR4cYd0eFgH1x5oNp
+             */
+            secret: string;
         };
         /** @description A signing key's public facts: never its private half. */
         SigningKey: {
@@ -597,6 +698,200 @@ export interface operations {
             };
             /** @description There is no account of that name. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's name, in any case. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's keys, primary first, current before retiring. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description There is no account of that name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Rotate only if the slot's current key is this one: its id as an entity tag, `"3hR9xk2LmQ0"` (listKeys gives it). Else 412. */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description The account's name, in any case. */
+                name: string;
+                /** @description Which of the account's two keys. */
+                slot: "primary" | "secondary";
+            };
+            cookie?: never;
+        };
+        /** @description The rotation's options, each optional; no body, or `null`, is `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["RotateKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Rotated, with the new key's secret. `Location` is the new key's address, `ETag` its id. */
+            201: {
+                headers: {
+                    /** @description The new key's id as an entity tag: the `If-Match` of the slot's next rotation. */
+                    ETag?: string;
+                    /** @description The new key's address: `/admin/v1/keys/{id}`. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotatedKey"];
+                };
+            };
+            /** @description The body or `If-Match` is not valid (a bad name, an expiry not later than now, a grace period out of range); `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The admin key is read-only. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description There is no account of that name, or no such slot. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another rotation of the slot was made meanwhile; read the keys again and retry. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The slot's current key is not the one `If-Match` names. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json`, or is compressed. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,6 +4,7 @@ use super::account::AccountName;
 use super::apikey::{ApiKeySecret, KeyId, KeyPrefix};
 use super::clock::Clock;
 use super::keyring::{KeyPairRecord, SigningAlg};
+use super::rotation::KeyName;
 use super::scope::ScopeSet;
 use super::slot::KeySlot;
 use super::store::{KeyInfo, KeyStore, NewKey, StoreError};
@@ -41,13 +42,22 @@ impl KeyAdmin {
         }
     }
 
-    fn fresh(&self, slot: KeySlot, scopes: Option<ScopeSet>) -> (FreshKey, NewKey) {
+    /// A new key for `slot` and what is stored of it.
+    pub(crate) fn fresh(
+        &self,
+        slot: KeySlot,
+        scopes: Option<ScopeSet>,
+        name: Option<KeyName>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> (FreshKey, NewKey) {
         let key = ApiKeySecret::generate(&self.prefix);
         let stored = NewKey {
             id: *key.id(),
             slot,
             hash: key.hash(),
             scopes,
+            name,
+            expires_at,
         };
         (FreshKey { slot, key }, stored)
     }
@@ -71,7 +81,7 @@ impl KeyAdmin {
     ) -> Result<Vec<FreshKey>, StoreError> {
         let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
             .into_iter()
-            .map(|slot| self.fresh(slot, scopes))
+            .map(|slot| self.fresh(slot, scopes, None, None))
             .unzip();
         self.store
             .create_account(name.as_str(), &stored, now)
@@ -84,15 +94,21 @@ impl KeyAdmin {
     pub async fn rotate(&self, name: &AccountName, slot: KeySlot) -> Result<FreshKey, StoreError> {
         // The slot keeps what it could grant, even if its last key was revoked meanwhile.
         let scopes = self.store.slot_scopes(name.as_str(), slot).await?;
-        let (fresh, stored) = self.fresh(slot, scopes);
+        let current = self.store.current_key(name.as_str(), slot).await?;
+        let (fresh, stored) = self.fresh(slot, scopes, None, None);
+        let now = self.clock.now();
         self.store
-            .replace_key(name.as_str(), &stored, self.clock.now())
+            .rotate_key(name.as_str(), current.as_ref(), &stored, None, now)
             .await?;
         Ok(fresh)
     }
 
+    /// The account's working keys (retiring ones included), primary first.
     pub async fn list(&self, name: &AccountName) -> Result<Vec<KeyInfo>, StoreError> {
-        self.store.list_keys(name.as_str()).await
+        let now = self.clock.now();
+        let mut keys = self.store.list_keys(name.as_str(), now).await?;
+        keys.retain(|key| key.works_at(now));
+        Ok(keys)
     }
 
     pub async fn revoke(&self, id: &KeyId) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use super::audit::{
     AuditEntry, AuditEvent, AuditPosition, AuditQuery, Caller, Outcome, encode_batch,
 };
 use super::clock::Clock;
+use super::rotation::{RetiredKey, Rotated, Rotation};
 use super::scope::{Catalogue, ScopeSet};
 use super::store::{AccountRange, AccountRecord, KeyInfo, KeyStore, StoreError};
 
@@ -91,6 +92,16 @@ pub enum AdminError {
     UnknownAdminKey(String),
     #[error("HS256 signs with one shared secret; key pairs are for ES256, EdDSA and RS256")]
     NotAsymmetric,
+    #[error("a key slot is either `primary` or `secondary`")]
+    UnknownSlot,
+    /// A rotation raced another one of the same slot, and lost.
+    #[error("the slot's key was rotated meanwhile")]
+    RotationConflict,
+    /// A rotation's precondition (`If-Match`) named a key that is not the slot's current one.
+    #[error("the slot's current key is not the one expected")]
+    NotCurrentKey,
+    #[error("a key's expiry must be later than now")]
+    ExpiryPassed,
     #[error("the key store is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("the key store failed")]
@@ -373,7 +384,7 @@ impl Administration {
             .find_account(name.as_str())
             .await?
             .ok_or_else(|| AdminError::UnknownAccount(name.as_str().to_owned()))?;
-        let keys = self.store.list_keys(&account.name).await?;
+        let keys = self.keys.list(&account_name(&account)?).await?;
         Ok(AccountDetails { account, keys })
     }
 
@@ -407,7 +418,7 @@ impl Administration {
             .store
             .find_key(id)
             .await?
-            .filter(|key| !key.revoked)
+            .filter(|key| key.works_at(self.clock.now()))
             .ok_or_else(|| AdminError::UnknownKey(id.to_string()))?;
         self.keys.revoke(id).await?;
         let mut revoked = self.event(&by.0, Outcome::KeyRevoked);
@@ -415,6 +426,79 @@ impl Administration {
         revoked.key_id = Some(*id);
         self.record(revoked).await;
         Ok(())
+    }
+
+    /// Replaces the key in a slot with a new one, whose secret is in the answer only. The old
+    /// key keeps working for the grace period (not at all without one), then is refused like an
+    /// unknown key; so are the tokens it minted. Of two rotations of the same slot at once, one
+    /// is made and the other refused (`RotationConflict`, or `NotCurrentKey` with a
+    /// precondition): a slot never ends up with two current keys.
+    pub async fn rotate_key(
+        &self,
+        by: &Writer,
+        name: &AccountName,
+        rotation: &Rotation,
+    ) -> Result<Rotated, AdminError> {
+        let now = self.clock.now();
+        if rotation.expires_at.is_some_and(|at| at <= now) {
+            return Err(AdminError::ExpiryPassed);
+        }
+        let account = self
+            .store
+            .find_account(name.as_str())
+            .await?
+            .ok_or_else(|| AdminError::UnknownAccount(name.as_str().to_owned()))?;
+        let slot = rotation.slot;
+        // The slot keeps what it could grant, even if its last key was revoked meanwhile.
+        let scopes = self.store.slot_scopes(&account.name, slot).await?;
+        let current = self.store.current_key(&account.name, slot).await?;
+        if let Some(expected) = &rotation.if_current
+            && !current.is_some_and(|id| expected.contains(&id))
+        {
+            return Err(AdminError::NotCurrentKey);
+        }
+        let old = match &current {
+            Some(id) => self.store.find_key(id).await?,
+            None => None,
+        };
+        let (key, stored) =
+            self.keys
+                .fresh(slot, scopes, rotation.name.clone(), rotation.expires_at);
+        let retire_until = (!rotation.grace.is_none()).then(|| now + rotation.grace.as_duration());
+        self.store
+            .rotate_key(&account.name, current.as_ref(), &stored, retire_until, now)
+            .await
+            .map_err(|err| match err {
+                StoreError::SlotChanged if rotation.if_current.is_some() => {
+                    AdminError::NotCurrentKey
+                }
+                StoreError::SlotChanged => AdminError::RotationConflict,
+                other => other.into(),
+            })?;
+        let mut rotated = self.event(&by.0, Outcome::KeyRotated);
+        rotated.account = Some(Arc::from(account.name.as_str()));
+        rotated.key_id = Some(stored.id);
+        self.record(rotated).await;
+        let retire_at = retire_until.unwrap_or(now);
+        let previous = old.map(|old| RetiredKey {
+            id: old.id,
+            ends_at: old.expires_at.map_or(retire_at, |at| at.min(retire_at)),
+        });
+        let info = KeyInfo {
+            id: stored.id,
+            slot,
+            created_at: now,
+            last_used_at: None,
+            scopes,
+            name: stored.name.map(|name| name.as_str().to_owned()),
+            expires_at: stored.expires_at,
+            retires_at: None,
+        };
+        Ok(Rotated {
+            key,
+            info,
+            previous,
+        })
     }
 
     fn event(&self, actor: &Actor, outcome: Outcome) -> AuditEvent {
@@ -442,6 +526,14 @@ impl Administration {
             tracing::error!(error = %err, outcome = %event.outcome, "could not write an administrator's change to the audit trail");
         }
     }
+}
+
+/// A stored account's name as a name (stored names were valid when made).
+fn account_name(account: &AccountRecord) -> Result<AccountName, AdminError> {
+    account
+        .name
+        .parse()
+        .map_err(|_| AdminError::Internal(StoreError::Corrupt("account name".into())))
 }
 
 #[cfg(test)]

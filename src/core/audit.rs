@@ -41,6 +41,8 @@ pub enum Outcome {
     AccountCreated,
     /// An account's API key (`key_id`) revoked.
     KeyRevoked,
+    /// A slot's key replaced by a new one (`key_id`).
+    KeyRotated,
     /// An admin key (`key_id`) created.
     AdminKeyCreated,
     /// An admin key (`key_id`) revoked.
@@ -50,12 +52,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Issued,
         Outcome::Refused,
         Outcome::Revoked,
         Outcome::AccountCreated,
         Outcome::KeyRevoked,
+        Outcome::KeyRotated,
         Outcome::AdminKeyCreated,
         Outcome::AdminKeyRevoked,
         Outcome::SigningKeyRotated,
@@ -68,6 +71,7 @@ impl Outcome {
             Outcome::Revoked => "revoked",
             Outcome::AccountCreated => "account_created",
             Outcome::KeyRevoked => "key_revoked",
+            Outcome::KeyRotated => "key_rotated",
             Outcome::AdminKeyCreated => "admin_key_created",
             Outcome::AdminKeyRevoked => "admin_key_revoked",
             Outcome::SigningKeyRotated => "signing_key_rotated",

@@ -36,6 +36,8 @@ pub mod observer;
 pub mod ratelimit;
 /// Bearer tokens revoked before their expiry, by `jti`.
 pub mod revocation;
+/// A key's name and expiry, and rotating a slot's key with a grace period.
+pub mod rotation;
 /// The route → scope table and request-path normalisation.
 pub mod routes;
 /// The scope vocabulary tokens are granted from.

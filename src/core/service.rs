@@ -430,8 +430,9 @@ impl TokenService {
             tracing::debug!(key_id = %key.id, "wrong secret for the key id");
             return Err(CoreError::InvalidCredentials(Attempt::Guess));
         }
-        if stored.revoked {
-            tracing::debug!(key_id = %key.id, "revoked api key refused");
+        // Revoked, past a rotation's grace period or expired: refused as an unknown key is.
+        if !stored.works_at(self.clock.now()) {
+            tracing::debug!(key_id = %key.id, "revoked or expired api key refused");
             return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
         }
         // Checked last, so that a wrong secret for a cached key is refused (and counted) even

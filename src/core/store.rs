@@ -12,6 +12,7 @@ use super::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use super::apikey::{KeyHash, KeyId};
 use super::audit::{AuditBatch, AuditEntry, AuditQuery};
 use super::keyring::{KeyPairRecord, SigningAlg};
+use super::rotation::KeyName;
 use super::scope::{Catalogue, ScopeSet};
 use super::slot::KeySlot;
 
@@ -26,6 +27,10 @@ pub struct NewKey {
     pub hash: KeyHash,
     /// The scopes the key may grant; `None` means every scope.
     pub scopes: Option<ScopeSet>,
+    /// What the key is for, as its owner calls it.
+    pub name: Option<KeyName>,
+    /// When it stops working by itself; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// What verification needs to know about a presented key.
@@ -36,7 +41,19 @@ pub struct StoredKey {
     pub slot: KeySlot,
     pub hash: KeyHash,
     pub revoked: bool,
+    /// Until when a key revoked by a rotation keeps working: the grace period's end.
+    pub retires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<ScopeSet>,
+}
+
+impl StoredKey {
+    /// Whether the key works at `now`: not revoked (a retiring key until its grace period ends)
+    /// and not expired. Decided here, at verification, so a cached key lapses on time too.
+    pub fn works_at(&self, now: DateTime<Utc>) -> bool {
+        (!self.revoked || self.retires_at.is_some_and(|end| now < end))
+            && self.expires_at.is_none_or(|at| now < at)
+    }
 }
 
 /// What an operator may see about a key.
@@ -47,6 +64,22 @@ pub struct KeyInfo {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub scopes: Option<ScopeSet>,
+    pub name: Option<String>,
+    /// When it stops working by itself; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When a rotation's grace period ends for it: it is retiring until then. `None` for its
+    /// slot's current key.
+    pub retires_at: Option<DateTime<Utc>>,
+}
+
+impl KeyInfo {
+    /// When it stops working, unless revoked first: its expiry or its grace period's end.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match (self.expires_at, self.retires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// An account as listings show it.
@@ -76,6 +109,9 @@ pub enum StoreError {
     DuplicateAccount(String),
     #[error("no active key with id {0}")]
     UnknownKey(String),
+    /// A compare-and-swap lost: the slot's current key is not the one expected.
+    #[error("the slot's current key changed meanwhile")]
+    SlotChanged,
     #[error("the database cannot be reached")]
     Unavailable(#[source] Cause),
     #[error("key changes cannot be followed right now")]
@@ -104,14 +140,23 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Looks a key up by id, revoked or not.
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError>;
 
-    /// Revokes the account's active key in `key.slot` (if any) and stores `key` in its place,
-    /// atomically.
-    async fn replace_key(
+    /// Stores `key` as the current key of its slot in place of `expected`, the slot's current
+    /// key (`None`: the slot has none), atomically, in one transaction. The replaced key is
+    /// revoked, working on until `retire_until` if given (a grace period's end); the slot's
+    /// keys retiring from earlier rotations stop by then too (at once without it). Fails with
+    /// `SlotChanged`, changing nothing, if `expected` is not the slot's current key any more:
+    /// of two rotations from the same key, one wins.
+    async fn rotate_key(
         &self,
         account: &str,
+        expected: Option<&KeyId>,
         key: &NewKey,
+        retire_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// The id of the slot's current key (revoked or not yet expired aside), if it has one.
+    async fn current_key(&self, account: &str, slot: KeySlot) -> Result<Option<KeyId>, StoreError>;
 
     /// The scopes of the newest key ever held in `slot` (revoked or not); `None` means every
     /// scope. Rotation carries them to the slot's next key.
@@ -121,10 +166,16 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         slot: KeySlot,
     ) -> Result<Option<ScopeSet>, StoreError>;
 
-    /// The account's active keys, primary first.
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError>;
+    /// The account's keys not revoked, or retiring after `now` (expired ones too), primary
+    /// first, current before retiring.
+    async fn list_keys(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyInfo>, StoreError>;
 
-    /// Revokes one active key. Fails with `UnknownKey` if there is no such active key.
+    /// Revokes one key, a retiring one too (its grace period ends at once). Fails with
+    /// `UnknownKey` if there is no such key.
     async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// The account named `name` (compared regardless of case), if there is one.

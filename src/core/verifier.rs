@@ -129,12 +129,13 @@ impl BearerVerifier {
         }
     }
 
-    /// A token is only as good as the key that minted it: still active, same account.
+    /// A token is only as good as the key that minted it: still working (a retiring key's
+    /// tokens until its grace period ends), same account.
     async fn check_minting_key(&self, key_id: &KeyId, subject: &str) -> Result<(), CoreError> {
         match self.store.find_key(key_id).await? {
-            Some(key) if !key.revoked && *key.account == *subject => Ok(()),
+            Some(key) if key.works_at(self.clock.now()) && *key.account == *subject => Ok(()),
             _ => {
-                tracing::debug!(%key_id, "token of a rotated or revoked key refused");
+                tracing::debug!(%key_id, "token of a rotated, revoked or expired key refused");
                 Err(CoreError::InvalidCredentials(Attempt::Lapsed))
             }
         }

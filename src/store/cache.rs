@@ -156,15 +156,28 @@ impl KeyStore for CachedStore {
         Ok(found)
     }
 
-    async fn replace_key(
+    async fn rotate_key(
         &self,
         account: &str,
+        expected: Option<&KeyId>,
         key: &NewKey,
+        retire_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = self.inner.replace_key(account, key, now).await;
+        let result = self
+            .inner
+            .rotate_key(account, expected, key, retire_until, now)
+            .await;
         self.invalidate();
         result
+    }
+
+    async fn current_key(
+        &self,
+        account: &str,
+        slot: crate::core::slot::KeySlot,
+    ) -> Result<Option<KeyId>, StoreError> {
+        self.inner.current_key(account, slot).await
     }
 
     async fn slot_scopes(
@@ -175,8 +188,12 @@ impl KeyStore for CachedStore {
         self.inner.slot_scopes(account, slot).await
     }
 
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
-        self.inner.list_keys(account).await
+    async fn list_keys(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyInfo>, StoreError> {
+        self.inner.list_keys(account, now).await
     }
 
     async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -95,8 +95,8 @@ async fn insert_key(
     scopes: &Catalogue,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, account_id, slot, hash, created_at, scopes, name, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(key.id.as_str())
     .bind(account_id)
@@ -104,10 +104,19 @@ async fn insert_key(
     .bind(key.hash.as_bytes())
     .bind(now)
     .bind(encode_scopes(key.scopes, scopes))
+    .bind(key.name.as_ref().map(|name| name.as_str()))
+    .bind(key.expires_at)
     .execute(&mut **tx)
     .await
     .map(drop)
-    .map_err(StoreError::from_sqlx)
+    .map_err(|err| {
+        // Another key took the slot first (api_keys_one_active_per_slot).
+        if is_unique_violation(&err) {
+            StoreError::SlotChanged
+        } else {
+            StoreError::from_sqlx(err)
+        }
+    })
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -123,6 +132,8 @@ fn stored_key(row: &PgRow, scopes: &Catalogue) -> Result<StoredKey, StoreError> 
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
         revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
+        retires_at: row.get("retires_at"),
+        expires_at: row.get("expires_at"),
         scopes: parse_scopes(row.get("scopes"), scopes),
     })
 }
@@ -175,7 +186,8 @@ impl KeyStore for PostgresStore {
 
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at, k.scopes
+            "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at, k.retires_at,
+                    k.expires_at, k.scopes
              FROM api_keys k JOIN accounts a ON a.id = k.account_id
              WHERE k.id = $1",
         )
@@ -188,10 +200,12 @@ impl KeyStore for PostgresStore {
             .transpose()
     }
 
-    async fn replace_key(
+    async fn rotate_key(
         &self,
         account: &str,
+        expected: Option<&KeyId>,
         key: &NewKey,
+        retire_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
@@ -201,18 +215,53 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(StoreError::from_sqlx)?
             .ok_or_else(|| StoreError::UnknownAccount(account.to_owned()))?;
+        // Keys retiring from earlier rotations end no later than the one replaced now.
         sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1
-             WHERE account_id = $2 AND slot = $3 AND revoked_at IS NULL",
+            "UPDATE api_keys SET retires_at = $1
+             WHERE account_id = $2 AND slot = $3 AND retires_at IS NOT NULL
+               AND ($1::timestamptz IS NULL OR retires_at > $1)",
         )
-        .bind(now)
+        .bind(retire_until)
         .bind(account_id)
         .bind(key.slot.as_str())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
+        if let Some(expected) = expected {
+            // The compare-and-swap: the expected key retires only if it is still current. A
+            // concurrent rotation holds its row until it commits; then this finds it retired.
+            let swapped = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1, retires_at = $2
+                 WHERE id = $3 AND account_id = $4 AND slot = $5 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(retire_until)
+            .bind(expected.as_str())
+            .bind(account_id)
+            .bind(key.slot.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            if swapped.rows_affected() == 0 {
+                return Err(StoreError::SlotChanged);
+            }
+        }
+        // Without an expected key, a current key in the slot fails this insert: SlotChanged.
         insert_key(&mut tx, account_id, key, now, &self.scopes).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
+    }
+
+    async fn current_key(&self, account: &str, slot: KeySlot) -> Result<Option<KeyId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT k.id FROM api_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE a.name = $1 AND k.slot = $2 AND k.revoked_at IS NULL",
+        )
+        .bind(account)
+        .bind(slot.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        id.as_deref().map(parse_id).transpose()
     }
 
     async fn slot_scopes(
@@ -233,7 +282,11 @@ impl KeyStore for PostgresStore {
         Ok(parse_scopes(scopes.flatten().as_deref(), &self.scopes))
     }
 
-    async fn list_keys(&self, account: &str) -> Result<Vec<KeyInfo>, StoreError> {
+    async fn list_keys(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyInfo>, StoreError> {
         let account_id: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE name = $1")
             .bind(account)
             .fetch_optional(&self.pool)
@@ -241,10 +294,13 @@ impl KeyStore for PostgresStore {
             .map_err(StoreError::from_sqlx)?
             .ok_or_else(|| StoreError::UnknownAccount(account.to_owned()))?;
         let rows = sqlx::query(
-            "SELECT id, slot, created_at, last_used_at, scopes FROM api_keys
-             WHERE account_id = $1 AND revoked_at IS NULL ORDER BY slot",
+            "SELECT id, slot, created_at, last_used_at, scopes, name, expires_at, retires_at
+             FROM api_keys
+             WHERE account_id = $1 AND (revoked_at IS NULL OR retires_at > $2)
+             ORDER BY slot, revoked_at IS NOT NULL, retires_at DESC",
         )
         .bind(account_id)
+        .bind(now)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -256,19 +312,25 @@ impl KeyStore for PostgresStore {
                     created_at: row.get("created_at"),
                     last_used_at: row.get("last_used_at"),
                     scopes: parse_scopes(row.get("scopes"), &self.scopes),
+                    name: row.get("name"),
+                    expires_at: row.get("expires_at"),
+                    retires_at: row.get("retires_at"),
                 })
             })
             .collect()
     }
 
     async fn revoke_key(&self, id: &KeyId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
+        // A retiring key's grace period ends at once.
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1), retires_at = NULL
+             WHERE id = $2 AND (revoked_at IS NULL OR retires_at IS NOT NULL)",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownKey(id.to_string()));
         }

@@ -595,7 +595,16 @@ async fn get_account_shows_its_keys_public_facts_and_404_for_none() {
         let facts: Vec<_> = key.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
             facts,
-            ["created_at", "id", "last_used_at", "scopes", "slot"]
+            [
+                "created_at",
+                "expires_at",
+                "id",
+                "last_used_at",
+                "name",
+                "scopes",
+                "slot",
+                "state"
+            ]
         );
     }
     for name in ["nobody", "not%20a%20name"] {

@@ -330,12 +330,21 @@ impl KeyStore for BrokenStore {
     ) -> Result<Option<store::StoredKey>, store::StoreError> {
         Err(gone())
     }
-    async fn replace_key(
+    async fn rotate_key(
         &self,
         _: &str,
+        _: Option<&keymint::core::apikey::KeyId>,
         _: &store::NewKey,
+        _: Option<chrono::DateTime<Utc>>,
         _: chrono::DateTime<Utc>,
     ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn current_key(
+        &self,
+        _: &str,
+        _: keymint::core::slot::KeySlot,
+    ) -> Result<Option<keymint::core::apikey::KeyId>, store::StoreError> {
         Err(gone())
     }
     async fn slot_scopes(
@@ -345,7 +354,11 @@ impl KeyStore for BrokenStore {
     ) -> Result<Option<keymint::core::scope::ScopeSet>, store::StoreError> {
         Err(gone())
     }
-    async fn list_keys(&self, _: &str) -> Result<Vec<store::KeyInfo>, store::StoreError> {
+    async fn list_keys(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Vec<store::KeyInfo>, store::StoreError> {
         Err(gone())
     }
     async fn revoke_key(

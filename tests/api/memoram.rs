@@ -73,6 +73,8 @@ async fn a_key_made_with_another_prefix_is_accepted() {
                 slot: keymint::core::slot::KeySlot::Primary,
                 hash: key.hash(),
                 scopes: None,
+                name: None,
+                expires_at: None,
             }],
             Utc::now(),
         )

@@ -43,6 +43,27 @@ impl From<AdminError> for Failure {
                 StatusCode::NOT_FOUND,
                 "There are no key pairs of that algorithm: ES256, EdDSA or RS256.",
             ),
+            AdminError::UnknownSlot => refused(
+                StatusCode::NOT_FOUND,
+                "There is no such slot: an account's slots are primary and secondary.",
+            ),
+            AdminError::RotationConflict => refused(
+                StatusCode::CONFLICT,
+                "Another rotation of this slot was made meanwhile; read the keys again and retry.",
+            ),
+            AdminError::NotCurrentKey => refused(
+                StatusCode::PRECONDITION_FAILED,
+                "The slot's current key is not the one If-Match names.",
+            ),
+            AdminError::ExpiryPassed => {
+                Failure::Grant(Refusal::new(StatusCode::BAD_REQUEST, "", "The request is not valid: see errors.").with_fields(vec![
+                    crate::api::body::FieldError {
+                        field: "expires_at".to_owned(),
+                        rejected_value: None,
+                        message: "must be later than now".to_owned(),
+                    },
+                ]))
+            }
             AdminError::DuplicateAccount(_) => refused(
                 StatusCode::CONFLICT,
                 "An account of that name exists already (names are one regardless of case).",

@@ -111,7 +111,7 @@ pub async fn list_accounts(
 #[utoipa::path(
     tag = "Accounts",
     summary = "Get an account",
-    description = "An account and the public facts of its active keys: id, slot, when made and last used, and the scopes each may grant. Never a secret.",
+    description = "An account and the public facts of its working keys, as listKeys shows them: id, slot, name, when made, last used and ending, the scopes each may grant, and whether it is its slot's current key or retiring. Never a secret.",
     operation_id = "getAccount",
     params(AccountPath),
     responses(

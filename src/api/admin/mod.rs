@@ -14,6 +14,8 @@ pub mod handlers;
 pub mod signing_keys;
 /// revokeToken.
 pub mod token_revocations;
+/// listKeys, rotateKey.
+pub mod keys;
 /// Request and response bodies, and the parameters' schemas.
 pub mod types;
 
@@ -60,6 +62,7 @@ fn configure(cfg: &mut ServiceConfig) {
     cfg.service(signing_keys::list_signing_keys)
         .service(signing_keys::rotate_signing_key);
     cfg.service(token_revocations::revoke_token);
+    cfg.service(keys::list_keys).service(keys::rotate_key);
 }
 
 fn tag(name: &str, description: &str) -> utoipa::openapi::Tag {

@@ -12,6 +12,7 @@ use crate::core::account::{AccountName, MAX_NAME_LEN, NAME_PATTERN, NAME_PREFIX_
 use crate::core::administration::{
     AccountDetails, CURSOR_PATTERN, CreatedAccount as Created, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
+use crate::core::rotation::KeyState as Lifecycle;
 use crate::core::scope::{Catalogue, ScopeSet};
 use crate::core::slot::KeySlot;
 use crate::core::store::{AccountRecord, KeyInfo};
@@ -30,7 +31,7 @@ pub struct CreateAccountRequest {
 }
 
 /// A member that is there, `null` included: `null` is not a scope list.
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+pub(super) fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
 }
 
@@ -75,6 +76,17 @@ pub(super) fn account_name() -> ObjectBuilder {
         .max_length(Some(MAX_NAME_LEN))
         .pattern(Some(NAME_PATTERN))
         .examples(["acme"])
+}
+
+/// A key's name.
+pub(super) fn key_name() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_LEN))
+        .pattern(Some(NAME_PATTERN))
+        .examples(["billing-prod"])
+        .description(Some("What the key is for."))
 }
 
 fn new_account_name() -> impl Into<RefOr<Schema>> {
@@ -251,20 +263,35 @@ impl From<KeySlot> for Slot {
     }
 }
 
-/// An active key's public facts: never its secret.
+/// Where a key stands: its slot's current key, or replaced by a rotation and working until its grace period ends.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Active,
+    Retiring,
+}
+
+/// A working key's public facts: never its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Key {
     #[schema(example = "3hR9xk2LmQ0")]
     pub id: String,
     pub slot: Slot,
+    /// What the key is for; `null` if it was given no name.
+    #[schema(required = true, example = "billing-prod")]
+    pub name: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// When it last got a token; `null` if never.
     #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working unless revoked first: its expiry, or for a retiring key its grace period's end if sooner; `null`: never.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
     /// The scopes it may grant; `null`: every scope.
     #[schema(required = true, example = json!(["calls:read"]))]
     pub scopes: Option<Vec<String>>,
+    pub state: KeyState,
 }
 
 /// Scope names, or `None` for every scope.
@@ -274,12 +301,19 @@ fn scope_names(scopes: Option<ScopeSet>, catalogue: &Catalogue) -> Option<Vec<St
 
 impl Key {
     pub fn of(key: KeyInfo, catalogue: &Catalogue) -> Self {
+        let state = match key.state() {
+            Lifecycle::Active => KeyState::Active,
+            Lifecycle::Retiring => KeyState::Retiring,
+        };
         Self {
             id: key.id.to_string(),
             slot: key.slot.into(),
+            name: key.name.clone(),
             created_at: key.created_at,
             last_used_at: key.last_used_at,
+            expires_at: key.ends_at(),
             scopes: scope_names(key.scopes, catalogue),
+            state,
         }
     }
 }
