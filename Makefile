@@ -7,6 +7,8 @@ ST := $(VENV)/bin/st
 # Stamp: the Python clients of tests/oauth-clients are installed in $(VENV).
 OAUTH_PY := $(VENV)/.oauth-clients
 BIND ?= 127.0.0.1:8080
+# The master key sealing the signing secrets in keymint.db (made on the first `make run`).
+MASTER_KEY_FILE ?= keymint.master-key
 NPM := clients/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json \
 	tests/oauth-clients/node_modules/.package-lock.json
 
@@ -17,6 +19,10 @@ SOAK_SECONDS ?= 120
 ## Build, create the `demo` account and the `console` admin key on first run (printing their
 ## secrets, once), and serve on SQLite.
 run: build
+	@if [ ! -f $(MASTER_KEY_FILE) ]; then \
+		$(BIN) master-key generate --output $(MASTER_KEY_FILE) >/dev/null && \
+		echo "Created the master key that seals the signing secrets: $(MASTER_KEY_FILE) (mode 0600; keep it out of backups of keymint.db)."; \
+	fi
 	@if $(BIN) keys list demo >/dev/null 2>&1; then \
 		echo "Account 'demo' exists; its keys were shown when it was created."; \
 		echo "A new primary key: $(BIN) keys rotate demo --slot primary"; \
@@ -43,7 +49,7 @@ run: build
 	@echo "Console: http://$(BIND)/console/"
 	@echo "Swagger UI: http://$(BIND)/swagger-ui/"
 	@echo "OAuth 2.0 discovery: http://$(BIND)/.well-known/openid-configuration"
-	@$(BIN) serve --bind $(BIND)
+	@KEYMINT_MASTER_KEY_FILE=$(MASTER_KEY_FILE) $(BIN) serve --bind $(BIND)
 
 build:
 	$(CARGO) build

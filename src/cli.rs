@@ -10,6 +10,7 @@ use crate::api::{Gateway, Lifetimes};
 use crate::core::account::AccountName;
 use crate::core::adminkey::AdminKeyName;
 use crate::core::apikey::{KeyId, KeyPrefix};
+use crate::core::envelope::MasterKeys;
 use crate::core::keyring::SigningAlg;
 use crate::core::ratelimit::RatePolicy;
 use crate::core::rotation::{GracePeriod, KeyName};
@@ -35,8 +36,79 @@ pub struct Cli {
     #[arg(long = "database", env = "KEYMINT_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
+    #[command(flatten)]
+    pub master_key: MasterKeyArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The master keys that seal the signing secrets in the database (envelope encryption).
+#[derive(Debug, Clone, Args)]
+pub struct MasterKeyArgs {
+    /// Master key(s) sealing the signing secrets at rest: base64 of 32 bytes; several separated
+    /// by commas, the first sealing and every one opening. From the environment only (refused on
+    /// the command line, where `ps` shows it). Without a master key the secrets stay in the
+    /// clear in the database, with a warning; a database sealed before needs its key.
+    #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true, value_parser = parse_secret_text)]
+    pub master_key: Option<SecretText>,
+
+    /// A file holding the master key(s), one per line (`keymint master-key generate --output
+    /// FILE` makes one, mode 0600); readable by keymint's user only, or keymint warns.
+    #[arg(
+        long,
+        env = "KEYMINT_MASTER_KEY_FILE",
+        global = true,
+        conflicts_with = "master_key"
+    )]
+    pub master_key_file: Option<std::path::PathBuf>,
+}
+
+/// Secret text from a flag or the environment, never shown by `Debug`.
+#[derive(Clone)]
+pub struct SecretText(secrecy::SecretSlice<u8>);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// Never fails: clap would quote the rejected value in its error.
+fn parse_secret_text(raw: &str) -> Result<SecretText, std::convert::Infallible> {
+    Ok(SecretText(secrecy::SecretSlice::from(
+        raw.as_bytes().to_vec(),
+    )))
+}
+
+impl MasterKeyArgs {
+    /// The master keys given, if any; an unreadable file or a malformed key is an error that
+    /// never quotes the key.
+    pub fn load(&self) -> anyhow::Result<Option<std::sync::Arc<MasterKeys>>> {
+        use secrecy::ExposeSecret as _;
+        let text = match (&self.master_key, &self.master_key_file) {
+            (Some(text), _) => secrecy::SecretSlice::from(text.0.expose_secret().to_vec()),
+            (None, Some(path)) => {
+                let bytes = std::fs::read(path).map_err(|err| {
+                    anyhow::anyhow!("reading --master-key-file {}: {err}", path.display())
+                })?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    if std::fs::metadata(path)
+                        .is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
+                    {
+                        tracing::warn!(file = %path.display(), "the master key file is readable by other users: chmod 600 it");
+                    }
+                }
+                secrecy::SecretSlice::from(bytes)
+            }
+            (None, None) => return Ok(None),
+        };
+        let keys = MasterKeys::parse(text.expose_secret())
+            .map_err(|err| anyhow::anyhow!("KEYMINT_MASTER_KEY / --master-key-file: {err}"))?;
+        Ok(Some(std::sync::Arc::new(keys)))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +131,23 @@ pub enum Command {
     AdminKeys(AdminKeysCommand),
     /// The dialects this build speaks: token endpoints, documents, lifetimes.
     Dialects(DialectsArgs),
+    /// The master key that seals the signing secrets at rest.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Write a new random master key to a file created with mode 0600 (never overwriting one).
+    Generate {
+        /// The file to create.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
+    /// Re-seal every signing secret with the first master key given, in one transaction, while
+    /// instances keep serving. Give every instance the new key (second, then first) before, and
+    /// drop the old one after.
+    Rotate,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -136,6 +225,10 @@ pub enum SigningKeysCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// The master keys sealing the signing secrets (the global `--master-key` flags, loaded).
+    #[arg(skip)]
+    pub master_keys: Option<std::sync::Arc<MasterKeys>>,
+
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "KEYMINT_BIND", default_value = DEFAULT_BIND)]
     pub bind: String,
@@ -357,6 +450,7 @@ impl ServeArgs {
         crate::store::StoreOptions {
             timeout: self.store_timeout,
             scopes,
+            master_keys: self.master_keys.clone(),
         }
     }
 }
@@ -414,6 +508,12 @@ impl std::str::FromStr for Retention {
 /// Refuses secrets given as command-line arguments, which every user of the host can read in
 /// `ps` or `/proc`: one line saying where to put them instead, never the secret.
 pub fn refuse_secrets_on_the_command_line(matches: &clap::ArgMatches) -> Result<(), String> {
+    let master_key_on_the_line = std::iter::once(matches)
+        .chain(matches.subcommand().map(|(_, sub)| sub))
+        .any(|m| m.value_source("master_key") == Some(clap::parser::ValueSource::CommandLine));
+    if master_key_on_the_line {
+        return Err("error: --master-key on the command line is visible to every user in ps: set KEYMINT_MASTER_KEY or use --master-key-file".to_owned());
+    }
     let serve = matches.subcommand_matches("serve");
     let on_the_line = serve.and_then(|m| m.value_source("signing_secret"))
         == Some(clap::parser::ValueSource::CommandLine);

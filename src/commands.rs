@@ -3,8 +3,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use secrecy::ExposeSecret as _;
+
 use crate::cli::{
-    AccountsCommand, AdminKeysCommand, AuditArgs, DialectsArgs, KeysCommand, SigningKeysCommand,
+    AccountsCommand, AdminKeysCommand, AuditArgs, DialectsArgs, KeysCommand, MasterKeyArgs,
+    MasterKeyCommand, SigningKeysCommand,
 };
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::administration::signing_keys::ActivationDelay;
@@ -12,6 +15,7 @@ use crate::core::administration::{Actor, Administration};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
 use crate::core::clock::SystemClock;
+use crate::core::envelope::{MasterKey, MasterKeys};
 use crate::core::rotation::Rotation;
 use crate::core::scope::Catalogue;
 use crate::store;
@@ -35,9 +39,19 @@ async fn open(
     database_url: &str,
     scopes: Arc<Catalogue>,
 ) -> anyhow::Result<Arc<dyn store::KeyStore>> {
+    open_sealed(database_url, scopes, None).await
+}
+
+/// The store, sealing and opening the signing secrets with `master_keys`.
+async fn open_sealed(
+    database_url: &str,
+    scopes: Arc<Catalogue>,
+    master_keys: Option<Arc<MasterKeys>>,
+) -> anyhow::Result<Arc<dyn store::KeyStore>> {
     let options = store::StoreOptions {
         timeout: COMMAND_TIMEOUT,
         scopes,
+        master_keys,
     };
     Ok(store::connect_with(database_url, options).await?)
 }
@@ -360,11 +374,13 @@ pub async fn admin_keys(
 
 pub async fn signing_keys(
     database_url: &str,
+    master_keys: Option<Arc<MasterKeys>>,
     command: SigningKeysCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     // Signing keys have no scopes: any catalogue will do.
-    let admin = admin(database_url, KeyPrefix::default(), shipped_scopes()).await?;
+    let store = open_sealed(database_url, shipped_scopes(), master_keys).await?;
+    let admin = KeyAdmin::new(store.clone(), Arc::new(SystemClock), KeyPrefix::default());
     match command {
         SigningKeysCommand::Rotate {
             alg,
@@ -373,8 +389,12 @@ pub async fn signing_keys(
         } => {
             let delay = ActivationDelay::new(activation_delay.into())
                 .map_err(|err| anyhow::anyhow!("--activation-delay {err}"))?;
-            let administration =
-                administration(database_url, KeyPrefix::default(), shipped_scopes()).await?;
+            let administration = Administration::new(
+                store,
+                Arc::new(SystemClock),
+                KeyPrefix::default(),
+                shipped_scopes(),
+            );
             let operator = administration.writer(Actor::operator()).await?;
             let key = administration
                 .rotate_signing_key(&operator, alg, delay)
@@ -577,5 +597,56 @@ pub fn dialects(args: &DialectsArgs, out: &mut impl Write) -> anyhow::Result<()>
             ),
         )?;
     }
+    Ok(())
+}
+
+/// `keymint master-key generate|rotate`.
+pub async fn master_key(
+    database_url: &str,
+    given: &MasterKeyArgs,
+    command: MasterKeyCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    match command {
+        MasterKeyCommand::Generate { output } => {
+            write_new_file(&output, MasterKey::generate_text().expose_secret())?;
+            writeln!(
+                out,
+                "wrote a new master key to {} (mode 0600)",
+                output.display()
+            )?;
+        }
+        MasterKeyCommand::Rotate => {
+            let keys = given.load()?.ok_or_else(|| UsageError {
+                flag: "--master-key-file",
+                value: String::new(),
+                reason: "master-key rotate needs the master keys (KEYMINT_MASTER_KEY or --master-key-file), the new one first".to_owned(),
+            })?;
+            let current = keys.current().id().to_owned();
+            let store = open_sealed(database_url, shipped_scopes(), Some(keys)).await?;
+            let sealed = store.seal_signing_secrets(true).await?;
+            writeln!(
+                out,
+                "re-sealed {sealed} signing secret(s) with master key {current}"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` readable by its owner only, refusing to replace a file.
+fn write_new_file(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|err| anyhow::anyhow!("creating {}: {err}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
     Ok(())
 }

@@ -37,9 +37,15 @@ async fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(mut args) => {
             telemetry::init("info", args.log_format);
-            serve(*args, &cli.database_url).await
+            match cli.master_key.load() {
+                Ok(keys) => {
+                    args.master_keys = keys;
+                    serve(*args, &cli.database_url).await
+                }
+                Err(err) => Err(err),
+            }
         }
         Command::Accounts(command) => {
             telemetry::init("warn", LogFormat::Text);
@@ -56,7 +62,23 @@ async fn main() -> ExitCode {
         Command::Dialects(args) => commands::dialects(&args, &mut std::io::stdout()),
         Command::SigningKeys(command) => {
             telemetry::init("warn", LogFormat::Text);
-            commands::signing_keys(&cli.database_url, command, &mut std::io::stdout()).await
+            match cli.master_key.load() {
+                Ok(keys) => {
+                    commands::signing_keys(&cli.database_url, keys, command, &mut std::io::stdout())
+                        .await
+                }
+                Err(err) => Err(err),
+            }
+        }
+        Command::MasterKey(command) => {
+            telemetry::init("warn", LogFormat::Text);
+            commands::master_key(
+                &cli.database_url,
+                &cli.master_key,
+                command,
+                &mut std::io::stdout(),
+            )
+            .await
         }
         Command::AdminKeys(command) => {
             telemetry::init("warn", LogFormat::Text);

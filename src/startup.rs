@@ -128,6 +128,14 @@ async fn keyring(
     Ok(Keyring::new(alg, records, max_token_lifetime)?)
 }
 
+/// Whether startup failed on the master key (missing, wrong, or a tampered ciphertext).
+fn is_sealing(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<store::StoreError>(),
+        Some(store::StoreError::Sealing(_))
+    )
+}
+
 /// Raises the soft open-files limit to the hard one (a process starts with 1,024 on many hosts,
 /// which a few idle keep-alive connections exhaust), and returns the soft limit now in force.
 pub fn raise_open_files_limit() -> u64 {
@@ -299,6 +307,20 @@ impl Application {
             max_lifetime: max_token_lifetime,
             scopes: routes_table.scopes().clone(),
         };
+        match &settings.master_keys {
+            // A database from before sealing is sealed on its first start with a key.
+            Some(keys) => match store.seal_signing_secrets(false).await? {
+                0 => {}
+                sealed => tracing::info!(
+                    sealed,
+                    master_key = keys.current().id(),
+                    "sealed the signing secrets kept in the clear"
+                ),
+            },
+            None => tracing::warn!(
+                "no master key: the signing secrets are stored in the clear (set KEYMINT_MASTER_KEY_FILE)"
+            ),
+        }
         let mut signer = TokenSigner::new(authority);
         for alg in formats.algs() {
             signer = match alg {
@@ -309,7 +331,8 @@ impl Application {
                     Ok(ring) => signer.with_keyring(ring),
                     // Only the standard dialect needs it: the others start, and it answers
                     // 503 until a reload finds (or makes) its first key.
-                    Err(err) if alg != settings.signing_alg => {
+                    // A sealed key without its master key is no passing outage.
+                    Err(err) if alg != settings.signing_alg && !is_sealing(&err) => {
                         tracing::warn!(error = %err, %alg, "no signing keys yet; retrying in the background");
                         signer.with_keyring(Keyring::new(alg, Vec::new(), max_token_lifetime)?)
                     }

@@ -20,6 +20,8 @@ pub mod audit;
 pub mod audit_trail;
 /// Time source, injectable so expiry and rate windows are testable without sleeping.
 pub mod clock;
+/// Envelope encryption of the signing secrets at rest, under master keys kept out of the store.
+pub mod envelope;
 /// The errors every dialect maps to its own documented body.
 pub mod error;
 /// Writing the claims and audit rows without a serializer pass per byte.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use super::apikey::{KeyHash, KeyId};
 use super::audit::{AuditBatch, AuditEntry, AuditQuery};
+use super::envelope::MasterKeys;
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::rotation::KeyName;
 use super::scope::{Catalogue, ScopeSet};
@@ -122,6 +123,8 @@ pub enum StoreError {
     Database(#[source] Cause),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Sealing(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
 }
@@ -215,6 +218,11 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, StoreError>;
 
+    /// Seals, with the current master key, every signing secret kept in the clear, and with
+    /// `rewrap` also those sealed with another master key; atomically. Returns how many were
+    /// sealed. Fails if the store holds no master keys.
+    async fn seal_signing_secrets(&self, rewrap: bool) -> Result<u64, StoreError>;
+
     /// Every stored key pair of `alg`.
     async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError>;
 
@@ -294,8 +302,9 @@ pub trait ChangeWatch: Send {
 }
 
 /// How a store is opened: deadlines that keep a slow or stuck database from stalling keymint,
-/// and the scope catalogue keys' scope names are read and written with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the scope catalogue keys' scope names are read and written with, and the master keys that
+/// seal the signing secrets.
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How long one round trip may take: a change-feed heartbeat, a bookkeeping write (which
     /// the database itself also gives up, as `statement_timeout` and `lock_timeout`). Beyond
@@ -303,6 +312,8 @@ pub struct StoreOptions {
     pub timeout: std::time::Duration,
     /// The deployment's scopes (the routes file's), which stored scope names index.
     pub scopes: Arc<Catalogue>,
+    /// Seal the signing secrets at rest (`None`: keep them as they are stored).
+    pub master_keys: Option<Arc<MasterKeys>>,
 }
 
 /// Two seconds: a database five times slower than a slow one still answers in time, and a
@@ -315,6 +326,7 @@ impl StoreOptions {
         Self {
             timeout: DEFAULT_STORE_TIMEOUT,
             scopes,
+            master_keys: None,
         }
     }
 }

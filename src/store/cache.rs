@@ -246,6 +246,10 @@ impl KeyStore for CachedStore {
         self.inner.signing_secret(proposed, now).await
     }
 
+    async fn seal_signing_secrets(&self, rewrap: bool) -> Result<u64, StoreError> {
+        self.inner.seal_signing_secrets(rewrap).await
+    }
+
     async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
         self.inner.signing_keys(alg).await
     }

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretSlice};
+
 use crate::core::audit::{AuditEntry, AuditPosition, AuditQuery, decode_batch};
+use crate::core::envelope::{self, MasterKeys, Row};
 use crate::core::scope::{Catalogue, ScopeSet};
 pub use crate::core::store::{
     AccountRange, AccountRecord, Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore,
@@ -147,7 +150,9 @@ pub async fn connect_with(
 ) -> Result<Arc<dyn KeyStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            sqlite::SqliteStore::connect(url, options.scopes).await?,
+            sqlite::SqliteStore::connect(url, options.scopes)
+                .await?
+                .with_master_keys(options.master_keys),
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
@@ -156,4 +161,51 @@ pub async fn connect_with(
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
+}
+
+/// The bytes and master key id a backend stores for a signing secret of `row`: sealed when it
+/// holds master keys.
+fn to_store(
+    keys: Option<&Arc<MasterKeys>>,
+    row: Row<'_>,
+    secret: &[u8],
+) -> (Vec<u8>, Option<String>) {
+    envelope::to_store(keys.map(|keys| &**keys), row, secret)
+}
+
+/// A stored signing secret of `row`, opened.
+fn from_store(
+    keys: Option<&Arc<MasterKeys>>,
+    row: Row<'_>,
+    bytes: Vec<u8>,
+    sealed_with: Option<String>,
+) -> Result<SecretSlice<u8>, StoreError> {
+    envelope::unseal(
+        keys.map(|keys| &**keys),
+        row,
+        envelope::from_store(bytes, sealed_with),
+    )
+    .map_err(|err| StoreError::Sealing(err.to_string()))
+}
+
+/// What a stored secret of `row` becomes when the store seals what it holds: `None` if it is
+/// to stay (already sealed with the current key, or sealed with another and not `rewrap`).
+fn resealed(
+    keys: Option<&Arc<MasterKeys>>,
+    row: Row<'_>,
+    bytes: Vec<u8>,
+    sealed_with: Option<String>,
+    rewrap: bool,
+) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    let keys = keys.ok_or_else(|| {
+        StoreError::Sealing(
+            "no master key: give KEYMINT_MASTER_KEY or KEYMINT_MASTER_KEY_FILE".into(),
+        )
+    })?;
+    if envelope::is_current(keys, sealed_with.as_deref()) || (sealed_with.is_some() && !rewrap) {
+        return Ok(None);
+    }
+    let secret = from_store(Some(keys), row, bytes, sealed_with)?;
+    let sealed = keys.seal(row, secret.expose_secret());
+    Ok(Some((sealed.bytes, sealed.key_id)))
 }

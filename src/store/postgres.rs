@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
@@ -15,6 +15,7 @@ use super::{
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
+use crate::core::envelope::{MasterKeys, Row as SealedRow};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::{Catalogue, ScopeSet};
 use crate::core::slot::KeySlot;
@@ -26,6 +27,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// Names keys' scopes.
     scopes: Arc<Catalogue>,
+    /// Seal the signing secrets at rest.
+    master_keys: Option<Arc<MasterKeys>>,
 }
 
 impl PostgresStore {
@@ -62,22 +65,30 @@ impl PostgresStore {
             pool,
             timeout: store.timeout,
             scopes: store.scopes,
+            master_keys: store.master_keys,
         })
     }
 }
 
-/// Stores a key pair, on the pool or inside the caller's transaction.
+/// Stores a key pair (sealed if `keys`), on the pool or inside the caller's transaction.
 async fn insert_signing_key<'e>(
     executor: impl sqlx::PgExecutor<'e>,
+    keys: Option<&Arc<MasterKeys>>,
     key: &KeyPairRecord,
 ) -> Result<(), StoreError> {
+    let (private_key, sealed_with) = super::to_store(
+        keys,
+        SealedRow::SigningKey(&key.kid),
+        key.private_der.expose_secret(),
+    );
     sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, private_key, created_at, activates_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO signing_keys (kid, alg, private_key, sealed_with, created_at, activates_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&key.kid)
     .bind(key.alg.as_str())
-    .bind(key.private_der.expose_secret())
+    .bind(private_key)
+    .bind(sealed_with)
     .bind(key.created_at)
     .bind(key.activates_at)
     .execute(executor)
@@ -455,42 +466,120 @@ impl KeyStore for PostgresStore {
         proposed: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query("INSERT INTO signing_secrets (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(proposed)
+        let (secret, sealed_with) = super::to_store(
+            self.master_keys.as_ref(),
+            SealedRow::SigningSecret,
+            proposed,
+        );
+        sqlx::query("INSERT INTO signing_secrets (id, secret, sealed_with, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(secret)
+            .bind(sealed_with)
             .bind(now)
             .execute(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)?;
-        sqlx::query_scalar("SELECT secret FROM signing_secrets WHERE id = 1")
+        let row = sqlx::query("SELECT secret, sealed_with FROM signing_secrets WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .map_err(StoreError::from_sqlx)
+            .map_err(StoreError::from_sqlx)?;
+        let opened = super::from_store(
+            self.master_keys.as_ref(),
+            SealedRow::SigningSecret,
+            row.get("secret"),
+            row.get("sealed_with"),
+        )?;
+        Ok(opened.expose_secret().to_vec())
+    }
+
+    async fn seal_signing_secrets(&self, rewrap: bool) -> Result<u64, StoreError> {
+        let keys = self.master_keys.as_ref();
+        // One transaction, rows locked: every secret moves to the current key, or none does,
+        // and two rotations at once take turns.
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let mut sealed = 0;
+        let secret =
+            sqlx::query("SELECT secret, sealed_with FROM signing_secrets WHERE id = 1 FOR UPDATE")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        if let Some(row) = secret {
+            let stored = (row.get("secret"), row.get("sealed_with"));
+            if let Some((bytes, key_id)) =
+                super::resealed(keys, SealedRow::SigningSecret, stored.0, stored.1, rewrap)?
+            {
+                sqlx::query(
+                    "UPDATE signing_secrets SET secret = $1, sealed_with = $2 WHERE id = 1",
+                )
+                .bind(bytes)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                sealed += 1;
+            }
+        }
+        let rows = sqlx::query("SELECT kid, private_key, sealed_with FROM signing_keys FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        for row in rows {
+            let kid: String = row.get("kid");
+            let (bytes, sealed_with) = (row.get("private_key"), row.get("sealed_with"));
+            if let Some((bytes, key_id)) = super::resealed(
+                keys,
+                SealedRow::SigningKey(&kid),
+                bytes,
+                sealed_with,
+                rewrap,
+            )? {
+                sqlx::query(
+                    "UPDATE signing_keys SET private_key = $1, sealed_with = $2 WHERE kid = $3",
+                )
+                .bind(bytes)
+                .bind(key_id)
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                sealed += 1;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        Ok(sealed)
     }
 
     async fn signing_keys(&self, alg: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, created_at, activates_at, revoked_at FROM signing_keys
-             WHERE alg = $1 ORDER BY activates_at, created_at",
+            "SELECT kid, private_key, sealed_with, created_at, activates_at, revoked_at
+             FROM signing_keys WHERE alg = $1 ORDER BY activates_at, created_at",
         )
         .bind(alg.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(rows
-            .iter()
-            .map(|row| KeyPairRecord {
-                kid: row.get("kid"),
-                alg,
-                private_der: SecretSlice::from(row.get::<Vec<u8>, _>("private_key")),
-                created_at: row.get("created_at"),
-                activates_at: row.get("activates_at"),
-                revoked_at: row.get("revoked_at"),
+        rows.iter()
+            .map(|row| {
+                let kid: String = row.get("kid");
+                let private_der = super::from_store(
+                    self.master_keys.as_ref(),
+                    SealedRow::SigningKey(&kid),
+                    row.get("private_key"),
+                    row.get("sealed_with"),
+                )?;
+                Ok(KeyPairRecord {
+                    kid,
+                    alg,
+                    private_der,
+                    created_at: row.get("created_at"),
+                    activates_at: row.get("activates_at"),
+                    revoked_at: row.get("revoked_at"),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn add_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
-        insert_signing_key(&self.pool, key).await
+        insert_signing_key(&self.pool, self.master_keys.as_ref(), key).await
     }
 
     async fn add_first_signing_key(&self, key: &KeyPairRecord) -> Result<(), StoreError> {
@@ -508,7 +597,7 @@ impl KeyStore for PostgresStore {
         if recorded.rows_affected() == 0 {
             return tx.rollback().await.map_err(StoreError::from_sqlx);
         }
-        insert_signing_key(&mut *tx, key).await?;
+        insert_signing_key(&mut *tx, self.master_keys.as_ref(), key).await?;
         tx.commit().await.map_err(StoreError::from_sqlx)
     }
 
@@ -531,7 +620,7 @@ impl KeyStore for PostgresStore {
             return Err(StoreError::UnknownKey(kid.to_owned()));
         }
         if let Some(key) = replacement {
-            insert_signing_key(&mut *tx, key).await?;
+            insert_signing_key(&mut *tx, self.master_keys.as_ref(), key).await?;
         }
         tx.commit().await.map_err(StoreError::from_sqlx)
     }

@@ -418,6 +418,9 @@ impl KeyStore for BrokenStore {
     ) -> Result<Vec<u8>, store::StoreError> {
         Err(gone())
     }
+    async fn seal_signing_secrets(&self, _: bool) -> Result<u64, store::StoreError> {
+        Err(gone())
+    }
     async fn signing_keys(
         &self,
         _: keymint::core::keyring::SigningAlg,

@@ -20,6 +20,7 @@ mod origoid;
 mod propagation;
 mod revocation;
 mod scopes;
+mod sealing;
 mod shared_limits;
 mod signing;
 mod soak;
