@@ -162,7 +162,10 @@ pub struct DialectsArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: Option<AuditAction>,
     /// Only this account's events.
     #[arg(long)]
     pub account: Option<String>,
@@ -182,6 +185,14 @@ pub struct AuditArgs {
     /// `next_cursor` is null on the last page.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditAction {
+    /// Check the audit trail's hash chain: every stored batch unaltered, none deleted from the
+    /// middle or the end. Prints the head to keep outside the database; exits 1 at the first
+    /// break, naming it.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,14 +6,15 @@ use serde_json::json;
 use secrecy::ExposeSecret as _;
 
 use crate::cli::{
-    AccountsCommand, AdminKeysCommand, AuditArgs, DialectsArgs, KeysCommand, MasterKeyArgs,
-    MasterKeyCommand, SigningKeysCommand,
+    AccountsCommand, AdminKeysCommand, AuditAction, AuditArgs, DialectsArgs, KeysCommand,
+    MasterKeyArgs, MasterKeyCommand, SigningKeysCommand,
 };
 use crate::core::admin::{FreshKey, KeyAdmin};
 use crate::core::administration::signing_keys::ActivationDelay;
 use crate::core::administration::{Actor, Administration};
 use crate::core::apikey::{KeyId, KeyPrefix};
 use crate::core::audit::AuditQuery;
+use crate::core::audit_chain;
 use crate::core::clock::SystemClock;
 use crate::core::envelope::{MasterKey, MasterKeys};
 use crate::core::rotation::Rotation;
@@ -472,6 +473,20 @@ pub async fn audit(
     args: AuditArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    if let Some(AuditAction::Verify) = args.action {
+        let store = open(database_url, shipped_scopes()).await?;
+        let verified = audit_chain::verify_stored(&*store).await?;
+        let head = verified
+            .head
+            .map_or_else(|| "none yet".to_owned(), |head| head.to_string());
+        return print(
+            out,
+            format_args!(
+                "audit trail intact: {} chained batches, {} from before chaining; head {head}",
+                verified.chained, verified.unchained
+            ),
+        );
+    }
     // The trail keeps scope names as written: no catalogue is needed to read it.
     let admin = administration(database_url, KeyPrefix::default(), shipped_scopes()).await?;
     let page = admin

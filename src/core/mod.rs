@@ -16,6 +16,8 @@ pub mod alg;
 pub mod apikey;
 /// The audit trail of token requests: events, batches, summaries.
 pub mod audit;
+/// Tamper evidence for the stored audit trail: a hash chain over its batches.
+pub mod audit_chain;
 /// The audit trail as the service keeps it: buffered, summarised, written, pruned.
 pub mod audit_trail;
 /// Time source, injectable so expiry and rate windows are testable without sleeping.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use super::apikey::{KeyHash, KeyId};
 use super::audit::{AuditBatch, AuditEntry, AuditQuery};
+use super::audit_chain::{ChainEnd, ChainedBatch};
 use super::envelope::MasterKeys;
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::rotation::KeyName;
@@ -249,6 +250,17 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Deletes the audit batches whose newest event is older than `before`; returns how many
     /// rows went.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The audit chain's ends: the link the oldest kept batch follows (set by pruning) and the
+    /// newest link.
+    async fn audit_chain_ends(&self) -> Result<(Option<ChainEnd>, Option<ChainEnd>), StoreError>;
+
+    /// Up to `limit` stored audit batches with ids above `after`, in the order they were written.
+    async fn audit_batches_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedBatch>, StoreError>;
 
     /// Reads audit events, newest first (greatest [`AuditPosition`](super::audit::AuditPosition) first).
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;

@@ -15,6 +15,7 @@ use super::{
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::KeyId;
 use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
+use crate::core::audit_chain::{ChainEnd, ChainedBatch};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 
 /// Keys remembered at most. Full, the cache evicts its coldest entries (quick_cache's S3-FIFO):
@@ -279,6 +280,18 @@ impl KeyStore for CachedStore {
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.prune_audit(before).await
+    }
+
+    async fn audit_chain_ends(&self) -> Result<(Option<ChainEnd>, Option<ChainEnd>), StoreError> {
+        self.inner.audit_chain_ends().await
+    }
+
+    async fn audit_batches_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedBatch>, StoreError> {
+        self.inner.audit_batches_after(after, limit).await
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

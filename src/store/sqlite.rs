@@ -15,6 +15,7 @@ use super::{
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
 use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
+use crate::core::audit_chain::{self, ChainEnd, ChainedBatch};
 use crate::core::envelope::{MasterKeys, Row as SealedRow};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::{Catalogue, ScopeSet};
@@ -735,12 +736,39 @@ impl KeyStore for SqliteStore {
     }
 
     async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
-        // One statement per batch, so the database thread works in short steps.
+        // One statement per batch, so the database thread works in short steps; the chain's
+        // head is locked for the transaction, so batches link in the order of their ids.
         let mut tx = self.write_transaction().await?;
+        let head: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT head_link FROM audit_chain WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?
+                .flatten();
+        let mut previous = head
+            .as_deref()
+            .and_then(|link| audit_chain::Link::try_from(link).ok())
+            .unwrap_or(audit_chain::GENESIS);
+        let mut head_id = None;
         for batch in batches {
-            sqlx::query("INSERT INTO audit_batches (last_at_micros, events) VALUES (?, ?)")
-                .bind(batch.last_at.timestamp_micros())
-                .bind(&batch.events)
+            let micros = batch.last_at.timestamp_micros();
+            let next = audit_chain::link(&previous, micros, &batch.events);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO audit_batches (last_at_micros, events, link) VALUES (?, ?, ?) RETURNING id",
+            )
+            .bind(micros)
+            .bind(&batch.events)
+            .bind(next.as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            previous = next;
+            head_id = Some(id);
+        }
+        if let Some(id) = head_id {
+            sqlx::query("UPDATE audit_chain SET head_id = ?, head_link = ? WHERE id = 1")
+                .bind(id)
+                .bind(previous.as_slice())
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
@@ -749,22 +777,97 @@ impl KeyStore for SqliteStore {
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        // In slices, each well inside the statement deadline however much is due.
+        // A prefix of the chain, in slices each well inside the statement deadline however much
+        // is due; the anchor moves to the last batch pruned, so what stays still verifies.
         let mut pruned = 0;
         loop {
-            let done = sqlx::query(
-                "DELETE FROM audit_batches WHERE id IN
-                 (SELECT id FROM audit_batches WHERE last_at_micros < ? LIMIT 2000)",
+            let mut tx = self.write_transaction().await?;
+            sqlx::query("SELECT id FROM audit_chain WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            let cutoff: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(id) FROM audit_batches WHERE last_at_micros >= ?")
+                    .bind(before.timestamp_micros())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            let slice: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+                "SELECT id, link FROM audit_batches WHERE id < ? ORDER BY id LIMIT 2000",
             )
-            .bind(before.timestamp_micros())
-            .execute(&self.pool)
+            .bind(cutoff.unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
-            pruned += done.rows_affected();
-            if done.rows_affected() < 2000 {
+            let Some((last, link)) = slice.last().cloned() else {
+                tx.commit().await.map_err(StoreError::from_sqlx)?;
+                return Ok(pruned);
+            };
+            sqlx::query("DELETE FROM audit_batches WHERE id <= ?")
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            if link.is_some() {
+                sqlx::query("UPDATE audit_chain SET anchor_id = ?, anchor_link = ? WHERE id = 1")
+                    .bind(last)
+                    .bind(link)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+            }
+            tx.commit().await.map_err(StoreError::from_sqlx)?;
+            pruned += slice.len() as u64;
+            if slice.len() < 2000 {
                 return Ok(pruned);
             }
         }
+    }
+
+    async fn audit_chain_ends(&self) -> Result<(Option<ChainEnd>, Option<ChainEnd>), StoreError> {
+        let row: (Option<i64>, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>) = sqlx::query_as(
+            "SELECT anchor_id, anchor_link, head_id, head_link FROM audit_chain WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let end =
+            |id: Option<i64>, link: Option<Vec<u8>>| -> Result<Option<ChainEnd>, StoreError> {
+                match (id, link) {
+                    (Some(id), Some(link)) => Ok(Some(ChainEnd {
+                        id,
+                        link: audit_chain::Link::try_from(link.as_slice()).map_err(|_| {
+                            StoreError::Corrupt(format!("audit chain link of batch {id}"))
+                        })?,
+                    })),
+                    _ => Ok(None),
+                }
+            };
+        Ok((end(row.0, row.1)?, end(row.2, row.3)?))
+    }
+
+    async fn audit_batches_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChainedBatch>, StoreError> {
+        let rows: Vec<(i64, i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT id, last_at_micros, events, link FROM audit_batches WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, last_at_micros, events, link)| ChainedBatch {
+                id,
+                last_at_micros,
+                events,
+                link,
+            })
+            .collect())
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

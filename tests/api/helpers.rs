@@ -418,6 +418,24 @@ impl KeyStore for BrokenStore {
     ) -> Result<Vec<u8>, store::StoreError> {
         Err(gone())
     }
+    async fn audit_chain_ends(
+        &self,
+    ) -> Result<
+        (
+            Option<keymint::core::audit_chain::ChainEnd>,
+            Option<keymint::core::audit_chain::ChainEnd>,
+        ),
+        store::StoreError,
+    > {
+        Err(gone())
+    }
+    async fn audit_batches_after(
+        &self,
+        _: i64,
+        _: u32,
+    ) -> Result<Vec<keymint::core::audit_chain::ChainedBatch>, store::StoreError> {
+        Err(gone())
+    }
     async fn seal_signing_secrets(&self, _: bool) -> Result<u64, store::StoreError> {
         Err(gone())
     }

@@ -5,6 +5,7 @@ mod admin_keys;
 mod admin_operations;
 mod adversarial;
 mod audit;
+mod audit_chain;
 mod cli;
 mod console;
 mod dialects;
