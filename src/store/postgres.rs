@@ -684,42 +684,41 @@ impl KeyStore for PostgresStore {
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         // A prefix of the chain, in slices each well inside the statement deadline however much
         // is due; the anchor moves to the last batch pruned, so what stays still verifies.
+        // Batches below the cutoff never change (the chain only grows at its head), so they are
+        // read outside the short transaction that deletes them and moves the anchor.
         let mut pruned = 0;
         loop {
-            let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
-            sqlx::query("SELECT id FROM audit_chain WHERE id = 1 FOR UPDATE")
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
             let cutoff: Option<i64> =
                 sqlx::query_scalar("SELECT MIN(id) FROM audit_batches WHERE last_at_micros >= $1")
                     .bind(before.timestamp_micros())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from_sqlx)?;
             let slice: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
                 "SELECT id, link FROM audit_batches WHERE id < $1 ORDER BY id LIMIT 2000",
             )
             .bind(cutoff.unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)?;
             let Some((last, link)) = slice.last().cloned() else {
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
                 return Ok(pruned);
             };
+            let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
             sqlx::query("DELETE FROM audit_batches WHERE id <= $1")
                 .bind(last)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
             if link.is_some() {
-                sqlx::query("UPDATE audit_chain SET anchor_id = $1, anchor_link = $2 WHERE id = 1")
-                    .bind(last)
-                    .bind(link)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
+                sqlx::query(
+                    "UPDATE audit_chain SET anchor_id = $1, anchor_link = $2 WHERE id = 1 AND (anchor_id IS NULL OR anchor_id < $1)",
+                )
+                .bind(last)
+                .bind(link)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
             pruned += slice.len() as u64;

@@ -753,15 +753,16 @@ impl KeyStore for SqliteStore {
         for batch in batches {
             let micros = batch.last_at.timestamp_micros();
             let next = audit_chain::link(&previous, micros, &batch.events);
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO audit_batches (last_at_micros, events, link) VALUES (?, ?, ?) RETURNING id",
+            let id = sqlx::query(
+                "INSERT INTO audit_batches (last_at_micros, events, link) VALUES (?, ?, ?)",
             )
             .bind(micros)
             .bind(&batch.events)
             .bind(next.as_slice())
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await
-            .map_err(StoreError::from_sqlx)?;
+            .map_err(StoreError::from_sqlx)?
+            .last_insert_rowid();
             previous = next;
             head_id = Some(id);
         }
@@ -779,42 +780,41 @@ impl KeyStore for SqliteStore {
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         // A prefix of the chain, in slices each well inside the statement deadline however much
         // is due; the anchor moves to the last batch pruned, so what stays still verifies.
+        // Batches below the cutoff never change (the chain only grows at its head), so they are
+        // read outside the short transaction that deletes them and moves the anchor.
         let mut pruned = 0;
         loop {
-            let mut tx = self.write_transaction().await?;
-            sqlx::query("SELECT id FROM audit_chain WHERE id = 1")
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_sqlx)?;
             let cutoff: Option<i64> =
                 sqlx::query_scalar("SELECT MIN(id) FROM audit_batches WHERE last_at_micros >= ?")
                     .bind(before.timestamp_micros())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from_sqlx)?;
             let slice: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
                 "SELECT id, link FROM audit_batches WHERE id < ? ORDER BY id LIMIT 2000",
             )
             .bind(cutoff.unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)?;
             let Some((last, link)) = slice.last().cloned() else {
-                tx.commit().await.map_err(StoreError::from_sqlx)?;
                 return Ok(pruned);
             };
+            let mut tx = self.write_transaction().await?;
             sqlx::query("DELETE FROM audit_batches WHERE id <= ?")
                 .bind(last)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
             if link.is_some() {
-                sqlx::query("UPDATE audit_chain SET anchor_id = ?, anchor_link = ? WHERE id = 1")
-                    .bind(last)
-                    .bind(link)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
+                sqlx::query(
+                    "UPDATE audit_chain SET anchor_id = ?1, anchor_link = ?2 WHERE id = 1 AND (anchor_id IS NULL OR anchor_id < ?1)",
+                )
+                .bind(last)
+                .bind(link)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
             }
             tx.commit().await.map_err(StoreError::from_sqlx)?;
             pruned += slice.len() as u64;

@@ -147,4 +147,14 @@ async fn pruning_the_oldest_batches_keeps_the_rest_verifiable() {
     assert!(pruned >= 1);
     assert!(batch_ids(&app).await.len() < ids.len());
     assert!(passed, "{said}");
+
+    // Pruning again moves the anchor on.
+    let again = app
+        .store
+        .prune_audit(app.clock.now() - chrono::Duration::milliseconds(1500))
+        .await
+        .unwrap();
+    let (passed, said) = verify(&app).await;
+    assert!(again >= 1);
+    assert!(passed, "{said}");
 }
