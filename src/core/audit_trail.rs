@@ -45,6 +45,8 @@ pub struct AuditTrail {
     retention: Option<chrono::Duration>,
     /// How long one store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
+    /// Held while a flush takes and writes the buffer.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl AuditTrail {
@@ -66,6 +68,7 @@ impl AuditTrail {
             dropped_said: AtomicUsize::new(0),
             retention,
             write_deadline,
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -143,6 +146,7 @@ impl AuditTrail {
     /// At shutdown: every summary still open goes to the buffer, then everything is written,
     /// once and within the write deadline; what could not be written is said to be lost.
     pub async fn flush_at_shutdown(&self) {
+        let _one_at_a_time = self.flushing.lock().await;
         self.close_windows(true);
         let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let count: usize = batches.iter().map(|b| b.count).sum();
@@ -197,7 +201,11 @@ impl AuditTrail {
     /// Writes the buffered audit events, a batch per database row; called every few dozen
     /// milliseconds (sooner under load), off the request path. If the database refuses, the events stay buffered
     /// for the next try (the oldest are dropped beyond [`MAX_PENDING_AUDIT_BYTES`]).
+    /// Returns once every event recorded before the call is written or put back: a flush that
+    /// finds another in progress waits for it first (else the events that one took would still
+    /// be on their way when this one returned).
     pub async fn flush(&self) {
+        let _one_at_a_time = self.flushing.lock().await;
         self.close_windows(false);
         let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if !batches.is_empty() {
