@@ -601,6 +601,17 @@ async fn rotation_requests_that_cannot_be_made_are_problems_naming_what_is_wrong
         assert_eq!(named, fields, "{case}: {problem}");
     }
     assert!(app.works(&acme.primary.secret).await, "nothing rotated");
+    // A whole number written as a float is an integer, as JSON Schema counts them.
+    let response = app
+        .rotate_key(
+            &admin,
+            "acme",
+            "primary",
+            &json!({"grace_period": 60.0}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
     // No body at all, or `null`, is a rotation with no options.
     let response = app
         .keys_api(

@@ -39,10 +39,22 @@ def _parent(body, pointer):
 POSTED_CREDENTIALS = ("client_id", "client_secret")
 
 
+# rotateKey: an If-Match naming a key id the run cannot know is 412 (RFC 9110 §13.1.1), and an
+# expiry must be later than now; no schema can say either (tests/api/admin_keys.rs tests both).
+FAR_FUTURE = "2099-01-01T00:00:00Z"
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     body = case.body
-    if not _positive(case) or not isinstance(body, dict):
+    if not _positive(case):
+        return
+    if case.path.endswith("/rotations") and case.path.startswith("/accounts/"):
+        for name in [h for h in (case.headers or {}) if h.lower() == "if-match"]:
+            del case.headers[name]
+        if isinstance(body, dict) and "expires_at" in body:
+            body["expires_at"] = FAR_FUTURE
+    if not isinstance(body, dict):
         return
     if case.path.startswith("/oauth2/"):
         for name in POSTED_CREDENTIALS:

@@ -100,7 +100,14 @@ impl RotateKeyRequest {
         let mut rotation = Rotation::of(slot);
         rotation.if_current = if_current;
         if let Some(value) = &self.grace_period {
-            match value.as_u64().map(GracePeriod::seconds) {
+            // JSON Schema's integers include 300.0.
+            let whole = value.as_u64().or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|s| s.fract() == 0.0 && *s >= 0.0)
+                    .map(|s| s as u64)
+            });
+            match whole.map(GracePeriod::seconds) {
                 Some(Ok(grace)) => rotation.grace = grace,
                 Some(Err(err)) => fault("grace_period", value, err.to_string()),
                 None => fault("grace_period", value, "must be a whole number of seconds".into()),
