@@ -688,16 +688,23 @@ impl KeyStore for PostgresStore {
         // read outside the short transaction that deletes them and moves the anchor.
         let mut pruned = 0;
         loop {
-            let cutoff: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(id) FROM audit_batches WHERE last_at_micros >= $1")
-                    .bind(before.timestamp_micros())
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(StoreError::from_sqlx)?;
+            // One statement, one snapshot: the first batch to keep, or past the last when all
+            // are due (never "no limit": a batch written meanwhile is not due).
+            let cutoff: Option<i64> = sqlx::query_scalar(
+                "SELECT COALESCE(MIN(id) FILTER (WHERE last_at_micros >= $1), MAX(id) + 1)
+                 FROM audit_batches",
+            )
+            .bind(before.timestamp_micros())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+            let Some(cutoff) = cutoff else {
+                return Ok(pruned);
+            };
             let slice: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
                 "SELECT id, link FROM audit_batches WHERE id < $1 ORDER BY id LIMIT 2000",
             )
-            .bind(cutoff.unwrap_or(i64::MAX))
+            .bind(cutoff)
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from_sqlx)?;
