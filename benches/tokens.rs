@@ -124,7 +124,10 @@ fn key_lookup(c: &mut Criterion) {
             name: None,
             expires_at: None,
         };
-        store.create_account("bench", &[new], now()).await.unwrap();
+        store
+            .create_account("bench", &Default::default(), &[new], now())
+            .await
+            .unwrap();
         let cached = keymint::store::cache::CachedStore::wrap(
             store,
             std::time::Duration::from_secs(10),

@@ -604,6 +604,41 @@ pub enum AccountsCommand {
         #[command(flatten)]
         routes: RoutesArgs,
     },
+    /// Change an account's settings (those not given stay as they are); every instance applies
+    /// them within a second. `default` clears a setting back to the deployment's.
+    Update {
+        name: AccountName,
+        /// The scopes its keys may grant (comma-separated, from the routes file's catalogue);
+        /// `default`: every scope.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Its token requests' quota, `COUNT/SECONDSs` (`100/15s`), instead of --rate-limit;
+        /// `default`: the deployment's.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// The longest life of its tokens, in seconds: a longer one is shortened to it, in every
+        /// dialect; `default`: each dialect's own.
+        #[arg(long)]
+        max_lifetime: Option<String>,
+        /// Refuse its keys (as unknown keys are) and its tokens.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Accept its keys again.
+        #[arg(long)]
+        enable: bool,
+        /// Print the account as one JSON object: {"account", "settings": {...}}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        routes: RoutesArgs,
+    },
+    /// Delete an account: every key of it is revoked at once; its name is never reused.
+    Delete {
+        name: AccountName,
+        /// Print one JSON object: {"account", "deleted": true, "revoked_keys": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

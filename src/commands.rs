@@ -19,6 +19,7 @@ use crate::core::clock::SystemClock;
 use crate::core::envelope::{MasterKey, MasterKeys};
 use crate::core::rotation::Rotation;
 use crate::core::scope::Catalogue;
+use crate::core::settings::{Change, MaxTokenLifetime, SettingsChange, account_rate_limit};
 use crate::store;
 
 /// Commands are run by people, who would rather wait for a locked table than be told no.
@@ -120,7 +121,14 @@ pub async fn accounts(
                 .transpose()?;
             let admin = administration(database_url, format.key_prefix, catalogue).await?;
             let operator = admin.writer(Actor::operator()).await?;
-            let keys = admin.create_account(&operator, &name, scopes).await?.keys;
+            let settings = SettingsChange {
+                scopes: scopes.map_or(Change::Keep, Change::Set),
+                ..Default::default()
+            };
+            let keys = admin
+                .create_account(&operator, &name, &settings)
+                .await?
+                .keys;
             if json {
                 let keys: Vec<_> = keys.iter().map(key_json).collect();
                 print(out, json!({"account": name.as_str(), "keys": keys}))
@@ -143,6 +151,96 @@ pub async fn accounts(
                 )
             }
         }
+        AccountsCommand::Update {
+            name,
+            scopes,
+            rate_limit,
+            max_lifetime,
+            disable,
+            enable,
+            json,
+            routes,
+        } => {
+            let catalogue = routes.load()?.scopes().clone();
+            let change = SettingsChange {
+                scopes: setting("--scopes <SCOPES>", scopes, |list| {
+                    catalogue.parse_list(list).map_err(|err| err.to_string())
+                })?,
+                rate_limit: setting("--rate-limit <RATE_LIMIT>", rate_limit, |text| {
+                    account_rate_limit(text).map_err(|err| err.to_string())
+                })?,
+                max_token_lifetime: setting(
+                    "--max-lifetime <MAX_LIFETIME>",
+                    max_lifetime,
+                    |text| {
+                        text.parse::<MaxTokenLifetime>()
+                            .map(|max| max.0)
+                            .map_err(|err| err.to_string())
+                    },
+                )?,
+                disabled: match (disable, enable) {
+                    (true, _) => Change::Set(true),
+                    (_, true) => Change::Set(false),
+                    _ => Change::Keep,
+                },
+            };
+            let admin = administration(database_url, Default::default(), catalogue.clone()).await?;
+            let operator = admin.writer(Actor::operator()).await?;
+            let account = admin
+                .update_account(&operator, &name, &change)
+                .await?
+                .account;
+            let settings = &account.settings;
+            let shown = json!({
+                "scopes": settings.scopes.map(|set| catalogue.display(set).to_string()),
+                "rate_limit": settings.rate_limit.map(|policy| policy.to_string()),
+                "max_token_lifetime": settings.max_token_lifetime.map(|l| l.as_secs()),
+                "disabled": settings.disabled,
+            });
+            if json {
+                print(out, json!({"account": account.name, "settings": shown}))
+            } else {
+                print(
+                    out,
+                    format_args!("Updated account {}: {shown}", account.name),
+                )
+            }
+        }
+        AccountsCommand::Delete { name, json } => {
+            // Deleting reads no scopes: any catalogue will do.
+            let admin = administration(database_url, Default::default(), shipped_scopes()).await?;
+            let operator = admin.writer(Actor::operator()).await?;
+            let revoked = admin.delete_account(&operator, &name).await?;
+            if json {
+                let revoked: Vec<_> = revoked.iter().map(KeyId::as_str).collect();
+                print(
+                    out,
+                    json!({"account": name.as_str(), "deleted": true, "revoked_keys": revoked}),
+                )
+            } else {
+                print(
+                    out,
+                    format_args!("Deleted account {name}; {} keys revoked.", revoked.len()),
+                )
+            }
+        }
+    }
+}
+
+/// A setting from the command line: `default` clears it, anything else is parsed.
+fn setting<T>(
+    flag: &'static str,
+    value: Option<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Change<T>, UsageError> {
+    match value.as_deref() {
+        None => Ok(Change::Keep),
+        Some("default") => Ok(Change::Clear),
+        Some(text) => parse(text).map(Change::Set).map_err(|reason| UsageError {
+            flag,
+            value: text.to_owned(),
+            reason,
+        }),
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::RwLock;
 
 use crate::core::clock::Clock;
 use crate::core::error::RateLimited;
-use crate::core::ratelimit::{AccountLimiter, Allowance, Quota, RatePolicy};
+use crate::core::ratelimit::{AccountLimiters, Allowance, Quota, RatePolicy};
 
 /// GCRA in one round trip. KEYS[1]: the account's key. ARGV[1]: emission interval (µs),
 /// ARGV[2]: burst. Returns {allowed, remaining, wait µs}.
@@ -72,7 +72,7 @@ pub struct RedisQuota {
     script: redis::Script,
     prefix: String,
     policy: RatePolicy,
-    fallback: AccountLimiter,
+    fallback: AccountLimiters,
     clock: Arc<dyn Clock>,
     last_warning: AtomicI64,
 }
@@ -104,7 +104,7 @@ impl RedisQuota {
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
             policy,
-            fallback: AccountLimiter::new(policy, clock.clone()),
+            fallback: AccountLimiters::new(policy, clock.clone()),
             clock,
             last_warning: AtomicI64::new(i64::MIN),
         };
@@ -168,7 +168,11 @@ impl RedisQuota {
         self.skip_until_ms.store(now + BREAK_MS, Ordering::Relaxed);
     }
 
-    async fn shared(&self, account: &str) -> Option<Result<Allowance, RateLimited>> {
+    async fn shared(
+        &self,
+        account: &str,
+        policy: RatePolicy,
+    ) -> Option<Result<Allowance, RateLimited>> {
         if self.clock.now().timestamp_millis() < self.skip_until_ms.load(Ordering::Relaxed) {
             return None;
         }
@@ -177,7 +181,7 @@ impl RedisQuota {
             self.connect_in_background();
             return None;
         };
-        let interval = self.policy.window / self.policy.requests.get();
+        let interval = policy.window / policy.requests.get();
         let mut connection = connection;
         let mut invocation = self.script.key(format!("{}{account}", self.prefix));
         invocation
@@ -186,7 +190,7 @@ impl RedisQuota {
                     .unwrap_or(u64::MAX)
                     .max(1),
             )
-            .arg(self.policy.requests.get());
+            .arg(policy.requests.get());
         // The manager bounds the answer (its response timeout). After a failure it is replaced:
         // a manager whose own reconnection failed reports that failure for good, rather than
         // trying again (tests/api/shared_limits.rs shows it).
@@ -202,18 +206,18 @@ impl RedisQuota {
                 return None;
             }
         };
-        let limit = self.policy.requests.get();
+        let limit = policy.requests.get();
         Some(if allowed == 1 {
             Ok(Allowance {
                 limit,
                 remaining: u32::try_from(remaining).unwrap_or(0),
-                window: self.policy.window,
+                window: policy.window,
             })
         } else {
             Err(RateLimited {
                 policy: "account",
                 limit,
-                window: self.policy.window,
+                window: policy.window,
                 retry_after: Duration::from_micros(u64::try_from(wait_micros).unwrap_or(0)),
             })
         })
@@ -226,10 +230,14 @@ impl Quota for RedisQuota {
         self.policy
     }
 
-    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited> {
-        match self.shared(account).await {
+    async fn spend(
+        &self,
+        account: &str,
+        policy: Option<RatePolicy>,
+    ) -> Result<Allowance, RateLimited> {
+        match self.shared(account, policy.unwrap_or(self.policy)).await {
             Some(answer) => answer,
-            None => self.fallback.check(account),
+            None => self.fallback.check(account, policy),
         }
     }
 

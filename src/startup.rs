@@ -12,7 +12,7 @@ use crate::cli::ServeArgs;
 use crate::core::administration::Administration;
 use crate::core::clock::Clock;
 use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
-use crate::core::ratelimit::{AccountLimiter, FailureGate, Quota};
+use crate::core::ratelimit::{AccountLimiters, FailureGate, Quota};
 use crate::core::routes::RouteTable;
 use crate::core::service::TokenService;
 use crate::core::token::{SigningSecret, TokenAuthority, TokenSigner};
@@ -354,7 +354,7 @@ impl Application {
                 )
                 .await?,
             ),
-            None => Box::new(AccountLimiter::new(settings.rate_limit, clock.clone())),
+            None => Box::new(AccountLimiters::new(settings.rate_limit, clock.clone())),
         };
         let failures = FailureGate::new(settings.failed_auth_limit, clock.clone());
         let tokens = Arc::new(

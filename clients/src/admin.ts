@@ -21,7 +21,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description Creates an account with a primary and a secondary API key, both limited to `scopes` if given. The answer holds both keys' secrets: only their hashes are stored, so they are never shown again. Recorded in the audit trail with the admin key as its actor.
+         * @description Creates an account with a primary and a secondary API key, and its settings: the scopes its keys may grant (`scopes`), its quota (`rate_limit`), the longest life of its tokens (`max_token_lifetime`), and whether it starts `disabled`; each left out takes the deployment's default. The answer holds both keys' secrets: only their hashes are stored, so they are never shown again. Recorded in the audit trail with the admin key as its actor.
          */
         post: operations["createAccount"];
         delete?: never;
@@ -44,10 +44,18 @@ export interface paths {
         get: operations["getAccount"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete an account
+         * @description Revokes every key of the account at once, on every instance (the tokens they minted stop passing forward-auth and introspection), and removes the account from lookups and listings. Its name is never given to another account, since its tokens carried it as `sub`: creating it again answers 409. Recorded in the audit trail with the admin key as its actor, each key's revocation too.
+         */
+        delete: operations["deleteAccount"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update an account's settings
+         * @description Changes the settings the body names and leaves the others; `null` clears one back to the deployment's default. `scopes` bounds what every key of the account may grant (a key limited to scopes of its own grants those in both lists); `rate_limit` replaces the deployment's quota for this account; a token asked for longer than `max_token_lifetime` is issued for that long, in every dialect; a `disabled` account's keys are refused exactly as unknown keys are, and its tokens stop passing forward-auth and introspection. Every instance applies the change within a second. Answers the account as it now is. Recorded in the audit trail with the admin key as its actor.
+         */
+        patch: operations["updateAccount"];
         trace?: never;
     };
     "/accounts/{name}/keys": {
@@ -201,6 +209,7 @@ export interface components {
             keys: components["schemas"]["Key"][];
             /** @example acme */
             name: string;
+            settings: components["schemas"]["Settings"];
         };
         /** @description A page of accounts, in order of their names regardless of case. */
         AccountPage: {
@@ -217,6 +226,7 @@ export interface components {
             created_at: string;
             /** @example acme */
             name: string;
+            settings: components["schemas"]["Settings"];
         };
         /** @description A page of the audit trail, newest first. */
         AuditEventPage: {
@@ -266,7 +276,7 @@ export interface components {
              * @example issued
              * @enum {string}
              */
-            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "key_rotated" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated";
+            outcome: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "key_rotated" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated" | "account_updated" | "account_deleted";
             /**
              * @description Why a request was refused (`invalid_credentials`, `rate_limited`, `read_only`, ...).
              * @example invalid_credentials
@@ -278,14 +288,26 @@ export interface components {
              */
             scopes: string | null;
         };
-        /** @description A new account: its name, and what its keys may grant. */
+        /** @description A new account: its name and settings. */
         CreateAccountRequest: {
+            /** @description Created disabled: its keys are refused until it is enabled. */
+            disabled?: boolean;
+            /**
+             * @description The longest life of its tokens, in seconds (a longer one is shortened to it); without it, each dialect's own.
+             * @example 600
+             */
+            max_token_lifetime?: number;
             /**
              * @description The account's name, which its tokens carry as `sub`; names differing only in case are one name.
              * @example acme
              */
             name: string;
-            /** @description The scopes both of its keys may grant, from the deployment's catalogue; without it, every scope. */
+            /**
+             * @description Its token requests' quota, `COUNT/SECONDSs`; without it, the deployment's `--rate-limit`.
+             * @example 100/15s
+             */
+            rate_limit?: string;
+            /** @description The scopes its keys may grant, from the deployment's catalogue; without it, every scope. */
             scopes?: ("calls:read" | "calls:write" | "campaigns:read" | "campaigns:write" | "agents:read" | "agents:write" | "integrations:read" | "integrations:write")[];
         };
         /** @description An account just created, with both keys' secrets. */
@@ -295,6 +317,7 @@ export interface components {
             keys: components["schemas"]["CreatedKey"][];
             /** @example acme */
             name: string;
+            settings: components["schemas"]["Settings"];
         };
         /** @description A key just made, with its secret: shown in this answer only. */
         CreatedKey: {
@@ -451,6 +474,29 @@ export interface components {
              */
             secret: string;
         };
+        /** @description An account's settings, each `null` where the deployment's default applies. */
+        Settings: {
+            /** @description Whether its keys are refused (as unknown keys are) and its tokens stop passing forward-auth and introspection. */
+            disabled: boolean;
+            /**
+             * Format: int32
+             * @description The longest life of its tokens, in seconds: a longer one is shortened to it, in every dialect; `null`: each dialect's own.
+             * @example 600
+             */
+            max_token_lifetime: number | null;
+            /**
+             * @description Its token requests' quota, `COUNT/SECONDSs`, instead of the deployment's `--rate-limit`; `null`: the deployment's.
+             * @example 100/15s
+             */
+            rate_limit: string | null;
+            /**
+             * @description The scopes its keys may grant (a key limited to scopes of its own grants those in both lists); `null`: every scope.
+             * @example [
+             *       "calls:read"
+             *     ]
+             */
+            scopes: string[] | null;
+        };
         /** @description A signing key's public facts: never its private half. */
         SigningKey: {
             /**
@@ -486,6 +532,17 @@ export interface components {
          * @enum {string}
          */
         Slot: "primary" | "secondary";
+        /** @description updateAccount's body: the settings to change; `null` clears one back to the deployment's default. */
+        UpdateAccountRequest: {
+            /** @description Whether its keys are refused, as unknown keys are; `null`: enabled. */
+            disabled?: boolean | null;
+            /** @description The longest life of its tokens, in seconds (a longer one is shortened to it); `null`: each dialect's own. */
+            max_token_lifetime?: number | null;
+            /** @description Its token requests' quota, `COUNT/SECONDSs`; `null`: the deployment's `--rate-limit`. */
+            rate_limit?: string | null;
+            /** @description The scopes its keys may grant, from the deployment's catalogue; `null`: every scope. */
+            scopes?: ("calls:read" | "calls:write" | "campaigns:read" | "campaigns:write" | "agents:read" | "agents:write" | "integrations:read" | "integrations:write")[] | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -698,6 +755,179 @@ export interface operations {
             };
             /** @description There is no account of that name. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's name, in any case. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The admin key is read-only. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description There is no account of that name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many failed authentications from this address. */
+            429: {
+                headers: {
+                    /** @description Seconds until the address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key store is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's name, in any case. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description Updated: the account as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Account"];
+                };
+            };
+            /** @description The body is not valid (malformed JSON, an unknown member, an unknown scope, a setting out of range); `errors` names each field at fault. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No admin key, or not a valid one. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="keymint-admin"`. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The admin key is read-only. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description There is no account of that name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json`, or is compressed. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,6 +6,7 @@ use super::clock::Clock;
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::rotation::KeyName;
 use super::scope::ScopeSet;
+use super::settings::AccountSettings;
 use super::slot::KeySlot;
 use super::store::{KeyInfo, KeyStore, NewKey, StoreError};
 
@@ -62,29 +63,35 @@ impl KeyAdmin {
         (FreshKey { slot, key }, stored)
     }
 
-    /// Creates an account with a primary and a secondary key, both limited to `scopes` if
-    /// given (else allowed every scope).
+    /// Creates an account with a primary and a secondary key, the account limited to `scopes`
+    /// if given (else allowed every scope).
     pub async fn create_account(
         &self,
         name: &AccountName,
         scopes: Option<ScopeSet>,
     ) -> Result<Vec<FreshKey>, StoreError> {
-        self.create_account_at(name, scopes, self.clock.now()).await
+        let settings = AccountSettings {
+            scopes,
+            ..Default::default()
+        };
+        self.create_account_at(name, &settings, self.clock.now())
+            .await
     }
 
-    /// [`create_account`](Self::create_account), created at `now`.
+    /// Creates an account with `settings` and a key in each slot, created at `now`. The keys
+    /// have no scopes of their own: the account's bound them.
     pub(crate) async fn create_account_at(
         &self,
         name: &AccountName,
-        scopes: Option<ScopeSet>,
+        settings: &AccountSettings,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<FreshKey>, StoreError> {
         let (fresh, stored): (Vec<_>, Vec<_>) = KeySlot::BOTH
             .into_iter()
-            .map(|slot| self.fresh(slot, scopes, None, None))
+            .map(|slot| self.fresh(slot, None, None, None))
             .unzip();
         self.store
-            .create_account(name.as_str(), &stored, now)
+            .create_account(name.as_str(), settings, &stored, now)
             .await?;
         Ok(fresh)
     }
@@ -108,6 +115,11 @@ impl KeyAdmin {
         let now = self.clock.now();
         let mut keys = self.store.list_keys(name.as_str(), now).await?;
         keys.retain(|key| key.works_at(now));
+        if let Some(account) = self.store.find_account(name.as_str()).await? {
+            for key in &mut keys {
+                key.scopes = account.settings.bound(key.scopes);
+            }
+        }
         Ok(keys)
     }
 

@@ -18,6 +18,7 @@ use super::audit::{
 use super::clock::Clock;
 use super::rotation::{RetiredKey, Rotated, Rotation};
 use super::scope::{Catalogue, ScopeSet};
+use super::settings::SettingsChange;
 use super::store::{AccountRange, AccountRecord, KeyInfo, KeyStore, StoreError};
 
 /// The signing keys' operations.
@@ -388,28 +389,78 @@ impl Administration {
         Ok(AccountDetails { account, keys })
     }
 
-    /// Creates an account with a primary and a secondary key, both limited to `scopes` if
-    /// given (else allowed every scope).
+    /// Creates an account with `settings` and a primary and a secondary key, which may grant
+    /// the account's scopes.
     pub async fn create_account(
         &self,
         by: &Writer,
         name: &AccountName,
-        scopes: Option<ScopeSet>,
+        settings: &SettingsChange,
     ) -> Result<CreatedAccount, AdminError> {
         let now = self.clock.now();
-        let keys = self.keys.create_account_at(name, scopes, now).await?;
+        let settings = settings.initial();
+        let keys = self.keys.create_account_at(name, &settings, now).await?;
         let mut created = self.event(&by.0, Outcome::AccountCreated);
         created.account = Some(Arc::from(name.as_str()));
-        created.scopes = scopes;
+        created.scopes = settings.scopes;
         self.record(created).await;
         Ok(CreatedAccount {
             account: AccountRecord {
                 name: name.as_str().to_owned(),
                 created_at: now,
+                settings,
             },
-            scopes,
+            scopes: settings.scopes,
             keys,
         })
+    }
+
+    /// Changes an account's settings; every instance applies them within the change feed's
+    /// delay. Answers the account as it now is.
+    pub async fn update_account(
+        &self,
+        by: &Writer,
+        name: &AccountName,
+        change: &SettingsChange,
+    ) -> Result<AccountDetails, AdminError> {
+        let account = self.store.update_account(name.as_str(), change).await?;
+        let mut updated = self.event(&by.0, Outcome::AccountUpdated);
+        updated.account = Some(Arc::from(account.name.as_str()));
+        updated.scopes = account.settings.scopes;
+        updated.reason = Some(Cow::Owned(change.summary()));
+        self.record(updated).await;
+        self.account(name).await
+    }
+
+    /// Deletes an account: every key of it is revoked at once, the account is gone from
+    /// lookups and listings, and its name is never given to another account (its tokens'
+    /// `sub`).
+    /// Answers the keys it revoked.
+    pub async fn delete_account(
+        &self,
+        by: &Writer,
+        name: &AccountName,
+    ) -> Result<Vec<KeyId>, AdminError> {
+        let account = self
+            .store
+            .find_account(name.as_str())
+            .await?
+            .ok_or_else(|| AdminError::UnknownAccount(name.as_str().to_owned()))?;
+        let revoked = self
+            .store
+            .delete_account(&account.name, self.clock.now())
+            .await?;
+        let owner: Arc<str> = Arc::from(account.name.as_str());
+        for id in &revoked {
+            let mut event = self.event(&by.0, Outcome::KeyRevoked);
+            event.account = Some(owner.clone());
+            event.key_id = Some(*id);
+            self.record(event).await;
+        }
+        let mut deleted = self.event(&by.0, Outcome::AccountDeleted);
+        deleted.account = Some(owner);
+        self.record(deleted).await;
+        Ok(revoked)
     }
 
     /// Revokes one of an account's active keys; it stops working at once.

@@ -49,10 +49,14 @@ pub enum Outcome {
     AdminKeyRevoked,
     /// A signing key made (its algorithm and `kid` in `reason`).
     SigningKeyRotated,
+    /// An account's settings changed (`reason` lists the changes, `scopes` the new scopes).
+    AccountUpdated,
+    /// An account deleted (its keys' revocations are recorded beside it).
+    AccountDeleted,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Issued,
         Outcome::Refused,
         Outcome::Revoked,
@@ -62,6 +66,8 @@ impl Outcome {
         Outcome::AdminKeyCreated,
         Outcome::AdminKeyRevoked,
         Outcome::SigningKeyRotated,
+        Outcome::AccountUpdated,
+        Outcome::AccountDeleted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -75,6 +81,8 @@ impl Outcome {
             Outcome::AdminKeyCreated => "admin_key_created",
             Outcome::AdminKeyRevoked => "admin_key_revoked",
             Outcome::SigningKeyRotated => "signing_key_rotated",
+            Outcome::AccountUpdated => "account_updated",
+            Outcome::AccountDeleted => "account_deleted",
         }
     }
 }

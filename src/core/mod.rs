@@ -48,6 +48,8 @@ pub mod routes;
 pub mod scope;
 /// Authenticating callers and issuing tokens: the one service every dialect calls.
 pub mod service;
+/// An account's settings: scopes, quota, longest token lifetime, disabled.
+pub mod settings;
 /// Key slots: each account holds a primary and a secondary key.
 pub mod slot;
 /// The store port: the trait, records and errors `crate::store` implements.

@@ -14,7 +14,7 @@ use super::clock::Clock;
 use super::error::RateLimited;
 
 /// `N` requests per `window`, e.g. `100/15s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RatePolicy {
     pub requests: NonZeroU32,
     pub window: Duration,
@@ -93,25 +93,84 @@ type KeyedLimiter =
 /// Where per-account quotas are kept: in this process, or shared by every instance.
 #[async_trait::async_trait]
 pub trait Quota: Send + Sync + fmt::Debug {
+    /// The deployment's policy, for accounts without one of their own.
     fn policy(&self) -> RatePolicy;
-    /// Spends one request from `account`'s quota.
-    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited>;
+    /// Spends one request from `account`'s quota: `policy` if the account has its own, else
+    /// the deployment's.
+    async fn spend(
+        &self,
+        account: &str,
+        policy: Option<RatePolicy>,
+    ) -> Result<Allowance, RateLimited>;
     /// Lets go of accounts whose quota is full again.
     fn forget_idle(&self) {}
 }
 
-#[async_trait::async_trait]
-impl Quota for AccountLimiter {
-    fn policy(&self) -> RatePolicy {
-        self.policy
+/// Per-account quotas in this process: the deployment's policy, and a limiter for each policy
+/// accounts were given of their own (few: an administrator sets them).
+#[derive(Debug)]
+pub struct AccountLimiters {
+    default: AccountLimiter,
+    own: std::sync::RwLock<std::collections::HashMap<RatePolicy, Arc<AccountLimiter>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccountLimiters {
+    pub fn new(policy: RatePolicy, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            default: AccountLimiter::new(policy, clock.clone()),
+            own: Default::default(),
+            clock,
+        }
     }
 
-    async fn spend(&self, account: &str) -> Result<Allowance, RateLimited> {
-        self.check(account)
+    pub fn check(
+        &self,
+        account: &str,
+        policy: Option<RatePolicy>,
+    ) -> Result<Allowance, RateLimited> {
+        match policy {
+            Some(policy) if policy != self.default.policy => self.limiter(policy).check(account),
+            _ => self.default.check(account),
+        }
+    }
+
+    fn limiter(&self, policy: RatePolicy) -> Arc<AccountLimiter> {
+        let known = self
+            .own
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&policy)
+            .cloned();
+        known.unwrap_or_else(|| {
+            let mut own = self.own.write().unwrap_or_else(|p| p.into_inner());
+            own.entry(policy)
+                .or_insert_with(|| Arc::new(AccountLimiter::new(policy, self.clock.clone())))
+                .clone()
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Quota for AccountLimiters {
+    fn policy(&self) -> RatePolicy {
+        self.default.policy
+    }
+
+    async fn spend(
+        &self,
+        account: &str,
+        policy: Option<RatePolicy>,
+    ) -> Result<Allowance, RateLimited> {
+        self.check(account, policy)
     }
 
     fn forget_idle(&self) {
-        self.limiter.retain_recent();
+        self.default.forget_idle();
+        let own = self.own.read().unwrap_or_else(|p| p.into_inner());
+        for limiter in own.values() {
+            limiter.forget_idle();
+        }
     }
 }
 
@@ -286,6 +345,18 @@ mod tests {
         assert!(limiter.check("acme").is_ok());
         assert!(limiter.check("acme").is_err());
         assert!(limiter.check("globex").is_ok());
+    }
+
+    #[test]
+    fn an_accounts_own_policy_replaces_the_deployments() {
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        let limiters = AccountLimiters::new("3/15s".parse().unwrap(), clock);
+        let own = Some("1/15s".parse().unwrap());
+        assert_eq!(limiters.check("acme", own).unwrap().limit, 1);
+        assert!(limiters.check("acme", own).is_err());
+        assert_eq!(limiters.check("globex", None).unwrap().limit, 3);
     }
 
     #[test]

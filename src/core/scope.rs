@@ -311,6 +311,11 @@ impl ScopeSet {
     pub fn without(&self, other: ScopeSet) -> ScopeSet {
         Self(self.0 & !other.0)
     }
+
+    /// The scopes in both.
+    pub fn intersection(&self, other: ScopeSet) -> ScopeSet {
+        Self(self.0 & other.0)
+    }
 }
 
 /// Reads a JSON array of scope names against a catalogue (see [`Catalogue::list_seed`]).

@@ -16,7 +16,7 @@ use super::error::{Attempt, CoreError};
 use super::keyring::{Keyring, SigningAlg};
 use super::lifetime::Lifetime;
 use super::observer::{Observer, Unobserved};
-use super::ratelimit::{Allowance, FailureGate, Quota};
+use super::ratelimit::{Allowance, FailureGate, Quota, RatePolicy};
 use super::revocation::{RevocationList, kept_from};
 use super::routes::{RouteTable, normalize};
 use super::scope::{Catalogue, ScopeSet};
@@ -55,8 +55,12 @@ impl std::fmt::Debug for Credentials {
 pub struct Principal {
     pub account: Arc<str>,
     pub key_id: KeyId,
-    /// What the key may grant.
+    /// What the key may grant, within its account's scopes.
     pub scopes: ScopeSet,
+    /// Its account's quota, instead of the deployment's; `None`: the deployment's.
+    pub rate_limit: Option<RatePolicy>,
+    /// Its account's longest token lifetime, which every grant is shortened to.
+    pub max_token_lifetime: Option<Lifetime>,
 }
 
 /// What a dialect asks to be put in a token.
@@ -435,6 +439,11 @@ impl TokenService {
             tracing::debug!(key_id = %key.id, "revoked or expired api key refused");
             return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
         }
+        // The answer an unknown key gets; not a guess, so the address's failures are not spent.
+        if stored.settings.disabled {
+            tracing::debug!(key_id = %key.id, "key of a disabled account refused");
+            return Err(CoreError::InvalidCredentials(Attempt::Lapsed));
+        }
         // Checked last, so that a wrong secret for a cached key is refused (and counted) even
         // while the change feed is down: only a key that checks out waits for it.
         if !self.store.is_current() {
@@ -444,10 +453,13 @@ impl TokenService {
             ));
         }
         self.usage.note(&stored.id);
+        let settings = stored.settings;
         Ok(Principal {
             account: stored.account,
             key_id: stored.id,
-            scopes: stored.scopes.unwrap_or_else(|| self.scopes().all()),
+            scopes: settings.grantable(stored.scopes, self.scopes().all()),
+            rate_limit: settings.rate_limit,
+            max_token_lifetime: settings.max_token_lifetime,
         })
     }
 
@@ -518,7 +530,7 @@ impl TokenService {
         principal: &Principal,
     ) -> Result<Allowance, CoreError> {
         self.limiter
-            .spend(&principal.account)
+            .spend(&principal.account, principal.rate_limit)
             .await
             .map_err(|limited| {
                 self.observer.rate_limited();
@@ -572,6 +584,10 @@ impl TokenService {
             let names = self.scopes().names_of(refused).map(str::to_owned);
             return Err(CoreError::ScopeNotAllowed(names.collect()));
         }
+        // Shortened rather than refused: every dialect's documented answers stay as they are.
+        let lifetime = principal
+            .max_token_lifetime
+            .map_or(grant.lifetime, |max| grant.lifetime.min(max));
         self.signer
             .issue_as(
                 format,
@@ -579,7 +595,7 @@ impl TokenService {
                 &principal.account,
                 &principal.key_id,
                 grant.scopes,
-                grant.lifetime,
+                lifetime,
                 &grant.extra,
                 self.clock.now(),
             )

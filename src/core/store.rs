@@ -16,6 +16,7 @@ use super::envelope::MasterKeys;
 use super::keyring::{KeyPairRecord, SigningAlg};
 use super::rotation::KeyName;
 use super::scope::{Catalogue, ScopeSet};
+use super::settings::{AccountSettings, SettingsChange};
 use super::slot::KeySlot;
 
 /// What a storage backend reports as the cause of a failure (a driver error, an I/O error).
@@ -47,6 +48,8 @@ pub struct StoredKey {
     pub retires_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Option<ScopeSet>,
+    /// Its account's, read with the key so that minting needs no other lookup.
+    pub settings: AccountSettings,
 }
 
 impl StoredKey {
@@ -90,6 +93,7 @@ pub struct AccountRecord {
     /// As it was created (names differing only in case are one name).
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub settings: AccountSettings,
 }
 
 /// Which accounts a listing reads: names starting with `prefix`, after `after`, in order of
@@ -132,14 +136,32 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait KeyStore: Send + Sync + std::fmt::Debug {
-    /// Creates an account with its keys, atomically. Fails with `DuplicateAccount` if the name
-    /// is taken.
+    /// Creates an account with its settings and keys, atomically. Fails with `DuplicateAccount`
+    /// if the name is taken (by a deleted account too: names are never reused).
     async fn create_account(
         &self,
         name: &str,
+        settings: &AccountSettings,
         keys: &[NewKey],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Changes the settings `change` names, atomically, and announces it as key changes are.
+    /// Fails with `UnknownAccount` if there is no such account (compared regardless of case).
+    async fn update_account(
+        &self,
+        name: &str,
+        change: &SettingsChange,
+    ) -> Result<AccountRecord, StoreError>;
+
+    /// Deletes an account: revokes its active keys and hides it from lookups and listings, at
+    /// once, announced as key changes are. Its name stays taken. Returns the keys revoked.
+    /// Fails with `UnknownAccount` if there is no such account.
+    async fn delete_account(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyId>, StoreError>;
 
     /// Looks a key up by id, revoked or not.
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError>;

@@ -133,9 +133,15 @@ impl BearerVerifier {
     /// tokens until its grace period ends), same account.
     async fn check_minting_key(&self, key_id: &KeyId, subject: &str) -> Result<(), CoreError> {
         match self.store.find_key(key_id).await? {
-            Some(key) if key.works_at(self.clock.now()) && *key.account == *subject => Ok(()),
+            Some(key)
+                if key.works_at(self.clock.now())
+                    && !key.settings.disabled
+                    && *key.account == *subject =>
+            {
+                Ok(())
+            }
             _ => {
-                tracing::debug!(%key_id, "token of a rotated, revoked or expired key refused");
+                tracing::debug!(%key_id, "token of a rotated, revoked or expired key, or of a disabled account, refused");
                 Err(CoreError::InvalidCredentials(Attempt::Lapsed))
             }
         }

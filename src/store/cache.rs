@@ -17,6 +17,7 @@ use crate::core::apikey::KeyId;
 use crate::core::audit::{AuditBatch, AuditEntry, AuditQuery};
 use crate::core::audit_chain::{ChainEnd, ChainedBatch};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
+use crate::core::settings::{AccountSettings, SettingsChange};
 
 /// Keys remembered at most. Full, the cache evicts its coldest entries (quick_cache's S3-FIFO):
 /// a flood of made-up key ids neither grows it nor pushes out the keys in use.
@@ -119,10 +120,33 @@ impl KeyStore for CachedStore {
     async fn create_account(
         &self,
         name: &str,
+        settings: &AccountSettings,
         keys: &[NewKey],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = self.inner.create_account(name, keys, now).await;
+        let result = self.inner.create_account(name, settings, keys, now).await;
+        self.invalidate();
+        result
+    }
+
+    /// Cached keys carry their account's settings: dropped here at once, elsewhere when the
+    /// change is announced.
+    async fn update_account(
+        &self,
+        name: &str,
+        change: &SettingsChange,
+    ) -> Result<AccountRecord, StoreError> {
+        let result = self.inner.update_account(name, change).await;
+        self.invalidate();
+        result
+    }
+
+    async fn delete_account(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let result = self.inner.delete_account(name, now).await;
         self.invalidate();
         result
     }

@@ -8,7 +8,10 @@ use secrecy::{ExposeSecret, SecretSlice};
 
 use crate::core::audit::{AuditEntry, AuditPosition, AuditQuery, decode_batch};
 use crate::core::envelope::{self, MasterKeys, Row};
+use crate::core::lifetime::Lifetime;
+use crate::core::ratelimit::RatePolicy;
 use crate::core::scope::{Catalogue, ScopeSet};
+use crate::core::settings::AccountSettings;
 pub use crate::core::store::{
     AccountRange, AccountRecord, Cause, ChangeWatch, DEFAULT_STORE_TIMEOUT, KeyInfo, KeyStore,
     NewKey, StoreError, StoreOptions, StoredKey,
@@ -86,6 +89,65 @@ pub(crate) fn parse_scopes(raw: Option<&str>, scopes: &Catalogue) -> Option<Scop
 /// A key's scopes as stored: their names, space-separated; `None` (every scope) as NULL.
 pub(crate) fn encode_scopes(set: Option<ScopeSet>, scopes: &Catalogue) -> Option<String> {
     set.map(|set| scopes.display(set).to_string())
+}
+
+/// An account's settings as stored, a column each.
+pub(crate) struct SettingsColumns {
+    pub scopes: Option<String>,
+    pub rate_limit_requests: Option<i64>,
+    pub rate_limit_window_secs: Option<i64>,
+    pub max_token_lifetime_secs: Option<i64>,
+    pub disabled: bool,
+}
+
+impl SettingsColumns {
+    pub fn of(settings: &AccountSettings, scopes: &Catalogue) -> Self {
+        Self {
+            scopes: encode_scopes(settings.scopes, scopes),
+            rate_limit_requests: settings.rate_limit.map(|p| i64::from(p.requests.get())),
+            rate_limit_window_secs: settings
+                .rate_limit
+                .map(|p| i64::try_from(p.window.as_secs()).unwrap_or(i64::MAX)),
+            max_token_lifetime_secs: settings.max_token_lifetime.map(|l| i64::from(l.as_secs())),
+            disabled: settings.disabled,
+        }
+    }
+
+    /// The settings, read against the catalogue; a value out of its range is corrupt.
+    pub fn read(self, scopes: &Catalogue) -> Result<AccountSettings, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("account {what}"));
+        let rate_limit = match (self.rate_limit_requests, self.rate_limit_window_secs) {
+            (None, None) => None,
+            (Some(requests), Some(secs)) => Some(RatePolicy {
+                requests: u32::try_from(requests)
+                    .ok()
+                    .and_then(std::num::NonZeroU32::new)
+                    .ok_or_else(|| corrupt("rate limit"))?,
+                window: u64::try_from(secs)
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| corrupt("rate limit"))?,
+            }),
+            _ => return Err(corrupt("rate limit")),
+        };
+        let max_token_lifetime = self
+            .max_token_lifetime_secs
+            .map(|secs| {
+                u32::try_from(secs)
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .map(Lifetime::from_secs)
+                    .ok_or_else(|| corrupt("longest token lifetime"))
+            })
+            .transpose()?;
+        Ok(AccountSettings {
+            scopes: parse_scopes(self.scopes.as_deref(), scopes),
+            rate_limit,
+            max_token_lifetime,
+            disabled: self.disabled,
+        })
+    }
 }
 
 /// The newest events matching `query`, newest first, from batches streamed in order of their

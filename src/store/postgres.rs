@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    AccountRange, AccountRecord, ChangeWatch, KeyInfo, KeyStore, NewKey, StoreError, StoredKey,
-    encode_scopes, parse_id, parse_jti, parse_scopes, parse_slot,
+    AccountRange, AccountRecord, ChangeWatch, KeyInfo, KeyStore, NewKey, SettingsColumns,
+    StoreError, StoredKey, encode_scopes, parse_id, parse_jti, parse_scopes, parse_slot,
 };
 use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
 use crate::core::apikey::{KeyHash, KeyId};
@@ -19,6 +19,7 @@ use crate::core::audit_chain::{self, ChainEnd, ChainedBatch};
 use crate::core::envelope::{MasterKeys, Row as SealedRow};
 use crate::core::keyring::{KeyPairRecord, SigningAlg};
 use crate::core::scope::{Catalogue, ScopeSet};
+use crate::core::settings::{AccountSettings, Change, SettingsChange};
 use crate::core::slot::KeySlot;
 
 /// PostgreSQL, for several instances sharing one database.
@@ -138,16 +139,31 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 fn stored_key(row: &PgRow, scopes: &Catalogue) -> Result<StoredKey, StoreError> {
     let hash: Vec<u8> = row.get("hash");
+    // A deleted account's keys were revoked with it; a key added by a racing rotation is too.
+    let deleted = row.get::<Option<DateTime<Utc>>, _>("deleted_at").is_some();
     Ok(StoredKey {
         id: parse_id(row.get("id"))?,
         account: Arc::from(row.get::<&str, _>("account")),
         slot: parse_slot(row.get("slot"))?,
         hash: KeyHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
-        revoked: row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
-        retires_at: row.get("retires_at"),
+        revoked: deleted || row.get::<Option<DateTime<Utc>>, _>("revoked_at").is_some(),
+        retires_at: if deleted { None } else { row.get("retires_at") },
         expires_at: row.get("expires_at"),
         scopes: parse_scopes(row.get("scopes"), scopes),
+        settings: account_settings(row, scopes)?,
     })
+}
+
+/// The account's settings, from its columns (`scopes` as `account_scopes`).
+fn account_settings(row: &PgRow, scopes: &Catalogue) -> Result<AccountSettings, StoreError> {
+    SettingsColumns {
+        scopes: row.get("account_scopes"),
+        rate_limit_requests: row.get("rate_limit_requests"),
+        rate_limit_window_secs: row.get("rate_limit_window_secs"),
+        max_token_lifetime_secs: row.get("max_token_lifetime_secs"),
+        disabled: row.get("disabled"),
+    }
+    .read(scopes)
 }
 
 fn admin_key_info(row: &PgRow) -> Result<AdminKeyInfo, StoreError> {
@@ -160,11 +176,12 @@ fn admin_key_info(row: &PgRow) -> Result<AdminKeyInfo, StoreError> {
     })
 }
 
-fn account_record(row: &PgRow) -> AccountRecord {
-    AccountRecord {
+fn account_record(row: &PgRow, scopes: &Catalogue) -> Result<AccountRecord, StoreError> {
+    Ok(AccountRecord {
         name: row.get("name"),
         created_at: row.get("created_at"),
-    }
+        settings: account_settings(row, scopes)?,
+    })
 }
 
 #[async_trait]
@@ -172,15 +189,24 @@ impl KeyStore for PostgresStore {
     async fn create_account(
         &self,
         name: &str,
+        settings: &AccountSettings,
         keys: &[NewKey],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let columns = SettingsColumns::of(settings, &self.scopes);
         let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
         let account_id: i64 = sqlx::query_scalar(
-            "INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id",
+            "INSERT INTO accounts (name, created_at, scopes, rate_limit_requests,
+                 rate_limit_window_secs, max_token_lifetime_secs, disabled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(name)
         .bind(now)
+        .bind(columns.scopes)
+        .bind(columns.rate_limit_requests)
+        .bind(columns.rate_limit_window_secs)
+        .bind(columns.max_token_lifetime_secs)
+        .bind(columns.disabled)
         .fetch_one(&mut *tx)
         .await
         .map_err(|err| {
@@ -199,7 +225,9 @@ impl KeyStore for PostgresStore {
     async fn find_key(&self, id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
             "SELECT k.id, a.name AS account, k.slot, k.hash, k.revoked_at, k.retires_at,
-                    k.expires_at, k.scopes
+                    k.expires_at, k.scopes,
+                    a.deleted_at, a.scopes AS account_scopes, a.rate_limit_requests,
+                    a.rate_limit_window_secs, a.max_token_lifetime_secs, a.disabled
              FROM api_keys k JOIN accounts a ON a.id = k.account_id
              WHERE k.id = $1",
         )
@@ -350,13 +378,18 @@ impl KeyStore for PostgresStore {
     }
 
     async fn find_account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT name, created_at FROM accounts WHERE lower(name) = lower($1)")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from_sqlx)?;
-        Ok(row.as_ref().map(account_record))
+        let row = sqlx::query(
+            "SELECT name, created_at, scopes AS account_scopes, rate_limit_requests,
+                 rate_limit_window_secs, max_token_lifetime_secs, disabled
+             FROM accounts WHERE lower(name) = lower($1) AND deleted_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        row.as_ref()
+            .map(|row| account_record(row, &self.scopes))
+            .transpose()
     }
 
     async fn list_accounts(
@@ -365,8 +398,10 @@ impl KeyStore for PostgresStore {
     ) -> Result<Vec<AccountRecord>, StoreError> {
         // Bytewise ("C"), as SQLite orders: the database's own collation may be a locale's.
         let rows = sqlx::query(
-            r#"SELECT name, created_at FROM accounts
-               WHERE substr(lower(name), 1, length($1)) = $1
+            r#"SELECT name, created_at, scopes AS account_scopes, rate_limit_requests,
+                 rate_limit_window_secs, max_token_lifetime_secs, disabled
+               FROM accounts
+               WHERE substr(lower(name), 1, length($1)) = $1 AND deleted_at IS NULL
                  AND ($2::text IS NULL OR lower(name) COLLATE "C" > $2)
                ORDER BY lower(name) COLLATE "C" LIMIT $3"#,
         )
@@ -376,7 +411,81 @@ impl KeyStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-        Ok(rows.iter().map(account_record).collect())
+        rows.iter()
+            .map(|row| account_record(row, &self.scopes))
+            .collect()
+    }
+
+    async fn update_account(
+        &self,
+        name: &str,
+        change: &SettingsChange,
+    ) -> Result<AccountRecord, StoreError> {
+        fn keep<T>(change: &Change<T>) -> bool {
+            matches!(change, Change::Keep)
+        }
+        let set = SettingsColumns::of(&change.initial(), &self.scopes);
+        // One statement: two updates of different settings never undo each other.
+        let row = sqlx::query(
+            "UPDATE accounts SET
+                 scopes = CASE WHEN $1 THEN scopes ELSE $2 END,
+                 rate_limit_requests = CASE WHEN $3 THEN rate_limit_requests ELSE $4 END,
+                 rate_limit_window_secs = CASE WHEN $3 THEN rate_limit_window_secs ELSE $5 END,
+                 max_token_lifetime_secs =
+                     CASE WHEN $6 THEN max_token_lifetime_secs ELSE $7 END,
+                 disabled = CASE WHEN $8 THEN disabled ELSE $9 END
+             WHERE lower(name) = lower($10) AND deleted_at IS NULL
+             RETURNING name, created_at, scopes AS account_scopes, rate_limit_requests,
+                 rate_limit_window_secs, max_token_lifetime_secs, disabled",
+        )
+        .bind(keep(&change.scopes))
+        .bind(set.scopes)
+        .bind(keep(&change.rate_limit))
+        .bind(set.rate_limit_requests)
+        .bind(set.rate_limit_window_secs)
+        .bind(keep(&change.max_token_lifetime))
+        .bind(set.max_token_lifetime_secs)
+        .bind(keep(&change.disabled))
+        .bind(set.disabled)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or_else(|| StoreError::UnknownAccount(name.to_owned()))?;
+        account_record(&row, &self.scopes)
+    }
+
+    async fn delete_account(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from_sqlx)?;
+        let account_id: i64 = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE lower(name) = lower($1) AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or_else(|| StoreError::UnknownAccount(name.to_owned()))?;
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = $1
+             WHERE account_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        sqlx::query("UPDATE accounts SET deleted_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        tx.commit().await.map_err(StoreError::from_sqlx)?;
+        revoked.iter().map(String::as_str).map(parse_id).collect()
     }
 
     async fn create_admin_key(

@@ -688,10 +688,10 @@ async fn unknown_paths_and_methods_under_the_admin_prefix_are_problems() {
             Some("GET, POST"),
         ),
         (
-            Method::DELETE,
+            Method::PUT,
             "/admin/v1/accounts/acme",
             StatusCode::METHOD_NOT_ALLOWED,
-            Some("GET"),
+            Some("GET, DELETE, PATCH"),
         ),
         (
             Method::GET,

@@ -319,9 +319,24 @@ impl KeyStore for BrokenStore {
     async fn create_account(
         &self,
         _: &str,
+        _: &keymint::core::settings::AccountSettings,
         _: &[store::NewKey],
         _: chrono::DateTime<Utc>,
     ) -> Result<(), store::StoreError> {
+        Err(gone())
+    }
+    async fn update_account(
+        &self,
+        _: &str,
+        _: &keymint::core::settings::SettingsChange,
+    ) -> Result<store::AccountRecord, store::StoreError> {
+        Err(gone())
+    }
+    async fn delete_account(
+        &self,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Vec<keymint::core::apikey::KeyId>, store::StoreError> {
         Err(gone())
     }
     async fn find_key(

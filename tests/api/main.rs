@@ -1,6 +1,7 @@
 //! One integration test binary: each test spawns keymint on port 0 with a fresh database.
 
 mod admin;
+mod admin_accounts;
 mod admin_keys;
 mod admin_operations;
 mod adversarial;

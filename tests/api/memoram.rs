@@ -68,6 +68,7 @@ async fn a_key_made_with_another_prefix_is_accepted() {
     app.store
         .create_account(
             "memo",
+            &Default::default(),
             &[keymint::store::NewKey {
                 id: *key.id(),
                 slot: keymint::core::slot::KeySlot::Primary,

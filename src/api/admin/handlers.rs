@@ -1,11 +1,12 @@
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, patch, post, web};
 
 use super::error::AdminApiError;
 use super::types::{
     Account, AccountPage, AccountPath, AccountSummary, CreateAccountRequest, CreatedAccount,
     KeyPath, ListAccountsParams, Problem,
 };
+use super::settings::UpdateAccountRequest;
 use crate::api::body::{self, BodyError, BodyRules, Encoding, FieldError, FieldNaming};
 use crate::api::{AppState, credentials};
 use crate::core::account::{AccountName, NamePrefix};
@@ -26,6 +27,13 @@ pub(super) async fn actor(req: &HttpRequest, state: &AppState) -> Result<Actor, 
     let credentials = credentials::presented_bearer(req).unwrap_or(Credentials::Missing);
     let key = state.tokens.authenticate_admin(&caller, &credentials).await?;
     Ok(Actor::admin_key(caller, key))
+}
+
+/// The account the path names; a name that cannot be an account's names none.
+fn account_name(req: &HttpRequest) -> Result<AccountName, AdminError> {
+    let raw = req.match_info().get("name").unwrap_or_default();
+    raw.parse()
+        .map_err(|_| AdminError::UnknownAccount(raw.to_owned()))
 }
 
 /// Every answer may name accounts and keys, one holds secrets: none is kept by a cache.
@@ -103,7 +111,11 @@ pub async fn list_accounts(
     let query = account_query(&req)?;
     let page = state.admin.accounts(&query).await?;
     Ok(no_store(HttpResponse::Ok()).json(AccountPage {
-        accounts: page.accounts.into_iter().map(AccountSummary::from).collect(),
+        accounts: page
+            .accounts
+            .into_iter()
+            .map(|account| AccountSummary::of(account, state.admin.scopes()))
+            .collect(),
         next_cursor: page.next.map(|cursor| cursor.to_string()),
     }))
 }
@@ -131,11 +143,7 @@ pub async fn get_account(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminApiError> {
     actor(&req, &state).await?;
-    let raw = req.match_info().get("name").unwrap_or_default();
-    // A name that cannot be an account's names none.
-    let name: AccountName = raw
-        .parse()
-        .map_err(|_| AdminError::UnknownAccount(raw.to_owned()))?;
+    let name = account_name(&req)?;
     let details = state.admin.account(&name).await?;
     Ok(no_store(HttpResponse::Ok()).json(Account::of(details, state.admin.scopes())))
 }
@@ -143,7 +151,7 @@ pub async fn get_account(
 #[utoipa::path(
     tag = "Accounts",
     summary = "Create an account",
-    description = "Creates an account with a primary and a secondary API key, both limited to `scopes` if given. The answer holds both keys' secrets: only their hashes are stored, so they are never shown again. Recorded in the audit trail with the admin key as its actor.",
+    description = "Creates an account with a primary and a secondary API key, and its settings: the scopes its keys may grant (`scopes`), its quota (`rate_limit`), the longest life of its tokens (`max_token_lifetime`), and whether it starts `disabled`; each left out takes the deployment's default. The answer holds both keys' secrets: only their hashes are stored, so they are never shown again. Recorded in the audit trail with the admin key as its actor.",
     operation_id = "createAccount",
     request_body(content = CreateAccountRequest, content_type = "application/json"),
     responses(
@@ -172,8 +180,8 @@ pub async fn create_account(
     let bytes = body::read_bytes(&req, payload).await;
     let writer = state.admin.writer(actor(&req, &state).await?).await?;
     let request: CreateAccountRequest = body::decode_body(&req, bytes, BODY)?;
-    let (name, scopes) = request.parse(state.admin.scopes())?;
-    let created = state.admin.create_account(&writer, &name, scopes).await?;
+    let (name, settings) = request.parse(state.admin.scopes())?;
+    let created = state.admin.create_account(&writer, &name, &settings).await?;
     let location = format!("{}/accounts/{}", super::BASE_PATH, name.as_str());
     Ok(no_store(HttpResponse::Created())
         .insert_header((header::LOCATION, location))
@@ -210,5 +218,75 @@ pub async fn revoke_key(
         .parse()
         .map_err(|_| AdminError::UnknownKey(raw.to_owned()))?;
     state.admin.revoke_key(&writer, &id).await?;
+    Ok(no_store(HttpResponse::NoContent()).finish())
+}
+
+#[utoipa::path(
+    tag = "Accounts",
+    summary = "Update an account's settings",
+    description = "Changes the settings the body names and leaves the others; `null` clears one back to the deployment's default. `scopes` bounds what every key of the account may grant (a key limited to scopes of its own grants those in both lists); `rate_limit` replaces the deployment's quota for this account; a token asked for longer than `max_token_lifetime` is issued for that long, in every dialect; a `disabled` account's keys are refused exactly as unknown keys are, and its tokens stop passing forward-auth and introspection. Every instance applies the change within a second. Answers the account as it now is. Recorded in the audit trail with the admin key as its actor.",
+    operation_id = "updateAccount",
+    params(AccountPath),
+    request_body(content = UpdateAccountRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated: the account as it now is.", body = Account, content_type = "application/json"),
+        (status = 400, description = "The body is not valid (malformed JSON, an unknown member, an unknown scope, a setting out of range); `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[patch("/admin/v1/accounts/{name}")]
+pub async fn update_account(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    // Read first, whatever comes of it: a refusal that leaves a body unread closes the connection.
+    let bytes = body::read_bytes(&req, payload).await;
+    let writer = state.admin.writer(actor(&req, &state).await?).await?;
+    let request: UpdateAccountRequest = body::decode_body(&req, bytes, BODY)?;
+    let change = request
+        .fields()
+        .change(state.admin.scopes(), true)
+        .map_err(BodyError::Invalid)?;
+    let name = account_name(&req)?;
+    let details = state.admin.update_account(&writer, &name, &change).await?;
+    Ok(no_store(HttpResponse::Ok()).json(Account::of(details, state.admin.scopes())))
+}
+
+#[utoipa::path(
+    tag = "Accounts",
+    summary = "Delete an account",
+    description = "Revokes every key of the account at once, on every instance (the tokens they minted stop passing forward-auth and introspection), and removes the account from lookups and listings. Its name is never given to another account, since its tokens carried it as `sub`: creating it again answers 409. Recorded in the audit trail with the admin key as its actor, each key's revocation too.",
+    operation_id = "deleteAccount",
+    params(AccountPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
+        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
+        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("adminKey" = [])),
+)]
+#[delete("/admin/v1/accounts/{name}")]
+pub async fn delete_account(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminApiError> {
+    let writer = state.admin.writer(actor(&req, &state).await?).await?;
+    let name = account_name(&req)?;
+    state.admin.delete_account(&writer, &name).await?;
     Ok(no_store(HttpResponse::NoContent()).finish())
 }

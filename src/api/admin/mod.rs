@@ -8,8 +8,10 @@
 pub mod audit;
 /// Every refusal as problem details.
 pub mod error;
-/// listAccounts, getAccount, createAccount, revokeKey.
+/// listAccounts, getAccount, createAccount, updateAccount, deleteAccount, revokeKey.
 pub mod handlers;
+/// An account's settings: read from bodies, shown under `settings`.
+pub mod settings;
 /// listSigningKeys, rotateSigningKey.
 pub mod signing_keys;
 /// revokeToken.
@@ -57,6 +59,8 @@ fn configure(cfg: &mut ServiceConfig) {
     cfg.service(handlers::list_accounts)
         .service(handlers::create_account)
         .service(handlers::get_account)
+        .service(handlers::update_account)
+        .service(handlers::delete_account)
         .service(handlers::revoke_key);
     cfg.service(audit::list_audit_events);
     cfg.service(signing_keys::list_signing_keys)
@@ -113,25 +117,33 @@ fn openapi() -> OpenApi {
         .build()
 }
 
-/// The scope list's items are the deployment's scopes: its enum, and its first as the example.
+/// The scope lists' items are the deployment's scopes: their enum, and the first as the
+/// example.
 fn customize(doc: &mut OpenApi, deployment: &Deployment) {
     let scopes = deployment.scopes;
-    let Some(RefOr::T(Schema::Object(request))) = doc
-        .components
-        .as_mut()
-        .and_then(|c| c.schemas.get_mut("CreateAccountRequest"))
-    else {
+    let Some(components) = doc.components.as_mut() else {
         return;
     };
-    let Some(RefOr::T(Schema::Array(list))) = request.properties.get_mut("scopes") else {
-        return;
-    };
-    let ArrayItems::RefOrSchema(items) = &mut list.items else {
-        return;
-    };
-    if let RefOr::T(Schema::Object(item)) = items.as_mut() {
-        item.examples = scopes.names().take(1).map(Into::into).collect();
-        item.enum_values = Some(scopes.names().map(Into::into).collect());
+    for request in ["CreateAccountRequest", "UpdateAccountRequest"] {
+        let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(request) else {
+            continue;
+        };
+        let list = match request.properties.get_mut("scopes") {
+            Some(RefOr::T(Schema::Array(list))) => list,
+            // updateAccount's: the list, or null.
+            Some(RefOr::T(Schema::OneOf(either))) => match either.items.first_mut() {
+                Some(RefOr::T(Schema::Array(list))) => list,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let ArrayItems::RefOrSchema(items) = &mut list.items else {
+            continue;
+        };
+        if let RefOr::T(Schema::Object(item)) = items.as_mut() {
+            item.examples = scopes.names().take(1).map(Into::into).collect();
+            item.enum_values = Some(scopes.names().map(Into::into).collect());
+        }
     }
 }
 

@@ -7,17 +7,19 @@ use utoipa::openapi::{RefOr, Required, Schema};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::body::{self, BodyError, FieldError};
+use super::settings::{self, Settings, SettingsFields};
+use crate::api::body::{BodyError, FieldError};
 use crate::core::account::{AccountName, MAX_NAME_LEN, NAME_PATTERN, NAME_PREFIX_PATTERN};
 use crate::core::administration::{
     AccountDetails, CURSOR_PATTERN, CreatedAccount as Created, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 use crate::core::rotation::KeyState as Lifecycle;
 use crate::core::scope::{Catalogue, ScopeSet};
+use crate::core::settings::SettingsChange;
 use crate::core::slot::KeySlot;
 use crate::core::store::{AccountRecord, KeyInfo};
 
-/// A new account: its name, and what its keys may grant.
+/// A new account: its name and settings.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
@@ -28,6 +30,16 @@ pub struct CreateAccountRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = scope_list, required = false)]
     pub scopes: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = settings::new_rate_limit, required = false)]
+    pub rate_limit: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = settings::new_max_token_lifetime, required = false)]
+    pub max_token_lifetime: Option<Value>,
+    /// Created disabled: its keys are refused until it is enabled.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool, required = false)]
+    pub disabled: Option<Value>,
 }
 
 /// A member that is there, `null` included: `null` is not a scope list.
@@ -36,12 +48,9 @@ pub(super) fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Resu
 }
 
 impl CreateAccountRequest {
-    /// The name and scopes, read against the deployment's catalogue; every field at fault is
+    /// The name and settings, read against the deployment's catalogue; every field at fault is
     /// listed.
-    pub fn parse(
-        &self,
-        catalogue: &Catalogue,
-    ) -> Result<(AccountName, Option<ScopeSet>), BodyError> {
+    pub fn parse(&self, catalogue: &Catalogue) -> Result<(AccountName, SettingsChange), BodyError> {
         let name = match &self.name {
             Value::String(name) => name.parse::<AccountName>().map_err(|err| err.to_string()),
             _ => Err("must be a string".to_owned()),
@@ -51,18 +60,18 @@ impl CreateAccountRequest {
             rejected_value: Some(self.name.clone()),
             message,
         });
-        let scopes = self
-            .scopes
-            .as_ref()
-            .map(|list| body::decode_field("scopes", list, catalogue.list_seed()))
-            .transpose();
-        match (name, scopes) {
-            (Ok(name), Ok(scopes)) => Ok((name, scopes)),
-            (name, scopes) => {
+        let settings = SettingsFields {
+            scopes: self.scopes.as_ref(),
+            rate_limit: self.rate_limit.as_ref(),
+            max_token_lifetime: self.max_token_lifetime.as_ref(),
+            disabled: self.disabled.as_ref(),
+        }
+        .change(catalogue, false);
+        match (name, settings) {
+            (Ok(name), Ok(settings)) => Ok((name, settings)),
+            (name, settings) => {
                 let mut fields: Vec<FieldError> = name.err().into_iter().collect();
-                if let Err(err) = scopes {
-                    fields.extend(err.field_errors());
-                }
+                fields.extend(settings.err().unwrap_or_default());
                 Err(BodyError::Invalid(fields))
             }
         }
@@ -100,7 +109,7 @@ fn new_account_name() -> impl Into<RefOr<Schema>> {
 fn scope_list() -> impl Into<RefOr<Schema>> {
     ArrayBuilder::new()
         .description(Some(
-            "The scopes both of its keys may grant, from the deployment's catalogue; without it, every scope.",
+            "The scopes its keys may grant, from the deployment's catalogue; without it, every scope.",
         ))
         .items(ObjectBuilder::new().schema_type(Type::String))
 }
@@ -226,11 +235,13 @@ pub struct AccountSummary {
     pub name: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    pub settings: Settings,
 }
 
-impl From<AccountRecord> for AccountSummary {
-    fn from(account: AccountRecord) -> Self {
+impl AccountSummary {
+    pub fn of(account: AccountRecord, catalogue: &Catalogue) -> Self {
         Self {
+            settings: Settings::of(&account.settings, catalogue),
             name: account.name,
             created_at: account.created_at,
         }
@@ -325,12 +336,14 @@ pub struct Account {
     pub name: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    pub settings: Settings,
     pub keys: Vec<Key>,
 }
 
 impl Account {
     pub fn of(details: AccountDetails, catalogue: &Catalogue) -> Self {
         Self {
+            settings: Settings::of(&details.account.settings, catalogue),
             name: details.account.name,
             created_at: details.account.created_at,
             keys: details
@@ -365,6 +378,7 @@ pub struct CreatedAccount {
     pub name: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    pub settings: Settings,
     pub keys: Vec<CreatedKey>,
 }
 
@@ -373,6 +387,7 @@ impl CreatedAccount {
         let scopes = scope_names(created.scopes, catalogue);
         let created_at = created.account.created_at;
         Self {
+            settings: Settings::of(&created.account.settings, catalogue),
             name: created.account.name,
             created_at,
             keys: created
