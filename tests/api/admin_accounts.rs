@@ -679,3 +679,18 @@ async fn the_cli_updates_and_deletes_accounts_with_the_same_rules_and_record() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_whole_number_of_seconds_written_as_a_float_is_an_integer_as_json_schema_says() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    app.create_account("acme").await;
+
+    let updated = app
+        .accounts_update(&ops.secret, "acme", &json!({"max_token_lifetime": 600.0}))
+        .await;
+
+    assert_eq!(updated.status(), StatusCode::OK);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["settings"]["max_token_lifetime"], 600);
+}

@@ -129,9 +129,15 @@ impl SettingsFields<'_> {
         });
         let lifetime = std::cell::Cell::new(None);
         read("max_token_lifetime", self.max_token_lifetime, &|value| {
+            // JSON Schema's integers include 900.0.
             value
                 .as_i64()
-                .filter(|_| value.is_i64() || value.is_u64())
+                .or_else(|| {
+                    value
+                        .as_f64()
+                        .filter(|secs| secs.fract() == 0.0 && secs.abs() < 1e15)
+                        .map(|secs| secs as i64)
+                })
                 .ok_or_else(|| "must be an integer".to_owned())
                 .and_then(|secs| MaxTokenLifetime::from_secs(secs).map_err(|err| err.to_string()))
                 .map(|max| lifetime.set(Some(max.0)))
