@@ -12,10 +12,10 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::AdminApiError;
-use super::handlers::{actor, no_store};
+use super::handlers::{actor, no_store, read_query};
 use super::types::{Problem, account_name, page_size, parameter};
 use crate::api::AppState;
-use crate::api::body::{BodyError, FieldError};
+use crate::api::body::BodyError;
 use crate::core::account::AccountName;
 use crate::core::administration::PageSize;
 use crate::core::audit::{
@@ -158,44 +158,22 @@ fn audit_query(req: &HttpRequest, now: DateTime<Utc>) -> Result<AuditQuery, Body
         limit: PageSize::default().into(),
         ..AuditQuery::default()
     };
-    let mut seen: Vec<String> = Vec::new();
-    let mut faults = Vec::new();
-    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if !matches!(name.as_ref(), "account" | "since" | "cursor" | "limit") {
-            continue;
-        }
-        let parsed = match name.as_ref() {
-            _ if seen.iter().any(|earlier| *earlier == name) => {
-                Err("is given more than once".to_owned())
-            }
-            "account" => value
-                .parse::<AccountName>()
-                .map(|account| query.account = Some(account.as_str().to_owned()))
-                .map_err(|err| err.to_string()),
-            "since" => parse_since(&value, now).map(|since| query.since = Some(since)),
-            "cursor" => value
-                .parse::<AuditPosition>()
-                .map(|position| query.before = Some(position))
-                .map_err(|err| err.to_string()),
-            _ => value
-                .parse::<PageSize>()
-                .map(|size| query.limit = size.into())
-                .map_err(|err| err.to_string()),
-        };
-        if let Err(message) = parsed {
-            faults.push(FieldError {
-                field: name.to_string(),
-                rejected_value: Some(value.as_ref().into()),
-                message,
-            });
-        }
-        seen.push(name.into_owned());
-    }
-    if faults.is_empty() {
-        Ok(query)
-    } else {
-        Err(BodyError::Invalid(faults))
-    }
+    read_query(req, &["account", "since", "cursor", "limit"], |name, value| match name {
+        "account" => value
+            .parse::<AccountName>()
+            .map(|account| query.account = Some(account.as_str().to_owned()))
+            .map_err(|err| err.to_string()),
+        "since" => parse_since(value, now).map(|since| query.since = Some(since)),
+        "cursor" => value
+            .parse::<AuditPosition>()
+            .map(|position| query.before = Some(position))
+            .map_err(|err| err.to_string()),
+        _ => value
+            .parse::<PageSize>()
+            .map(|size| query.limit = size.into())
+            .map_err(|err| err.to_string()),
+    })?;
+    Ok(query)
 }
 
 #[utoipa::path(

@@ -42,32 +42,23 @@ pub(super) fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder
     response
 }
 
-/// listAccounts' query, each parameter parsed once; every one at fault is listed. Parameters
-/// it does not know are ignored.
-fn account_query(req: &HttpRequest) -> Result<AccountQuery, BodyError> {
-    let mut query = AccountQuery::default();
+/// A query string's `known` parameters, each handed to `apply` once; a parameter given twice
+/// or refused by `apply` is a fault, and every fault is listed. Others are ignored.
+pub(super) fn read_query(
+    req: &HttpRequest,
+    known: &[&str],
+    mut apply: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), BodyError> {
     let mut seen: Vec<String> = Vec::new();
     let mut faults = Vec::new();
     for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-        if !matches!(name.as_ref(), "prefix" | "cursor" | "limit") {
+        if !known.contains(&name.as_ref()) {
             continue;
         }
-        let parsed = match name.as_ref() {
-            _ if seen.iter().any(|earlier| *earlier == name) => {
-                Err("is given more than once".to_owned())
-            }
-            "prefix" => value
-                .parse::<NamePrefix>()
-                .map(|prefix| query.prefix = prefix)
-                .map_err(|err| err.to_string()),
-            "cursor" => value
-                .parse::<Cursor>()
-                .map(|cursor| query.after = Some(cursor))
-                .map_err(|err| err.to_string()),
-            _ => value
-                .parse::<PageSize>()
-                .map(|size| query.size = size)
-                .map_err(|err| err.to_string()),
+        let parsed = if seen.iter().any(|earlier| *earlier == name) {
+            Err("is given more than once".to_owned())
+        } else {
+            apply(&name, &value)
         };
         if let Err(message) = parsed {
             faults.push(FieldError {
@@ -79,10 +70,31 @@ fn account_query(req: &HttpRequest) -> Result<AccountQuery, BodyError> {
         seen.push(name.into_owned());
     }
     if faults.is_empty() {
-        Ok(query)
+        Ok(())
     } else {
         Err(BodyError::Invalid(faults))
     }
+}
+
+/// listAccounts' query, each parameter parsed once; every one at fault is listed. Parameters
+/// it does not know are ignored.
+fn account_query(req: &HttpRequest) -> Result<AccountQuery, BodyError> {
+    let mut query = AccountQuery::default();
+    read_query(req, &["prefix", "cursor", "limit"], |name, value| match name {
+        "prefix" => value
+            .parse::<NamePrefix>()
+            .map(|prefix| query.prefix = prefix)
+            .map_err(|err| err.to_string()),
+        "cursor" => value
+            .parse::<Cursor>()
+            .map(|cursor| query.after = Some(cursor))
+            .map_err(|err| err.to_string()),
+        _ => value
+            .parse::<PageSize>()
+            .map(|size| query.size = size)
+            .map_err(|err| err.to_string()),
+    })?;
+    Ok(query)
 }
 
 #[utoipa::path(
