@@ -25,7 +25,13 @@ max_len() {
 }
 
 echo "== building the fuzz targets (sanitizer: $sanitizer)"
-cargo fuzz build --sanitizer "$sanitizer"
+# A link killed for memory or a full disk says only "compilation terminated": say which it was.
+if ! cargo fuzz build --sanitizer "$sanitizer"; then
+    echo "== the fuzz build failed; the machine at that moment:" >&2
+    df -h . /tmp >&2 || true
+    free -m >&2 || true
+    exit 1
+fi
 
 failed=()
 for target in $(cargo fuzz list); do
