@@ -76,9 +76,12 @@ packages:
 
 unit:
 	@tests/setup.sh nginx
+	@rm -f $${CARGO_TARGET_DIR:-target}/tmp/crash-report-*.txt
 	KEYMINT_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --all-targets
 	@echo "== the integration suite again, on PostgreSQL ($${KEYMINT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test})"
 	KEYMINT_TEST_STORE=postgres $(CARGO) test --test api -- --skip soak::
+	@echo "== what kill -9 under load left unrecorded (tests/api/crash.rs)"
+	@cat $${CARGO_TARGET_DIR:-target}/tmp/crash-report-*.txt
 
 ## Regenerate the typed TypeScript clients (clients/src/*.ts) from the documents keymint serves.
 clients: build clients/node_modules/.package-lock.json

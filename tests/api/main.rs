@@ -9,6 +9,7 @@ mod audit;
 mod audit_chain;
 mod cli;
 mod console;
+mod crash;
 mod dialects;
 pub mod faults;
 mod forward_auth;
