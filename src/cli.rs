@@ -405,6 +405,13 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: Retention,
 
+    /// When a token's audit event is written: `durable`, before the token is returned (a
+    /// token, or a token revocation, waits for its event's commit, shared with every request
+    /// waiting then; if the audit store cannot be written the request gets the dialect's 503
+    /// and no token); `buffered`, within 50 ms after (a crash loses what is buffered).
+    #[arg(long, env = "KEYMINT_AUDIT", value_enum, default_value_t = AuditMode::Buffered)]
+    pub audit: AuditMode,
+
     /// Log format: `text` for people, `json` (one object a line, with request ids) for machines.
     #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -431,6 +438,15 @@ pub struct ServeArgs {
     /// Each dialect's own flags (lifetime tunables), declared in its folder.
     #[command(flatten)]
     pub lifetimes: Lifetimes,
+}
+
+/// When a token's audit event is committed, relative to its answer (`--audit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditMode {
+    /// Before: no token leaves without its record.
+    Durable,
+    /// After, within 50 ms, in batches written off the request path.
+    Buffered,
 }
 
 /// The defaults are clap's, read from the declarations above (environment variables ignored),
@@ -462,6 +478,7 @@ impl ServeArgs {
             timeout: self.store_timeout,
             scopes,
             master_keys: self.master_keys.clone(),
+            durable_commits: self.audit == AuditMode::Durable,
         }
     }
 }

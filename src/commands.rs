@@ -54,6 +54,7 @@ async fn open_sealed(
         timeout: COMMAND_TIMEOUT,
         scopes,
         master_keys,
+        durable_commits: false,
     };
     Ok(store::connect_with(database_url, options).await?)
 }

@@ -37,6 +37,8 @@ pub struct Metrics {
     cache_misses: Counter<u64, AtomicU64>,
     store_failures: Family<JobLabels, Counter>,
     audit_dropped: Counter<u64, AtomicU64>,
+    audit_commits: Counter<u64, AtomicU64>,
+    audit_committed_events: Counter<u64, AtomicU64>,
 }
 
 impl fmt::Debug for Metrics {
@@ -63,6 +65,18 @@ impl Default for Metrics {
         let cache_misses = Counter::default();
         let store_failures = Family::<JobLabels, Counter>::default();
         let audit_dropped = Counter::default();
+        let audit_commits = Counter::default();
+        let audit_committed_events = Counter::default();
+        registry.register(
+            "audit_commits",
+            "Audit writes that released the requests waiting for them (--audit durable)",
+            audit_commits.clone(),
+        );
+        registry.register(
+            "audit_committed_events",
+            "Audit events those writes committed: per commit, how many requests one write released",
+            audit_committed_events.clone(),
+        );
         registry.register(
             "store_write_failures",
             "Background writes that failed or missed their deadline (and were retried), by job",
@@ -113,6 +127,8 @@ impl Default for Metrics {
             cache_misses,
             store_failures,
             audit_dropped,
+            audit_commits,
+            audit_committed_events,
         }
     }
 }
@@ -154,6 +170,11 @@ impl Observer for Metrics {
 
     fn audit_dropped(&self, events: u64) {
         self.audit_dropped.inc_by(events);
+    }
+
+    fn audit_committed(&self, events: u64) {
+        self.audit_commits.inc();
+        self.audit_committed_events.inc_by(events);
     }
 }
 

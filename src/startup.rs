@@ -8,7 +8,7 @@ use actix_web::{App, HttpServer, web};
 use crate::api::docs::Documents;
 use crate::api::security::SecurityHeaders;
 use crate::api::{self, AppState, Routes};
-use crate::cli::ServeArgs;
+use crate::cli::{AuditMode, ServeArgs};
 use crate::core::administration::Administration;
 use crate::core::clock::Clock;
 use crate::core::keyring::{KeyPairRecord, Keyring, SigningAlg};
@@ -194,6 +194,12 @@ fn bookkeeping(
             tokens.audit().flush().await;
         }
     });
+    // Durable audit's writer: woken by the first event a request waits for, it commits
+    // everything waiting at once; what arrives during a write is the next write.
+    let committer = {
+        let (tokens, stopped) = (tokens.clone(), stopped.clone());
+        tokio::spawn(async move { tokens.audit().commit_until_stopped(stopped).await })
+    };
     let usage = every(USAGE_INTERVAL, stopped, tokens, |tokens, _| async move {
         tokens.usage().flush().await;
     });
@@ -224,7 +230,7 @@ fn bookkeeping(
             crate::telemetry::report_suppressed();
         },
     );
-    vec![audit, usage, keys, revocations, housekeeping]
+    vec![audit, committer, usage, keys, revocations, housekeeping]
 }
 
 /// Runs `job` every `period` (counting its runs) until told to stop; never mid-run.
@@ -362,6 +368,7 @@ impl Application {
                 .with_failure_gate(failures)
                 .with_token_cache(settings.token_cache)
                 .with_audit_retention(settings.audit_retention.0)
+                .with_durable_audit(settings.audit == AuditMode::Durable)
                 .with_store_timeout(settings.store_timeout)
                 .observed_by(metrics.clone()),
         );

@@ -103,6 +103,9 @@ async fn exchange<E: Endpoint>(
     };
     let grant = E::grant(request, &principal, state)?;
     let format = state.formats.of(E::DIALECT);
-    let issued = state.tokens.issue(&caller, &principal, grant, format)?;
+    let issued = state
+        .tokens
+        .issue(&caller, &principal, grant, format)
+        .await?;
     Ok(E::answer(issued, req, token_response(allowance)))
 }

@@ -1,6 +1,8 @@
 //! The audit trail as the service keeps it: events buffered off the request path, refusals at a
 //! limit summarised per client and window, written in bounded chunks by the bookkeeping task,
-//! kept for the retention period.
+//! kept for the retention period. With durable audit (`--audit durable`), a token's event is
+//! committed before its request is answered: every request waiting when a batch is written is
+//! released by that one commit (group commit).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -13,7 +15,7 @@ use super::clock::Clock;
 use super::error::CoreError;
 use super::observer::Observer;
 use super::scope::Catalogue;
-use super::store::KeyStore;
+use super::store::{KeyStore, StoreError};
 
 /// A prune may take this many write deadlines before it stops for the minute.
 const PRUNE_DEADLINE_FACTOR: u32 = 4;
@@ -27,6 +29,66 @@ const OUTAGE_SUMMARY_WINDOW: chrono::Duration = chrono::Duration::seconds(10);
 
 /// Audit events kept while the database cannot take them: some 100,000 events.
 const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
+
+/// A request waiting for its event's commit gives up after this many write deadlines, in case
+/// the writer is gone: a write takes at most two (its budget, and the chunk under way when that
+/// runs out), and one may wait behind a buffered flush and the commit under way.
+const COMMIT_WAIT_DEADLINES: u32 = 6;
+
+/// What became of a batch of events whose requests wait for it: `None` while it is open or
+/// being written.
+type Settled = Option<Result<(), CommitFailed>>;
+
+/// Why a batch of waiting events was not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitFailed {
+    /// The store did not answer within the write deadline.
+    TimedOut,
+    /// The store refused the write.
+    Refused,
+}
+
+impl From<CommitFailed> for CoreError {
+    fn from(failed: CommitFailed) -> Self {
+        let err = match failed {
+            CommitFailed::TimedOut => StoreError::TimedOut,
+            CommitFailed::Refused => {
+                StoreError::Unavailable("the audit trail could not be written".into())
+            }
+        };
+        CoreError::Unavailable(err)
+    }
+}
+
+/// The events whose requests wait for their commit (durable audit), all in the one batch the
+/// writer takes next.
+#[derive(Debug)]
+struct Commits {
+    open: Mutex<OpenBatch>,
+    /// Wakes the writer: an event waits.
+    wake: tokio::sync::Notify,
+    /// Events recorded and not yet settled, for tests and metrics.
+    unsettled: AtomicUsize,
+    /// Names the events' scopes, in each new batch.
+    scopes: Arc<Catalogue>,
+}
+
+#[derive(Debug)]
+struct OpenBatch {
+    /// Never sheds: each event's request waits for it, so memory is bounded by connections.
+    events: AuditBuffer,
+    /// Tells every request with an event in `events` what became of them.
+    settled: tokio::sync::watch::Sender<Settled>,
+}
+
+impl OpenBatch {
+    fn new(scopes: Arc<Catalogue>) -> Self {
+        Self {
+            events: AuditBuffer::new(usize::MAX, scopes),
+            settled: tokio::sync::watch::Sender::new(None),
+        }
+    }
+}
 
 /// Every token issued and every request refused, on its way to the store.
 #[derive(Debug)]
@@ -45,8 +107,10 @@ pub struct AuditTrail {
     retention: Option<chrono::Duration>,
     /// How long one store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
-    /// Held while a flush takes and writes the buffer.
+    /// Held while a flush takes and writes the buffer, or the writer commits waiting events.
     flushing: tokio::sync::Mutex<()>,
+    /// Durable audit: the events requests wait for. `None`: buffered audit, where nothing waits.
+    commits: Option<Commits>,
 }
 
 impl AuditTrail {
@@ -57,7 +121,14 @@ impl AuditTrail {
         write_deadline: std::time::Duration,
         retention: Option<chrono::Duration>,
         scopes: Arc<Catalogue>,
+        durable: bool,
     ) -> Self {
+        let commits = durable.then(|| Commits {
+            open: Mutex::new(OpenBatch::new(scopes.clone())),
+            wake: tokio::sync::Notify::new(),
+            unsettled: AtomicUsize::new(0),
+            scopes: scopes.clone(),
+        });
         Self {
             store,
             clock,
@@ -69,7 +140,20 @@ impl AuditTrail {
             retention,
             write_deadline,
             flushing: tokio::sync::Mutex::new(()),
+            commits,
         }
+    }
+
+    /// Whether tokens wait for their events' commit (`--audit durable`).
+    pub fn is_durable(&self) -> bool {
+        self.commits.is_some()
+    }
+
+    /// Events whose requests wait for their commit (durable audit; always 0 when buffered).
+    pub fn awaiting_commit(&self) -> usize {
+        self.commits
+            .as_ref()
+            .map_or(0, |commits| commits.unsettled.load(Ordering::Relaxed))
     }
 
     /// How long events are kept; `None`: for ever.
@@ -83,6 +167,93 @@ impl AuditTrail {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(&event);
+    }
+
+    /// Records an event a request's answer depends on (a token issued, a token revoked). When
+    /// durable, returns once it is committed, with the whole batch the writer took with it, or
+    /// fails `Unavailable` if that write failed (the event is then dropped, not retried: the
+    /// request is refused). When buffered, it is [`record`](Self::record).
+    pub async fn commit(&self, event: AuditEvent) -> Result<(), CoreError> {
+        let Some(commits) = &self.commits else {
+            self.record(event);
+            return Ok(());
+        };
+        // Recorded and subscribed under one lock: the batch it joins is the batch it hears of.
+        let mut settled = {
+            let mut open = commits.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.events.record(&event);
+            commits.unsettled.fetch_add(1, Ordering::Relaxed);
+            open.settled.subscribe()
+        };
+        commits.wake.notify_one();
+        let waiting = settled.wait_for(Option::is_some);
+        let settled = match tokio::time::timeout(
+            self.write_deadline * COMMIT_WAIT_DEADLINES,
+            waiting,
+        )
+        .await
+        {
+            Ok(Ok(settled)) => settled.unwrap_or(Err(CommitFailed::TimedOut)),
+            // The writer is gone (shutting down) or stuck: not known to be on record, so the
+            // token is not answered.
+            Ok(Err(_)) | Err(_) => Err(CommitFailed::TimedOut),
+        };
+        settled.map_err(CoreError::from)
+    }
+
+    /// Writes, in one go, every event waiting for its commit, and tells their requests what
+    /// became of them; events recorded meanwhile go to the next batch. The caller holds
+    /// `flushing`, so that one write is under way at a time.
+    async fn commit_waiting(&self) {
+        let Some(commits) = &self.commits else {
+            return;
+        };
+        let (batches, settled) = {
+            let mut open = commits.open.lock().unwrap_or_else(|p| p.into_inner());
+            if open.events.is_empty() {
+                return;
+            }
+            let next = OpenBatch::new(commits.scopes.clone());
+            let mut taken = std::mem::replace(&mut *open, next);
+            (taken.events.take(), taken.settled)
+        };
+        let count: usize = batches.iter().map(|b| b.count).sum();
+        let outcome = match self.write(batches, self.write_deadline).await {
+            Ok(left) if left.is_empty() => Ok(()),
+            Ok(_) | Err((StoreError::TimedOut, _)) => Err(CommitFailed::TimedOut),
+            Err(_) => Err(CommitFailed::Refused),
+        };
+        match outcome {
+            Ok(()) => self.observer.audit_committed(count as u64),
+            Err(failed) => {
+                tracing::warn!(
+                    ?failed,
+                    count,
+                    "could not commit audit events: their requests are refused"
+                );
+                self.observer.store_write_failed("audit");
+            }
+        }
+        commits.unsettled.fetch_sub(count, Ordering::Relaxed);
+        settled.send_replace(Some(outcome));
+    }
+
+    /// Durable audit's writer: commits the waiting events as soon as there are any, each
+    /// batch all that arrived during the previous write, until `stopped`; then the last ones.
+    pub async fn commit_until_stopped(&self, mut stopped: tokio::sync::watch::Receiver<bool>) {
+        let Some(commits) = &self.commits else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                () = commits.wake.notified() => {}
+                _ = stopped.changed() => break,
+            }
+            let _one_at_a_time = self.flushing.lock().await;
+            self.commit_waiting().await;
+        }
+        let _one_at_a_time = self.flushing.lock().await;
+        self.commit_waiting().await;
     }
 
     /// Records a refusal; `owner` is the account and key it concerns, where known.
@@ -147,6 +318,7 @@ impl AuditTrail {
     /// once and within the write deadline; what could not be written is said to be lost.
     pub async fn flush_at_shutdown(&self) {
         let _one_at_a_time = self.flushing.lock().await;
+        self.commit_waiting().await;
         self.close_windows(true);
         let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let count: usize = batches.iter().map(|b| b.count).sum();
@@ -155,7 +327,7 @@ impl AuditTrail {
         }
         let (err, left) = match self.write(batches, self.write_deadline).await {
             Ok(left) if left.is_empty() => return,
-            Ok(left) => (crate::core::store::StoreError::TimedOut, left),
+            Ok(left) => (StoreError::TimedOut, left),
             Err(failed) => failed,
         };
         let lost: usize = left.iter().map(|b| b.count).sum();
@@ -171,7 +343,7 @@ impl AuditTrail {
         &self,
         mut batches: VecDeque<AuditBatch>,
         budget: std::time::Duration,
-    ) -> Result<VecDeque<AuditBatch>, (crate::core::store::StoreError, VecDeque<AuditBatch>)> {
+    ) -> Result<VecDeque<AuditBatch>, (StoreError, VecDeque<AuditBatch>)> {
         let started = std::time::Instant::now();
         while !batches.is_empty() && started.elapsed() < budget {
             let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
@@ -181,7 +353,7 @@ impl AuditTrail {
                     batches.drain(..chunk);
                 }
                 Ok(Err(err)) => return Err((err, batches)),
-                Err(_) => return Err((crate::core::store::StoreError::TimedOut, batches)),
+                Err(_) => return Err((StoreError::TimedOut, batches)),
             }
         }
         Ok(batches)
@@ -206,6 +378,7 @@ impl AuditTrail {
     /// be on their way when this one returned).
     pub async fn flush(&self) {
         let _one_at_a_time = self.flushing.lock().await;
+        self.commit_waiting().await;
         self.close_windows(false);
         let batches = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if !batches.is_empty() {

@@ -10,6 +10,8 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn store_write_failed(&self, _job: &'static str) {}
     /// Audit events were dropped: the buffer was full while the store could not take them.
     fn audit_dropped(&self, _events: u64) {}
+    /// A batch of audit events was committed with requests waiting for it (durable audit).
+    fn audit_committed(&self, _events: u64) {}
 }
 
 /// Tells no one.

@@ -220,6 +220,7 @@ impl TokenService {
                 write_deadline,
                 None,
                 signer.authority().scopes.clone(),
+                false,
             ),
             store,
             signer,
@@ -256,24 +257,32 @@ impl TokenService {
     /// database's own deadline, where it has one, answers first).
     pub fn with_store_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.write_deadline = timeout + WRITE_DEADLINE_MARGIN;
-        let retention = self.audit.retention();
-        self.rebuild_bookkeeping(retention)
+        let (retention, durable) = (self.audit.retention(), self.audit.is_durable());
+        self.rebuild_bookkeeping(retention, durable)
     }
 
     /// Deletes audit events older than `retention` at each [`AuditTrail::prune`].
     pub fn with_audit_retention(self, retention: Option<chrono::Duration>) -> Self {
-        self.rebuild_bookkeeping(retention)
+        let durable = self.audit.is_durable();
+        self.rebuild_bookkeeping(retention, durable)
+    }
+
+    /// Durable audit: a token, or a token revocation, is answered only once its event is
+    /// committed ([`AuditTrail::commit`]); else its event is buffered and written within 50 ms.
+    pub fn with_durable_audit(self, durable: bool) -> Self {
+        let retention = self.audit.retention();
+        self.rebuild_bookkeeping(retention, durable)
     }
 
     pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
-        let retention = self.audit.retention();
-        self.rebuild_bookkeeping(retention)
+        let (retention, durable) = (self.audit.retention(), self.audit.is_durable());
+        self.rebuild_bookkeeping(retention, durable)
     }
 
     /// The audit trail and the usage log, made again with the current deadline and observer
     /// (only while the service is being configured: nothing is buffered yet).
-    fn rebuild_bookkeeping(mut self, retention: Option<chrono::Duration>) -> Self {
+    fn rebuild_bookkeeping(mut self, retention: Option<chrono::Duration>, durable: bool) -> Self {
         let (store, clock, observer) = (&self.store, &self.clock, &self.observer);
         self.usage = UsageLog::new(
             store.clone(),
@@ -288,6 +297,7 @@ impl TokenService {
             self.write_deadline,
             retention,
             self.signer.authority().scopes.clone(),
+            durable,
         );
         self
     }
@@ -542,35 +552,43 @@ impl TokenService {
     }
 
     /// Signs a token; every requested scope must be one the key may grant. Both outcomes go to
-    /// the audit trail.
-    pub fn issue(
+    /// the audit trail; with durable audit the token is returned only once its event is
+    /// committed, and not at all (`Unavailable`) if it could not be.
+    pub async fn issue(
         &self,
         caller: &Caller,
         principal: &Principal,
         grant: Grant,
         format: TokenFormat,
     ) -> Result<IssuedToken, CoreError> {
-        let result = self.sign(principal, grant, format);
-        match &result {
-            Ok(issued) => self.audit.record(AuditEvent {
-                at: self.clock.now(),
-                dialect: Cow::Borrowed(caller.dialect),
-                outcome: Outcome::Issued,
-                reason: None,
-                account: Some(principal.account.clone()),
-                key_id: Some(principal.key_id),
-                scopes: Some(issued.scopes),
-                jti: Some(issued.jti),
-                client_ip: caller.client_ip,
-                count: 1,
-                actor: None,
-            }),
+        let owner = || (principal.account.clone(), principal.key_id);
+        let issued = match self.sign(principal, grant, format) {
+            Ok(issued) => issued,
             Err(err) => {
-                let owner = (principal.account.clone(), principal.key_id);
-                self.audit.refusal(caller, err, Some(&owner), None);
+                self.audit.refusal(caller, &err, Some(&owner()), None);
+                return Err(err);
             }
+        };
+        let event = AuditEvent {
+            at: self.clock.now(),
+            dialect: Cow::Borrowed(caller.dialect),
+            outcome: Outcome::Issued,
+            reason: None,
+            account: Some(principal.account.clone()),
+            key_id: Some(principal.key_id),
+            scopes: Some(issued.scopes),
+            jti: Some(issued.jti),
+            client_ip: caller.client_ip,
+            count: 1,
+            actor: None,
+        };
+        if let Err(err) = self.audit.commit(event).await {
+            // The token never leaves: its request is refused, and that goes on record instead.
+            self.audit.refusal(caller, &err, Some(&owner()), None);
+            return Err(err);
         }
-        result
+        self.observer.token_issued();
+        Ok(issued)
     }
 
     fn sign(
@@ -599,7 +617,6 @@ impl TokenService {
                 &grant.extra,
                 self.clock.now(),
             )
-            .inspect(|_| self.observer.token_issued())
             .map_err(|err| CoreError::Internal(err.into()))
     }
 
@@ -720,7 +737,13 @@ impl TokenService {
         }
         // Here at once; elsewhere when the store's announcement reaches each instance.
         self.revocations.revoke(jti, claims.exp);
-        self.audit.record(event(Outcome::Revoked, None));
+        // With durable audit, a revocation not on record is answered 503, though it holds: a
+        // retry finds it revoked already and records it again.
+        if let Err(err) = self.audit.commit(event(Outcome::Revoked, None)).await {
+            let owner = (principal.account.clone(), principal.key_id);
+            self.audit.refusal(caller, &err, Some(&owner), None);
+            return Err(err);
+        }
         Ok(Revocation::Revoked { jti, expires_at })
     }
 

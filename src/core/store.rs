@@ -348,6 +348,9 @@ pub struct StoreOptions {
     pub scopes: Arc<Catalogue>,
     /// Seal the signing secrets at rest (`None`: keep them as they are stored).
     pub master_keys: Option<Arc<MasterKeys>>,
+    /// Every commit must survive a crash of the database host too (durable audit): PostgreSQL
+    /// waits for the WAL flush whatever `synchronous_commit` the server is configured with.
+    pub durable_commits: bool,
 }
 
 /// Two seconds: a database five times slower than a slow one still answers in time, and a
@@ -361,6 +364,7 @@ impl StoreOptions {
             timeout: DEFAULT_STORE_TIMEOUT,
             scopes,
             master_keys: None,
+            durable_commits: false,
         }
     }
 }

@@ -53,10 +53,14 @@ impl PostgresStore {
         // locked by maintenance (VACUUM FULL, ALTER) fails a write in time, rather than
         // holding a connection, and the task waiting on it, for as long as the lock lasts.
         let millis = store.timeout.as_millis().to_string();
-        let options = options.options([
+        let mut options = options.options([
             ("statement_timeout", millis.as_str()),
             ("lock_timeout", millis.as_str()),
         ]);
+        if store.durable_commits {
+            // A commit a token waited for is on disk, even if the server says otherwise.
+            options = options.options([("synchronous_commit", "on")]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(store.timeout.max(Duration::from_secs(1)))

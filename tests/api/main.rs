@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod crash;
 mod dialects;
+mod durable_audit;
 pub mod faults;
 mod forward_auth;
 mod helpers;
