@@ -169,6 +169,10 @@ pub struct AuditArgs {
     /// Only this account's events.
     #[arg(long)]
     pub account: Option<String>,
+    /// Only events with this outcome: issued, refused, revoked, or an administrator's change
+    /// (account_created, key_rotated, ...; the error lists them all).
+    #[arg(long)]
+    pub outcome: Option<crate::core::audit::Outcome>,
     /// Only events since then: an RFC 3339 time or an age such as 15m, 2h, 7d.
     #[arg(long, value_parser = since_now)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,

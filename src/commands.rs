@@ -591,6 +591,7 @@ pub async fn audit(
     let page = admin
         .audit_events(&AuditQuery {
             account: args.account,
+            outcome: args.outcome,
             since: args.since,
             before: args.cursor,
             limit: args.limit,

@@ -1156,6 +1156,8 @@ export interface operations {
             query?: {
                 /** @description Only this account's events (its name as created). */
                 account?: string;
+                /** @description Only events with this outcome. */
+                outcome?: "issued" | "refused" | "revoked" | "account_created" | "key_revoked" | "key_rotated" | "admin_key_created" | "admin_key_revoked" | "signing_key_rotated" | "account_updated" | "account_deleted";
                 /** @description Only events since then: an RFC 3339 time, or an age such as `15m`, `2h`, `7d`. */
                 since?: string;
                 /** @description Where the listing goes on: the `next_cursor` of the page before, passed back as it came. Events written since the first page never shift a later one. */

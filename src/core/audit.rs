@@ -95,15 +95,31 @@ impl Outcome {
 }
 
 impl FromStr for Outcome {
-    type Err = ();
+    type Err = UnknownOutcome;
 
-    fn from_str(s: &str) -> Result<Self, ()> {
+    fn from_str(s: &str) -> Result<Self, UnknownOutcome> {
         Outcome::ALL
             .into_iter()
             .find(|outcome| outcome.as_str() == s)
-            .ok_or(())
+            .ok_or(UnknownOutcome)
     }
 }
+
+/// A name that is none of [`Outcome::all`]'s; the message lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownOutcome;
+
+impl fmt::Display for UnknownOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not an outcome; one of:")?;
+        for outcome in Outcome::ALL {
+            write!(f, " {outcome}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownOutcome {}
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -391,7 +407,7 @@ fn decode_row(row: RawRow) -> Result<StoredEvent, CorruptBatch> {
     Ok(AuditEvent {
         at: DateTime::from_timestamp_micros(at).ok_or_else(|| bad("time"))?,
         dialect: Cow::Owned(dialect),
-        outcome: outcome.parse().map_err(|()| bad("outcome"))?,
+        outcome: outcome.parse().map_err(|_| bad("outcome"))?,
         reason: reason.map(Cow::Owned),
         account: account.map(Arc::from),
         key_id: key_id
@@ -497,6 +513,7 @@ impl RefusalDigest {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub account: Option<String>,
+    pub outcome: Option<Outcome>,
     pub since: Option<DateTime<Utc>>,
     /// Only events listed after this one (older in listing order); from the newest if `None`.
     pub before: Option<AuditPosition>,

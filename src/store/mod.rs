@@ -186,6 +186,9 @@ async fn newest_events(
                     query.before.is_none_or(|before| entry.position < before)
                         && query.since.is_none_or(|since| entry.event.at >= since)
                         && query
+                            .outcome
+                            .is_none_or(|outcome| entry.event.outcome == outcome)
+                        && query
                             .account
                             .as_deref()
                             .is_none_or(|account| entry.event.account.as_deref() == Some(account))

@@ -215,6 +215,58 @@ async fn audit_events_are_filtered_by_account_and_since_as_the_cli_filters_them(
     assert_eq!(event["client_ip"], "127.0.0.1");
 }
 
+#[tokio::test]
+async fn audit_events_are_filtered_by_outcome_a_page_at_a_time_in_the_api_and_the_cli() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    for name in ["acme", "globex"] {
+        app.account_by_api(&ops.secret, name).await;
+    }
+
+    let first = app
+        .audit_page(&ops.secret, "?outcome=account_created&limit=1")
+        .await;
+    let next = app
+        .audit_page(
+            &ops.secret,
+            &format!(
+                "?outcome=account_created&limit=1&cursor={}",
+                cursor_of(&first)
+            ),
+        )
+        .await;
+    let admin_keys = app
+        .audit_page(&ops.secret, "?outcome=admin_key_created")
+        .await;
+    let output = cli(
+        &app.database_url,
+        &["audit", "--json", "--outcome", "admin_key_created"],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let by_cli: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(outcomes(&first), [r#"account_created "globex""#]);
+    assert_eq!(outcomes(&next), [r#"account_created "acme""#]);
+    assert!(next["next_cursor"].is_null(), "{next}");
+    assert_eq!(outcomes(&admin_keys), ["admin_key_created null"]);
+    assert_eq!(outcomes(&by_cli), outcomes(&admin_keys));
+}
+
+#[tokio::test]
+async fn the_cli_refuses_an_unknown_outcome_and_lists_the_known_ones() {
+    let app = spawn_app().await;
+
+    let output = cli(&app.database_url, &["audit", "--outcome", "minted"]).await;
+
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("issued refused revoked account_created"),
+        "{stderr}"
+    );
+}
+
 fn urlencoding(raw: &str) -> String {
     form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
@@ -273,9 +325,10 @@ async fn a_bad_audit_query_is_a_400_problem_naming_each_parameter() {
     let ops = app.create_admin_key("ops", false).await;
     let cases = [
         (
-            "?account=bad%20name&since=yesterday&cursor=nope&limit=0",
-            vec!["account", "since", "cursor", "limit"],
+            "?account=bad%20name&outcome=minted&since=yesterday&cursor=nope&limit=0",
+            vec!["account", "outcome", "since", "cursor", "limit"],
         ),
+        ("?outcome=Issued", vec!["outcome"]),
         ("?limit=101", vec!["limit"]),
         // A character wider than a byte where an age's unit goes.
         ("?since=%C2%80", vec!["since"]),

@@ -234,9 +234,8 @@ async fn a_revocation_and_a_refused_one_are_in_the_audit_trail() {
 
     let events = |account: &str| AuditQuery {
         account: Some(account.to_owned()),
-        since: None,
-        before: None,
         limit: 10,
+        ..AuditQuery::default()
     };
     let acme_events = app.store.audit_events(&events("acme")).await.unwrap();
     let revoked = &acme_events[0].event;

@@ -36,6 +36,13 @@ impl IntoParams for AuditEventsParams {
                 account_name(),
             ),
             parameter(
+                "outcome",
+                ParameterIn::Query,
+                false,
+                "Only events with this outcome.",
+                outcome(),
+            ),
+            parameter(
                 "since",
                 ParameterIn::Query,
                 false,
@@ -158,10 +165,15 @@ fn audit_query(req: &HttpRequest, now: DateTime<Utc>) -> Result<AuditQuery, Body
         limit: PageSize::default().into(),
         ..AuditQuery::default()
     };
-    read_query(req, &["account", "since", "cursor", "limit"], |name, value| match name {
+    let known = ["account", "outcome", "since", "cursor", "limit"];
+    read_query(req, &known, |name, value| match name {
         "account" => value
             .parse::<AccountName>()
             .map(|account| query.account = Some(account.as_str().to_owned()))
+            .map_err(|err| err.to_string()),
+        "outcome" => value
+            .parse::<Outcome>()
+            .map(|outcome| query.outcome = Some(outcome))
             .map_err(|err| err.to_string()),
         "since" => parse_since(value, now).map(|since| query.since = Some(since)),
         "cursor" => value
