@@ -64,10 +64,8 @@ impl HeldAuditWrites {
 /// Every stored event, newest first, read from the store as it is now (nothing flushed).
 async fn stored_events(app: &TestApp) -> Vec<StoredEvent> {
     let query = AuditQuery {
-        account: None,
-        since: None,
-        before: None,
         limit: 10_000,
+        ..AuditQuery::default()
     };
     let entries = app.store.audit_events(&query).await.unwrap();
     entries.into_iter().map(|entry| entry.event).collect()
