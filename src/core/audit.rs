@@ -244,6 +244,8 @@ pub struct CorruptBatch(String);
 pub struct AuditBatch {
     pub events: String,
     pub count: usize,
+    /// Its oldest event's time: a listing resumed before it need not read the batch.
+    pub first_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
 }
 
@@ -259,6 +261,7 @@ pub fn encode_batch<'a>(
     buffer.take().pop_front().unwrap_or_else(|| AuditBatch {
         events: "[]".to_owned(),
         count: 0,
+        first_at: DateTime::UNIX_EPOCH,
         last_at: DateTime::UNIX_EPOCH,
     })
 }
@@ -274,6 +277,7 @@ pub struct AuditBuffer {
     /// The batch being filled: `[` and the events so far, comma-separated, unclosed.
     open: Vec<u8>,
     count: usize,
+    first_at: DateTime<Utc>,
     last_at: DateTime<Utc>,
     /// Batches the store has not taken yet (it was unreachable), oldest first.
     waiting: std::collections::VecDeque<AuditBatch>,
@@ -306,6 +310,7 @@ impl AuditBuffer {
         Self {
             open: Vec::new(),
             count: 0,
+            first_at: DateTime::<Utc>::MAX_UTC,
             last_at: DateTime::UNIX_EPOCH,
             waiting: Default::default(),
             waiting_bytes: 0,
@@ -320,6 +325,7 @@ impl AuditBuffer {
         self.open.push(if self.count == 0 { b'[' } else { b',' });
         write_row(&mut self.open, event, &self.scopes);
         self.count += 1;
+        self.first_at = self.first_at.min(event.at);
         self.last_at = self.last_at.max(event.at);
         if self.count >= MAX_BATCH_EVENTS {
             self.seal();
@@ -343,6 +349,7 @@ impl AuditBuffer {
                 // Only JSON text is ever written: strings come whole from serde_json or `plain`.
                 events: String::from_utf8(events).unwrap_or_default(),
                 count: std::mem::take(&mut self.count),
+                first_at: std::mem::replace(&mut self.first_at, DateTime::<Utc>::MAX_UTC),
                 last_at: std::mem::replace(&mut self.last_at, DateTime::UNIX_EPOCH),
             });
             self.shed();

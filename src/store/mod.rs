@@ -150,6 +150,11 @@ impl SettingsColumns {
     }
 }
 
+/// The time a listing resumes at: batches whose oldest event is newer hold nothing for it.
+fn resumed_at(query: &AuditQuery) -> i64 {
+    query.before.map_or(i64::MAX, |position| position.at_micros)
+}
+
 /// The newest events matching `query`, newest first, from batches streamed in order of their
 /// newest event. Reading stops once no further batch can hold an event among the newest.
 async fn newest_events(

@@ -772,8 +772,10 @@ impl KeyStore for PostgresStore {
             let micros = batch.last_at.timestamp_micros();
             let next = audit_chain::link(&previous, micros, &batch.events);
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO audit_batches (last_at_micros, events, link) VALUES ($1, $2, $3) RETURNING id",
+                "INSERT INTO audit_batches (first_at_micros, last_at_micros, events, link)
+                 VALUES ($1, $2, $3, $4) RETURNING id",
             )
+            .bind(batch.first_at.timestamp_micros())
             .bind(micros)
             .bind(&batch.events)
             .bind(next.as_slice())
@@ -898,10 +900,11 @@ impl KeyStore for PostgresStore {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
         let batches = sqlx::query_as::<_, (i64, i64, String)>(
             "SELECT id, last_at_micros, events FROM audit_batches
-             WHERE last_at_micros >= $1
+             WHERE last_at_micros >= $1 AND (first_at_micros IS NULL OR first_at_micros <= $2)
              ORDER BY last_at_micros DESC, id DESC",
         )
         .bind(since)
+        .bind(super::resumed_at(query))
         .fetch(&self.pool);
         super::newest_events(batches, query).await
     }

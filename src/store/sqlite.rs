@@ -871,8 +871,10 @@ impl KeyStore for SqliteStore {
             let micros = batch.last_at.timestamp_micros();
             let next = audit_chain::link(&previous, micros, &batch.events);
             let id = sqlx::query(
-                "INSERT INTO audit_batches (last_at_micros, events, link) VALUES (?, ?, ?)",
+                "INSERT INTO audit_batches (first_at_micros, last_at_micros, events, link)
+                 VALUES (?, ?, ?, ?)",
             )
+            .bind(batch.first_at.timestamp_micros())
             .bind(micros)
             .bind(&batch.events)
             .bind(next.as_slice())
@@ -998,10 +1000,11 @@ impl KeyStore for SqliteStore {
         let since = query.since.map_or(i64::MIN, |at| at.timestamp_micros());
         let batches = sqlx::query_as::<_, (i64, i64, String)>(
             "SELECT id, last_at_micros, events FROM audit_batches
-             WHERE last_at_micros >= ?
+             WHERE last_at_micros >= ? AND (first_at_micros IS NULL OR first_at_micros <= ?)
              ORDER BY last_at_micros DESC, id DESC",
         )
         .bind(since)
+        .bind(super::resumed_at(query))
         .fetch(&self.pool);
         super::newest_events(batches, query).await
     }

@@ -181,6 +181,42 @@ async fn an_event_written_late_with_an_older_time_is_on_a_later_page_not_lost() 
 }
 
 #[tokio::test]
+async fn events_of_the_same_microsecond_in_two_batches_are_each_on_a_page() {
+    let app = spawn_app().await;
+    let ops = app.create_admin_key("ops", false).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let issued = |account: &str| AuditEvent {
+        at: app.clock.now(),
+        dialect: Cow::Borrowed("volubile"),
+        outcome: Outcome::Issued,
+        reason: None,
+        account: Some(Arc::from(account)),
+        key_id: None,
+        scopes: None,
+        jti: None,
+        client_ip: None,
+        count: 1,
+        actor: None,
+    };
+    for account in ["acme", "globex"] {
+        let batch = encode_batch([&issued(account)], app.tokens.scopes());
+        app.store.record_audit(&[batch]).await.unwrap();
+    }
+
+    let first = app.audit_page(&ops.secret, "?limit=1").await;
+    // The cursor's time is the oldest event of the batch written first: that batch is read.
+    let second = app
+        .audit_page(
+            &ops.secret,
+            &format!("?limit=1&cursor={}", cursor_of(&first)),
+        )
+        .await;
+
+    assert_eq!(outcomes(&first), [r#"issued "globex""#]);
+    assert_eq!(outcomes(&second), [r#"issued "acme""#]);
+}
+
+#[tokio::test]
 async fn audit_events_are_filtered_by_account_and_since_as_the_cli_filters_them() {
     let app = spawn_app().await;
     let ops = app.create_admin_key("ops", false).await;
