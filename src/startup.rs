@@ -194,12 +194,6 @@ fn bookkeeping(
             tokens.audit().flush().await;
         }
     });
-    // Durable audit's writer: woken by the first event a request waits for, it commits
-    // everything waiting at once; what arrives during a write is the next write.
-    let committer = {
-        let (tokens, stopped) = (tokens.clone(), stopped.clone());
-        tokio::spawn(async move { tokens.audit().commit_until_stopped(stopped).await })
-    };
     let usage = every(USAGE_INTERVAL, stopped, tokens, |tokens, _| async move {
         tokens.usage().flush().await;
     });
@@ -230,7 +224,7 @@ fn bookkeeping(
             crate::telemetry::report_suppressed();
         },
     );
-    vec![audit, committer, usage, keys, revocations, housekeeping]
+    vec![audit, usage, keys, revocations, housekeeping]
 }
 
 /// Runs `job` every `period` (counting its runs) until told to stop; never mid-run.

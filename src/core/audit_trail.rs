@@ -35,6 +35,9 @@ const MAX_PENDING_AUDIT_BYTES: usize = 16 << 20;
 /// runs out), and one may wait behind a buffered flush and the commit under way.
 const COMMIT_WAIT_DEADLINES: u32 = 6;
 
+/// How many times the writer lets other requests run before it takes a batch, while it grows.
+const GATHER_YIELDS: u32 = 4;
+
 /// What became of a batch of events whose requests wait for it: `None` while it is open or
 /// being written.
 type Settled = Option<Result<(), CommitFailed>>;
@@ -61,16 +64,106 @@ impl From<CommitFailed> for CoreError {
 }
 
 /// The events whose requests wait for their commit (durable audit), all in the one batch the
-/// writer takes next.
+/// writer takes next, and what the writer needs: it runs as a task of its own, started by the
+/// first request that finds none at work, on that request's thread (no hop to another thread
+/// and back for each commit, and the requests that thread has ready join the batch first).
 #[derive(Debug)]
 struct Commits {
+    store: Arc<dyn KeyStore>,
+    observer: Arc<dyn Observer>,
+    write_deadline: std::time::Duration,
+    /// The trail's: one write at a time, buffered or not.
+    flushing: Arc<tokio::sync::Mutex<()>>,
     open: Mutex<OpenBatch>,
-    /// Wakes the writer: an event waits.
-    wake: tokio::sync::Notify,
+    /// A writer is at work, and will take every event recorded before it stops.
+    writing: AtomicBool,
     /// Events recorded and not yet settled, for tests and metrics.
     unsettled: AtomicUsize,
     /// Names the events' scopes, in each new batch.
     scopes: Arc<Catalogue>,
+}
+
+impl Commits {
+    /// Writes, in one go, every event waiting for its commit, and tells their requests what
+    /// became of them; events recorded meanwhile go to the next batch. The caller holds
+    /// `flushing`, so that one write is under way at a time.
+    async fn commit_waiting(&self) {
+        let (batches, settled) = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            if open.events.is_empty() {
+                return;
+            }
+            let next = OpenBatch::new(self.scopes.clone());
+            let mut taken = std::mem::replace(&mut *open, next);
+            (taken.events.take(), taken.settled)
+        };
+        let count: usize = batches.iter().map(|b| b.count).sum();
+        let deadline = self.write_deadline;
+        let outcome = match write(&*self.store, deadline, batches, deadline).await {
+            Ok(left) if left.is_empty() => Ok(()),
+            Ok(_) | Err((StoreError::TimedOut, _)) => Err(CommitFailed::TimedOut),
+            Err(_) => Err(CommitFailed::Refused),
+        };
+        match outcome {
+            Ok(()) => self.observer.audit_committed(count as u64),
+            Err(failed) => {
+                tracing::warn!(
+                    ?failed,
+                    count,
+                    "could not commit audit events: their requests are refused"
+                );
+                self.observer.store_write_failed("audit");
+            }
+        }
+        self.unsettled.fetch_sub(count, Ordering::Relaxed);
+        settled.send_replace(Some(outcome));
+    }
+
+    /// Lets the requests ready on this thread record their events before the batch is taken:
+    /// each yield runs them (and polls for newly readable connections), while the batch grows,
+    /// up to [`GATHER_YIELDS`] times. One commit then releases nearly every request waiting, at
+    /// the cost of microseconds (measured: 16 requests a commit without, 32 with, at 32
+    /// connections; a third more tokens a second).
+    async fn gather(&self) {
+        let waiting = || {
+            self.open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .events
+                .pending()
+        };
+        let mut seen = waiting();
+        for _ in 0..GATHER_YIELDS {
+            tokio::task::yield_now().await;
+            let now = waiting();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// The writer: commits until no event waits. An event recorded just as it stops either
+    /// finds `writing` false and starts the next writer, or is seen here and written.
+    async fn write_while_waiting(self: Arc<Self>) {
+        loop {
+            self.gather().await;
+            {
+                let _one_at_a_time = self.flushing.lock().await;
+                self.commit_waiting().await;
+            }
+            self.writing.store(false, Ordering::Release);
+            let waiting = !self
+                .open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .events
+                .is_empty();
+            if !waiting || self.writing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -108,9 +201,9 @@ pub struct AuditTrail {
     /// How long one store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
     /// Held while a flush takes and writes the buffer, or the writer commits waiting events.
-    flushing: tokio::sync::Mutex<()>,
+    flushing: Arc<tokio::sync::Mutex<()>>,
     /// Durable audit: the events requests wait for. `None`: buffered audit, where nothing waits.
-    commits: Option<Commits>,
+    commits: Option<Arc<Commits>>,
 }
 
 impl AuditTrail {
@@ -123,11 +216,18 @@ impl AuditTrail {
         scopes: Arc<Catalogue>,
         durable: bool,
     ) -> Self {
-        let commits = durable.then(|| Commits {
-            open: Mutex::new(OpenBatch::new(scopes.clone())),
-            wake: tokio::sync::Notify::new(),
-            unsettled: AtomicUsize::new(0),
-            scopes: scopes.clone(),
+        let flushing = Arc::new(tokio::sync::Mutex::new(()));
+        let commits = durable.then(|| {
+            Arc::new(Commits {
+                store: store.clone(),
+                observer: observer.clone(),
+                write_deadline,
+                flushing: flushing.clone(),
+                open: Mutex::new(OpenBatch::new(scopes.clone())),
+                writing: AtomicBool::new(false),
+                unsettled: AtomicUsize::new(0),
+                scopes: scopes.clone(),
+            })
         });
         Self {
             store,
@@ -139,7 +239,7 @@ impl AuditTrail {
             dropped_said: AtomicUsize::new(0),
             retention,
             write_deadline,
-            flushing: tokio::sync::Mutex::new(()),
+            flushing,
             commits,
         }
     }
@@ -185,7 +285,9 @@ impl AuditTrail {
             commits.unsettled.fetch_add(1, Ordering::Relaxed);
             open.settled.subscribe()
         };
-        commits.wake.notify_one();
+        if !commits.writing.swap(true, Ordering::AcqRel) {
+            tokio::spawn(commits.clone().write_while_waiting());
+        }
         let waiting = settled.wait_for(Option::is_some);
         let settled = match tokio::time::timeout(
             self.write_deadline * COMMIT_WAIT_DEADLINES,
@@ -201,59 +303,11 @@ impl AuditTrail {
         settled.map_err(CoreError::from)
     }
 
-    /// Writes, in one go, every event waiting for its commit, and tells their requests what
-    /// became of them; events recorded meanwhile go to the next batch. The caller holds
-    /// `flushing`, so that one write is under way at a time.
+    /// Commits the events requests wait for (durable audit), with `flushing` held.
     async fn commit_waiting(&self) {
-        let Some(commits) = &self.commits else {
-            return;
-        };
-        let (batches, settled) = {
-            let mut open = commits.open.lock().unwrap_or_else(|p| p.into_inner());
-            if open.events.is_empty() {
-                return;
-            }
-            let next = OpenBatch::new(commits.scopes.clone());
-            let mut taken = std::mem::replace(&mut *open, next);
-            (taken.events.take(), taken.settled)
-        };
-        let count: usize = batches.iter().map(|b| b.count).sum();
-        let outcome = match self.write(batches, self.write_deadline).await {
-            Ok(left) if left.is_empty() => Ok(()),
-            Ok(_) | Err((StoreError::TimedOut, _)) => Err(CommitFailed::TimedOut),
-            Err(_) => Err(CommitFailed::Refused),
-        };
-        match outcome {
-            Ok(()) => self.observer.audit_committed(count as u64),
-            Err(failed) => {
-                tracing::warn!(
-                    ?failed,
-                    count,
-                    "could not commit audit events: their requests are refused"
-                );
-                self.observer.store_write_failed("audit");
-            }
+        if let Some(commits) = &self.commits {
+            commits.commit_waiting().await;
         }
-        commits.unsettled.fetch_sub(count, Ordering::Relaxed);
-        settled.send_replace(Some(outcome));
-    }
-
-    /// Durable audit's writer: commits the waiting events as soon as there are any, each
-    /// batch all that arrived during the previous write, until `stopped`; then the last ones.
-    pub async fn commit_until_stopped(&self, mut stopped: tokio::sync::watch::Receiver<bool>) {
-        let Some(commits) = &self.commits else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                () = commits.wake.notified() => {}
-                _ = stopped.changed() => break,
-            }
-            let _one_at_a_time = self.flushing.lock().await;
-            self.commit_waiting().await;
-        }
-        let _one_at_a_time = self.flushing.lock().await;
-        self.commit_waiting().await;
     }
 
     /// Records a refusal; `owner` is the account and key it concerns, where known.
@@ -334,29 +388,13 @@ impl AuditTrail {
         tracing::error!(error = ?err, lost, of = count, "could not write the last audit events before shutting down");
     }
 
-    /// Writes audit batches a chunk ([`AUDIT_BATCHES_PER_WRITE`]) per transaction, each chunk
-    /// given up after the write deadline (the database gives it up too), until they are all
-    /// written or `budget` is spent. Returns what is left: after the budget, `Ok`; after a
-    /// failure, `Err`, the failed chunk included. (A deadline that fires after the database
-    /// committed means a chunk is written twice: at least once, never lost.)
+    /// Writes audit batches: see [`write`].
     async fn write(
         &self,
-        mut batches: VecDeque<AuditBatch>,
+        batches: VecDeque<AuditBatch>,
         budget: std::time::Duration,
     ) -> Result<VecDeque<AuditBatch>, (StoreError, VecDeque<AuditBatch>)> {
-        let started = std::time::Instant::now();
-        while !batches.is_empty() && started.elapsed() < budget {
-            let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
-            let writing = self.store.record_audit(&batches.make_contiguous()[..chunk]);
-            match tokio::time::timeout(self.write_deadline, writing).await {
-                Ok(Ok(())) => {
-                    batches.drain(..chunk);
-                }
-                Ok(Err(err)) => return Err((err, batches)),
-                Err(_) => return Err((StoreError::TimedOut, batches)),
-            }
-        }
-        Ok(batches)
+        write(&*self.store, self.write_deadline, batches, budget).await
     }
 
     /// Whether a full batch of audit events is waiting (see [`AuditBuffer::has_full_batch`])
@@ -438,4 +476,30 @@ impl AuditTrail {
             Err(_) => tracing::info!("pruning the audit trail goes on next minute"),
         }
     }
+}
+
+/// Writes audit batches a chunk ([`AUDIT_BATCHES_PER_WRITE`]) per transaction, each chunk
+/// given up after the write deadline (the database gives it up too), until they are all
+/// written or `budget` is spent. Returns what is left: after the budget, `Ok`; after a
+/// failure, `Err`, the failed chunk included. (A deadline that fires after the database
+/// committed means a chunk is written twice: at least once, never lost.)
+async fn write(
+    store: &dyn KeyStore,
+    write_deadline: std::time::Duration,
+    mut batches: VecDeque<AuditBatch>,
+    budget: std::time::Duration,
+) -> Result<VecDeque<AuditBatch>, (StoreError, VecDeque<AuditBatch>)> {
+    let started = std::time::Instant::now();
+    while !batches.is_empty() && started.elapsed() < budget {
+        let chunk = batches.len().min(AUDIT_BATCHES_PER_WRITE);
+        let writing = store.record_audit(&batches.make_contiguous()[..chunk]);
+        match tokio::time::timeout(write_deadline, writing).await {
+            Ok(Ok(())) => {
+                batches.drain(..chunk);
+            }
+            Ok(Err(err)) => return Err((err, batches)),
+            Err(_) => return Err((StoreError::TimedOut, batches)),
+        }
+    }
+    Ok(batches)
 }
