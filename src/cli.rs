@@ -409,11 +409,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYMINT_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: Retention,
 
-    /// When a token's audit event is written: `durable`, before the token is returned (a
-    /// token, or a token revocation, waits for its event's commit, shared with every request
-    /// waiting then; if the audit store cannot be written the request gets the dialect's 503
-    /// and no token); `buffered`, within 50 ms after (a crash loses what is buffered).
-    #[arg(long, env = "KEYMINT_AUDIT", value_enum, default_value_t = AuditMode::Buffered)]
+    /// When a token's audit event is written: `durable` (the default), before the token is
+    /// returned (a token, or a token revocation, waits for its event's commit, shared with
+    /// every request waiting then; if the audit store cannot be written the request gets the
+    /// dialect's 503 and no token); `buffered`, within 50 ms after (a crash loses what is
+    /// buffered). Durable issues HS256 tokens at 0.60 of buffered's rate (bench/results.md).
+    #[arg(long, env = "KEYMINT_AUDIT", value_enum, default_value_t = AuditMode::Durable)]
     pub audit: AuditMode,
 
     /// Log format: `text` for people, `json` (one object a line, with request ids) for machines.
@@ -444,7 +445,9 @@ pub struct ServeArgs {
     pub lifetimes: Lifetimes,
 }
 
-/// When a token's audit event is committed, relative to its answer (`--audit`).
+/// When a token's audit event is committed, relative to its answer (`--audit`). Durable by
+/// default: it meets the issue's targets (0.60 of buffered's HS256 rate, p99 1.7 ms at 32
+/// connections), and no token leaves without its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuditMode {
     /// Before: no token leaves without its record.

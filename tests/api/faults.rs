@@ -12,6 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use keymint::cli::AuditMode;
+
 use crate::helpers::{self, TestApp};
 
 /// A TCP proxy that can be cut (every connection dropped, new ones refused), frozen (every
@@ -377,10 +379,13 @@ async fn published_kids(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events() {
     let database = ProxiedDatabase::start().await;
+    // Buffered audit: tokens do not wait for their events (durable audit answers 503 here,
+    // tests/api/durable_audit.rs).
     let app = database
         .spawn(|s| {
             s.signing_alg = keymint::core::keyring::SigningAlg::Es256;
             s.store_timeout = Duration::from_millis(500);
+            s.audit = AuditMode::Buffered;
         })
         .await;
     let acme = app.create_account("acme").await;
@@ -450,7 +455,9 @@ async fn a_blocked_audit_write_neither_stalls_key_reloads_nor_loses_its_events()
 #[tokio::test]
 async fn a_slow_database_gives_slow_answers_and_readiness_agrees_with_the_token_endpoints() {
     let database = ProxiedDatabase::start().await;
-    let app = database.spawn(|_| {}).await;
+    // Buffered audit: a durable commit is several round trips, which at over half a second
+    // each overrun the store deadline (docs/security.md says so).
+    let app = database.spawn(|s| s.audit = AuditMode::Buffered).await;
     let acme = app.create_account("acme").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -618,7 +625,11 @@ async fn shutdown_is_bounded_whatever_the_database_does_and_says_what_was_lost()
     .await;
     let created: Value = serde_json::from_slice(&created.stdout).unwrap();
     let key = created["keys"][0]["secret"].as_str().unwrap().to_owned();
-    let served = helpers::ServedBinary::start(&["--store-timeout", "500ms"], &database.direct_url);
+    // Buffered audit, whose events may still be in memory at shutdown.
+    let served = helpers::ServedBinary::start(
+        &["--store-timeout", "500ms", "--audit", "buffered"],
+        &database.direct_url,
+    );
 
     let lock = database.lock_audit_table().await;
     let client = reqwest::Client::new();
