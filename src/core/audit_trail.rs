@@ -147,12 +147,14 @@ impl Commits {
     /// finds `writing` false and starts the next writer, or is seen here and written.
     async fn write_while_waiting(self: Arc<Self>) {
         loop {
-            self.gather().await;
             {
+                // Cleared however this ends (a panic under the store, the runtime going away
+                // included), so that the next request starts another writer.
+                let _at_work = AtWork(&self.writing);
+                self.gather().await;
                 let _one_at_a_time = self.flushing.lock().await;
                 self.commit_waiting().await;
             }
-            self.writing.store(false, Ordering::Release);
             let waiting = !self
                 .open
                 .lock()
@@ -163,6 +165,15 @@ impl Commits {
                 return;
             }
         }
+    }
+}
+
+/// A writer at work: `writing` until dropped.
+struct AtWork<'a>(&'a AtomicBool);
+
+impl Drop for AtWork<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
