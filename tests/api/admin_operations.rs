@@ -135,6 +135,29 @@ async fn audit_events_come_newest_first_a_page_at_a_time_and_new_events_shift_no
     assert_eq!(outcomes(&afresh), [r#"account_created "late""#]);
 }
 
+/// A token issued to `account` at `at`, as the trail records it.
+fn issued(at: chrono::DateTime<chrono::Utc>, account: &str) -> AuditEvent {
+    AuditEvent {
+        at,
+        dialect: Cow::Borrowed("volubile"),
+        outcome: Outcome::Issued,
+        reason: None,
+        account: Some(Arc::from(account)),
+        key_id: None,
+        scopes: None,
+        jti: None,
+        client_ip: None,
+        count: 1,
+        actor: None,
+    }
+}
+
+/// Writes one batch of the event, as another instance would.
+async fn write_batch_of(app: &TestApp, event: AuditEvent) {
+    let batch = encode_batch([&event], app.tokens.scopes());
+    app.store.record_audit(&[batch]).await.unwrap();
+}
+
 #[tokio::test]
 async fn an_event_written_late_with_an_older_time_is_on_a_later_page_not_lost() {
     let app = spawn_app().await;
@@ -146,21 +169,7 @@ async fn an_event_written_late_with_an_older_time_is_on_a_later_page_not_lost() 
 
     let first = app.audit_page(&ops.secret, "?limit=1").await;
     // Another instance's batch, written only now, holds an event older than the first page.
-    let issued = AuditEvent {
-        at: earlier,
-        dialect: Cow::Borrowed("volubile"),
-        outcome: Outcome::Issued,
-        reason: None,
-        account: Some(Arc::from("acme")),
-        key_id: None,
-        scopes: None,
-        jti: None,
-        client_ip: None,
-        count: 1,
-        actor: None,
-    };
-    let batch = encode_batch([&issued], app.tokens.scopes());
-    app.store.record_audit(&[batch]).await.unwrap();
+    write_batch_of(&app, issued(earlier, "acme")).await;
     let second = app
         .audit_page(
             &ops.secret,
@@ -185,22 +194,8 @@ async fn events_of_the_same_microsecond_in_two_batches_are_each_on_a_page() {
     let app = spawn_app().await;
     let ops = app.create_admin_key("ops", false).await;
     app.clock.advance(chrono::Duration::seconds(1));
-    let issued = |account: &str| AuditEvent {
-        at: app.clock.now(),
-        dialect: Cow::Borrowed("volubile"),
-        outcome: Outcome::Issued,
-        reason: None,
-        account: Some(Arc::from(account)),
-        key_id: None,
-        scopes: None,
-        jti: None,
-        client_ip: None,
-        count: 1,
-        actor: None,
-    };
     for account in ["acme", "globex"] {
-        let batch = encode_batch([&issued(account)], app.tokens.scopes());
-        app.store.record_audit(&[batch]).await.unwrap();
+        write_batch_of(&app, issued(app.clock.now(), account)).await;
     }
 
     let first = app.audit_page(&ops.secret, "?limit=1").await;

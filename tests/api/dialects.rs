@@ -95,15 +95,7 @@ async fn a_disabled_dialect_answers_404_and_leaves_the_docs() {
     let app = spawn_app_with(|s| s.dialects = vec![first.name().into(), last.name().into()]).await;
     let acme = app.create_account("acme").await;
 
-    let swagger = app
-        .client
-        .get(app.url("/swagger-ui/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let swagger = app.get_text("/swagger-ui/swagger-initializer.js").await;
     for dialect in all {
         let enabled = dialect == first || dialect == last;
         let expected = if enabled {

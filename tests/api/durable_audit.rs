@@ -80,15 +80,7 @@ async fn issued_event(app: &TestApp, jti: &str) -> Option<StoredEvent> {
 
 /// The value of a counter on `/metrics` (0 before it first counts).
 async fn counter(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0, |value| value.trim().parse().unwrap())

@@ -243,6 +243,18 @@ impl TestApp {
             .expect("a JSON body")
     }
 
+    /// `GET path`, its body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the request is sent")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     /// `POST /v1/auth/token` with `X-Api-Key` and a JSON body.
     pub async fn volubile_token(&self, key: &str, body: &Value) -> reqwest::Response {
         self.client
