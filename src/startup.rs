@@ -386,12 +386,15 @@ impl Application {
         let docs = web::Data::new(Documents::new(&documents, settings.public_url.clone()));
         let security = web::Data::new(SecurityHeaders::new(settings.public_url.as_ref()));
         // On the cached store: a key revoked here is dropped from this instance's cache at once.
-        let admin = Arc::new(Administration::new(
-            store.clone(),
-            tokens.clock().clone(),
-            settings.key_format.key_prefix.clone(),
-            routes_table.scopes().clone(),
-        ));
+        let admin = Arc::new(
+            Administration::new(
+                store.clone(),
+                tokens.clock().clone(),
+                settings.key_format.key_prefix.clone(),
+                routes_table.scopes().clone(),
+            )
+            .with_durable_audit(settings.audit == AuditMode::Durable),
+        );
         let state = web::Data::new(AppState {
             tokens: tokens.clone(),
             admin,

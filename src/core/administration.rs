@@ -249,6 +249,8 @@ pub struct Administration {
     keys: KeyAdmin,
     /// The deployment's scopes, which account keys are limited to.
     scopes: Arc<Catalogue>,
+    /// Durable audit: a change whose record cannot be written is answered `Unavailable`.
+    durable: bool,
 }
 
 impl Administration {
@@ -264,7 +266,15 @@ impl Administration {
             store,
             clock,
             scopes,
+            durable: true,
         }
+    }
+
+    /// With `false` (`--audit buffered`), a change whose record cannot be written is answered
+    /// as made, the failure logged; by default it is answered `Unavailable`, though it stands.
+    pub fn with_durable_audit(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 
     /// The time now, by the operations' clock.
@@ -283,7 +293,8 @@ impl Administration {
         if actor.admin_key.as_ref().is_some_and(|key| key.read_only) {
             let mut refused = self.event(&actor, Outcome::Refused);
             refused.reason = Some(Cow::Borrowed("read_only"));
-            self.record(refused).await;
+            // Refused either way: a refusal not on record is logged by `record`.
+            let _ = self.record(refused).await;
             return Err(AdminError::ReadOnly);
         }
         Ok(Writer(actor))
@@ -307,7 +318,7 @@ impl Administration {
         self.store.create_admin_key(&stored, now).await?;
         let mut created = self.event(&by.0, Outcome::AdminKeyCreated);
         created.key_id = Some(*key.id());
-        self.record(created).await;
+        self.record(created).await?;
         let info = AdminKeyInfo {
             id: *key.id(),
             name: name.as_str().to_owned(),
@@ -334,7 +345,7 @@ impl Administration {
             })?;
         let mut revoked = self.event(&by.0, Outcome::AdminKeyRevoked);
         revoked.key_id = Some(*id);
-        self.record(revoked).await;
+        self.record(revoked).await?;
         Ok(())
     }
 
@@ -403,7 +414,7 @@ impl Administration {
         let mut created = self.event(&by.0, Outcome::AccountCreated);
         created.account = Some(Arc::from(name.as_str()));
         created.scopes = settings.scopes;
-        self.record(created).await;
+        self.record(created).await?;
         Ok(CreatedAccount {
             account: AccountRecord {
                 name: name.as_str().to_owned(),
@@ -428,7 +439,7 @@ impl Administration {
         updated.account = Some(Arc::from(account.name.as_str()));
         updated.scopes = account.settings.scopes;
         updated.reason = Some(Cow::Owned(change.summary()));
-        self.record(updated).await;
+        self.record(updated).await?;
         self.account(name).await
     }
 
@@ -455,11 +466,11 @@ impl Administration {
             let mut event = self.event(&by.0, Outcome::KeyRevoked);
             event.account = Some(owner.clone());
             event.key_id = Some(*id);
-            self.record(event).await;
+            self.record(event).await?;
         }
         let mut deleted = self.event(&by.0, Outcome::AccountDeleted);
         deleted.account = Some(owner);
-        self.record(deleted).await;
+        self.record(deleted).await?;
         Ok(revoked)
     }
 
@@ -475,7 +486,7 @@ impl Administration {
         let mut revoked = self.event(&by.0, Outcome::KeyRevoked);
         revoked.account = Some(active.account);
         revoked.key_id = Some(*id);
-        self.record(revoked).await;
+        self.record(revoked).await?;
         Ok(())
     }
 
@@ -529,7 +540,7 @@ impl Administration {
         let mut rotated = self.event(&by.0, Outcome::KeyRotated);
         rotated.account = Some(Arc::from(account.name.as_str()));
         rotated.key_id = Some(stored.id);
-        self.record(rotated).await;
+        self.record(rotated).await?;
         let retire_at = retire_until.unwrap_or(now);
         let previous = old.map(|old| RetiredKey {
             id: old.id,
@@ -570,11 +581,20 @@ impl Administration {
 
     /// Writes one event at once, before the operation is answered: administrators' changes are
     /// few, and each is on record when its author learns it was made. The change stands if the
-    /// write fails (it was made); the failure is logged.
-    async fn record(&self, event: AuditEvent) {
+    /// write fails (it was made); the failure is logged and, with durable audit, answered
+    /// `Unavailable`, so that no change is reported done without its record.
+    async fn record(&self, event: AuditEvent) -> Result<(), AdminError> {
         let batch = encode_batch([&event], &self.scopes);
-        if let Err(err) = self.store.record_audit(&[batch]).await {
-            tracing::error!(error = %err, outcome = %event.outcome, "could not write an administrator's change to the audit trail");
+        match self.store.record_audit(&[batch]).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                tracing::error!(error = %err, outcome = %event.outcome, "could not write an administrator's change to the audit trail");
+                if self.durable {
+                    Err(AdminError::Unavailable(err))
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 }

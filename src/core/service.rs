@@ -798,6 +798,10 @@ impl TokenService {
         let batch = encode_batch([&revoked], self.scopes());
         if let Err(err) = self.store.record_audit(&[batch]).await {
             tracing::error!(error = %err, "could not write an administrator's token revocation to the audit trail");
+            // As at /oauth2/revoke: with durable audit, not on record is 503, though it holds.
+            if self.audit.is_durable() {
+                return Err(CoreError::Unavailable(err));
+            }
         }
         Ok(Revocation::Revoked { jti, expires_at })
     }

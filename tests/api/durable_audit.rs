@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Connection as _;
 
 use keymint::cli::AuditMode;
@@ -280,6 +280,42 @@ async fn in_durable_mode_an_audit_trail_that_cannot_be_written_is_each_dialects_
             .any(|e| e.outcome == Outcome::Refused && e.reason.as_deref() == Some("unavailable")),
         "{stored:?}"
     );
+}
+
+#[tokio::test]
+async fn in_durable_mode_an_admin_change_that_cannot_be_recorded_is_a_503_problem() {
+    let app = durable_app(Duration::from_millis(500)).await;
+    let ops = app.create_admin_key("ops", false).await;
+    let acme = app.create_account("acme").await;
+    let token = app.access_token(&acme.primary, &[]).await;
+    let held = HeldAuditWrites::take(&app).await;
+
+    let admin = |path: &str, body: Value| {
+        app.client
+            .post(app.url(&format!("/admin/v1{path}")))
+            .bearer_auth(&ops.secret)
+            .json(&body)
+            .send()
+    };
+    let created = admin("/accounts", json!({ "name": "globex" }))
+        .await
+        .unwrap();
+    let revoked = admin("/token-revocations", json!({ "token": token }))
+        .await
+        .unwrap();
+
+    for (what, response) in [("createAccount", created), ("revokeToken", revoked)] {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], 503, "{what}: {body}");
+        assert!(!body.to_string().contains("secret"), "{what}: {body}");
+    }
+    held.release().await;
 }
 
 #[tokio::test]

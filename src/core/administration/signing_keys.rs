@@ -103,7 +103,7 @@ impl Administration {
         let mut rotated = self.event(&by.0, Outcome::SigningKeyRotated);
         // The trail has no member for a signing key: its algorithm and kid go in `reason`.
         rotated.reason = Some(Cow::Owned(format!("{alg} {}", key.kid)));
-        self.record(rotated).await;
+        self.record(rotated).await?;
         Ok(SigningKeyInfo::from(&key))
     }
 }
