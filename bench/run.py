@@ -46,7 +46,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 UNLIMITED = "1000000000/1s"
-# HS256 issuance again with --audit durable, beside the buffered (default) row.
+# HS256 issuance again with --audit durable (the default), beside the buffered row.
 DURABLE = "Volubile issuance, HS256, --audit durable"
 # The client credentials grant both OAuth servers answer: the same body, the same scopes.
 GRANT = "grant_type=client_credentials&scope=calls%3Aread%20agents%3Aread"

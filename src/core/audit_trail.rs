@@ -145,35 +145,37 @@ impl Commits {
 
     /// The writer: commits until no event waits. An event recorded just as it stops either
     /// finds `writing` false and starts the next writer, or is seen here and written.
-    async fn write_while_waiting(self: Arc<Self>) {
+    async fn write_while_waiting(mut at_work: AtWork) {
         loop {
+            let commits = at_work.0.clone();
+            commits.gather().await;
             {
-                // Cleared however this ends (a panic under the store, the runtime going away
-                // included), so that the next request starts another writer.
-                let _at_work = AtWork(&self.writing);
-                self.gather().await;
-                let _one_at_a_time = self.flushing.lock().await;
-                self.commit_waiting().await;
+                let _one_at_a_time = commits.flushing.lock().await;
+                commits.commit_waiting().await;
             }
-            let waiting = !self
+            drop(at_work);
+            let waiting = !commits
                 .open
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .events
                 .is_empty();
-            if !waiting || self.writing.swap(true, Ordering::AcqRel) {
+            if !waiting || commits.writing.swap(true, Ordering::AcqRel) {
                 return;
             }
+            at_work = AtWork(commits);
         }
     }
 }
 
-/// A writer at work: `writing` until dropped.
-struct AtWork<'a>(&'a AtomicBool);
+/// A writer at work: `writing` until dropped, however the writer ends (a panic under the
+/// store, or its runtime going away, even before the task first ran: the task owns it), so
+/// that the next request starts another writer.
+struct AtWork(Arc<Commits>);
 
-impl Drop for AtWork<'_> {
+impl Drop for AtWork {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.writing.store(false, Ordering::Release);
     }
 }
 
@@ -297,7 +299,7 @@ impl AuditTrail {
             open.settled.subscribe()
         };
         if !commits.writing.swap(true, Ordering::AcqRel) {
-            tokio::spawn(commits.clone().write_while_waiting());
+            tokio::spawn(Commits::write_while_waiting(AtWork(commits.clone())));
         }
         let waiting = settled.wait_for(Option::is_some);
         let settled = match tokio::time::timeout(
