@@ -67,7 +67,10 @@ impl CachedStore {
             generation: AtomicU64::new(0),
             watching: AtomicBool::new(false),
         });
+        // The first subscription is in place before anything is cached: nothing to drop yet,
+        // so the watcher starts listening without emptying what the first requests fill.
         let first = cache.inner.watch().await;
+        cache.watching.store(first.is_ok(), Ordering::SeqCst);
         tokio::spawn(watch(Arc::downgrade(&cache), first));
         cache
     }
@@ -81,14 +84,16 @@ impl CachedStore {
 /// Follows the store's change feed for as long as the cache lives.
 async fn watch(cache: Weak<CachedStore>, first: Result<Box<dyn ChangeWatch>, StoreError>) {
     let mut subscription = first;
+    let mut resubscribed = false;
     loop {
         match subscription {
             Ok(mut feed) => {
-                let Some(live) = cache.upgrade() else { return };
-                live.watching.store(true, Ordering::SeqCst);
-                // Whatever happened while nobody listened is unknown: start clean.
-                live.invalidate();
-                drop(live);
+                if resubscribed {
+                    let Some(live) = cache.upgrade() else { return };
+                    live.watching.store(true, Ordering::SeqCst);
+                    // Whatever happened while nobody listened is unknown: start clean.
+                    live.invalidate();
+                }
                 loop {
                     let changed = feed.changed().await;
                     let Some(live) = cache.upgrade() else { return };
@@ -112,6 +117,7 @@ async fn watch(cache: Weak<CachedStore>, first: Result<Box<dyn ChangeWatch>, Sto
         tokio::time::sleep(RESUBSCRIBE_AFTER).await;
         let Some(live) = cache.upgrade() else { return };
         subscription = live.inner.watch().await;
+        resubscribed = true;
     }
 }
 

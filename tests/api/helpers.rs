@@ -106,6 +106,39 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     spawn_with_settings(store, database_url, dir, settings).await
 }
 
+/// An account made in `store` before any server opens it, so no change feed announces it later
+/// (tests that count key-cache lookups need the cache to see no invalidation but their own).
+pub async fn create_account_in(store: &Arc<dyn KeyStore>, name: &str) -> TestAccount {
+    let admin = KeyAdmin::new(
+        store.clone(),
+        Arc::new(ManualClock::new(Utc::now())),
+        KeyPrefix::default(),
+    );
+    account_made_by(&admin, name, None).await
+}
+
+async fn account_made_by(
+    admin: &KeyAdmin,
+    name: &str,
+    scopes: Option<keymint::core::scope::ScopeSet>,
+) -> TestAccount {
+    let keys = admin
+        .create_account(&name.parse::<AccountName>().unwrap(), scopes)
+        .await
+        .expect("the account is created");
+    let key = |slot| {
+        let fresh = keys.iter().find(|k| k.slot == slot).unwrap();
+        TestKey {
+            id: fresh.key.id().to_string(),
+            secret: fresh.key.expose().to_owned(),
+        }
+    };
+    TestAccount {
+        primary: key(KeySlot::Primary),
+        secondary: key(KeySlot::Secondary),
+    }
+}
+
 /// Another instance on the same database as `other`, as operators run several.
 impl TestApp {
     /// The issuer its tokens name (`http://127.0.0.1:PORT` unless configured).
@@ -206,25 +239,8 @@ impl TestApp {
         name: &str,
         scopes: Option<&str>,
     ) -> TestAccount {
-        let keys = self
-            .admin()
-            .create_account(
-                &name.parse::<AccountName>().unwrap(),
-                scopes.map(|s| self.tokens.scopes().parse_list(s).unwrap()),
-            )
-            .await
-            .expect("the account is created");
-        let key = |slot| {
-            let fresh = keys.iter().find(|k| k.slot == slot).unwrap();
-            TestKey {
-                id: fresh.key.id().to_string(),
-                secret: fresh.key.expose().to_owned(),
-            }
-        };
-        TestAccount {
-            primary: key(KeySlot::Primary),
-            secondary: key(KeySlot::Secondary),
-        }
+        let scopes = scopes.map(|s| self.tokens.scopes().parse_list(s).unwrap());
+        account_made_by(&self.admin(), name, scopes).await
     }
 
     pub fn url(&self, path: &str) -> String {

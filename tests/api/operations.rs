@@ -6,7 +6,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{BrokenStore, ServedBinary, spawn_app, spawn_app_with, spawn_on_store};
+use crate::helpers::{
+    BrokenStore, ServedBinary, connect_store, create_account_in, fresh_database_url, spawn_app,
+    spawn_app_with, spawn_on_store,
+};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_all_is_well() {
@@ -44,8 +47,13 @@ async fn readyz_is_503_while_the_store_does_not_answer_and_healthz_stays_up() {
 
 #[tokio::test]
 async fn metrics_count_requests_tokens_quota_refusals_and_cache_use() {
-    let app = spawn_app_with(|s| s.rate_limit = "1/60s".parse().unwrap()).await;
-    let acme = app.create_account("acme").await;
+    // The account exists before the server starts: made through the server, the change feed
+    // would announce it a moment later and empty the cache between the two requests.
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let store = connect_store(&url).await.unwrap();
+    let acme = create_account_in(&store, "acme").await;
+    let app = spawn_on_store(store, url, dir, |s| s.rate_limit = "1/60s".parse().unwrap()).await;
     let body = json!({"scope": []});
     assert_eq!(
         app.volubile_token(&acme.primary.secret, &body)
