@@ -747,8 +747,17 @@ impl KeyStore for PostgresStore {
             .listen(CHANNEL)
             .await
             .map_err(StoreError::from_sqlx)?;
+        // The schema our tables resolve to, as the triggers name it (TG_TABLE_SCHEMA).
+        let schema: String = sqlx::query_scalar(
+            "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = 'api_keys'::regclass",
+        )
+        .fetch_one(&mut listener)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         Ok(Box::new(Notifications {
             listener,
+            schema,
             timeout: self.timeout,
         }))
     }
@@ -978,6 +987,9 @@ const CHANNEL: &str = "keymint_keys";
 /// `LISTEN keymint_keys`: every rotation, revocation or new key, as it commits.
 struct Notifications {
     listener: PgListener,
+    /// The channel is the database's: only announcements naming this schema are ours
+    /// (migration 0017).
+    schema: String,
     timeout: Duration,
 }
 
@@ -986,7 +998,12 @@ impl ChangeWatch for Notifications {
     async fn changed(&mut self) -> Result<(), StoreError> {
         loop {
             match tokio::time::timeout(QUIET_FOR, self.listener.try_recv()).await {
-                Ok(Ok(Some(_))) => return Ok(()),
+                // An empty payload is an instance from before migration 0017: taken as ours.
+                Ok(Ok(Some(notice))) => {
+                    if notice.payload().is_empty() || notice.payload() == self.schema {
+                        return Ok(());
+                    }
+                }
                 // The connection dropped. Report the feed as lost, not as a change: the cache
                 // keeps serving (forward-auth survives an outage) and is cleared once a new
                 // subscription is in place, since notifications may have been missed meanwhile.

@@ -190,6 +190,13 @@ impl ProxiedDatabase {
         lock
     }
 
+    /// An account made before any instance listens, so no announcement of it can empty an
+    /// instance's key cache after the test has warmed it.
+    async fn account_made_beforehand(&self, name: &str) -> helpers::TestAccount {
+        let store = helpers::connect_store(&self.direct_url).await.unwrap();
+        helpers::create_account_in(&store, name).await
+    }
+
     /// A connection straight to the schema, bypassing the proxy.
     async fn direct(&self) -> sqlx::PgConnection {
         <sqlx::PgConnection as sqlx::Connection>::connect(&self.direct_url)
@@ -237,12 +244,10 @@ async fn a_database_outage_is_a_503_per_dialect_forward_auth_carries_on_and_all_
     let database = ProxiedDatabase::start().await;
     let proxy = &database.proxy;
     // Buffered audit: each 503 is the outage's, not a token's record failing to be written.
+    let acme = database.account_made_beforehand("acme").await;
     let app = database.spawn(|s| s.audit = AuditMode::Buffered).await;
-    let acme = app.create_account("acme").await;
     let token = app.token_for(&acme.primary.secret).await;
     let bearer = || helpers::bearer(&token);
-    // Let the notifications of the account's creation arrive, then warm the key cache.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.forward_auth("GET", "/v1/calls", bearer())
             .await
@@ -318,14 +323,13 @@ async fn a_silently_dead_change_feed_stops_minting_on_cached_keys_within_a_secon
     let proxy = &database.proxy;
     // A short store deadline: a connection silent for 0.4 s is checked, and given 0.4 s more.
     // Buffered audit: a refusal is the dead feed's, not a token's record failing to be written.
+    let acme = database.account_made_beforehand("acme").await;
     let app = database
         .spawn(|s| {
             s.store_timeout = Duration::from_millis(400);
             s.audit = AuditMode::Buffered;
         })
         .await;
-    let acme = app.create_account("acme").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.volubile_token(&acme.primary.secret, &json!({"scope": []}))
             .await
@@ -462,9 +466,8 @@ async fn a_slow_database_gives_slow_answers_and_readiness_agrees_with_the_token_
     let database = ProxiedDatabase::start().await;
     // Buffered audit: a durable commit is several round trips, which at over half a second
     // each overrun the store deadline (docs/security.md says so).
+    let acme = database.account_made_beforehand("acme").await;
     let app = database.spawn(|s| s.audit = AuditMode::Buffered).await;
-    let acme = app.create_account("acme").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Every round trip now takes over half a second.
     database.proxy.slow_down(Duration::from_millis(300));
@@ -580,12 +583,11 @@ async fn a_token_revocation_no_trigger_announced_is_honoured_within_the_periodic
 #[tokio::test]
 async fn during_an_outage_a_wrong_secret_for_a_known_key_is_refused_and_counted() {
     let database = ProxiedDatabase::start().await;
+    let acme = database.account_made_beforehand("acme").await;
     let app = database
         .spawn(|s| s.failed_auth_limit = "3/60s".parse().unwrap())
         .await;
-    let acme = app.create_account("acme").await;
     let body = json!({"scope": []});
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.volubile_token(&acme.primary.secret, &body)
             .await

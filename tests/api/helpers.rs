@@ -75,6 +75,11 @@ pub async fn fresh_database_url(dir: &TempDir) -> String {
     if std::env::var("KEYMINT_TEST_STORE").as_deref() != Ok("postgres") {
         return format!("sqlite://{}", dir.path().join("keymint.db").display());
     }
+    fresh_postgres_schema_url().await
+}
+
+/// A schema of its own in [`postgres_url`]'s database, whichever store the suite runs on.
+pub async fn fresh_postgres_schema_url() -> String {
     let base = postgres_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&base)

@@ -8,7 +8,10 @@ use reqwest::StatusCode;
 use keymint::core::service::Revocation;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, cli, spawn_app, spawn_app_beside, spawn_app_with};
+use crate::helpers::{
+    TestApp, cli, connect_store, create_account_in, fresh_postgres_schema_url, spawn_app,
+    spawn_app_beside, spawn_app_with,
+};
 
 /// What every instance's forward-auth says about a key (no quota involved).
 async fn verdict(app: &TestApp, key: &str) -> StatusCode {
@@ -110,5 +113,35 @@ async fn a_token_revoked_through_one_instance_is_refused_by_another_within_a_sec
     let backend = std::env::var("KEYMINT_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
     eprintln!(
         "revocation propagation to another instance ({backend}): worst of {trials} trials {worst:?}"
+    );
+}
+
+#[tokio::test]
+async fn deployments_in_other_schemas_of_one_postgres_database_do_not_hear_each_others_changes() {
+    // PostgreSQL's notification channels belong to the database, not to a schema.
+    let ours = connect_store(&fresh_postgres_schema_url().await)
+        .await
+        .unwrap();
+    let theirs = connect_store(&fresh_postgres_schema_url().await)
+        .await
+        .unwrap();
+    let mut feed = ours.watch().await.unwrap();
+
+    create_account_in(&theirs, "theirs").await;
+    // Notifications arrive within milliseconds; a change of theirs must never arrive at all.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), feed.changed())
+            .await
+            .is_err(),
+        "a change in another schema emptied our key cache"
+    );
+
+    create_account_in(&ours, "ours").await;
+    assert!(
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), feed.changed()).await,
+            Ok(Ok(()))
+        ),
+        "a change in our own schema went unannounced"
     );
 }
