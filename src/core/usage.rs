@@ -18,6 +18,8 @@ pub struct UsageLog {
     clock: Arc<dyn Clock>,
     observer: Arc<dyn Observer>,
     used: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    /// Held from taking the batch to its write's end.
+    flushing: tokio::sync::Mutex<()>,
     write_deadline: std::time::Duration,
 }
 
@@ -33,6 +35,7 @@ impl UsageLog {
             clock,
             observer,
             used: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
             write_deadline,
         }
     }
@@ -46,8 +49,11 @@ impl UsageLog {
             .insert(*id, now);
     }
 
-    /// Writes the batched last-used times; called periodically, off the request path.
+    /// Writes the batched last-used times; called periodically, off the request path. Returns
+    /// once every time noted before the call is written (or given up): a flush that finds the
+    /// periodic one under way waits for it rather than returning with nothing to do.
     pub async fn flush(&self) {
+        let _one_at_a_time = self.flushing.lock().await;
         let used: Vec<_> = {
             let mut usage = self
                 .used

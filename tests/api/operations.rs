@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BrokenStore, ServedBinary, connect_store, create_account_in, fresh_database_url, spawn_app,
-    spawn_app_with, spawn_on_store,
+    BrokenStore, ServedBinary, connect_store, create_account_in, fresh_database_url,
+    fresh_postgres_schema_url, spawn_app, spawn_app_with, spawn_on_store,
 };
 
 #[tokio::test]
@@ -391,4 +391,76 @@ async fn one_client_cannot_hold_every_connection() {
     let served = elsewhere.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
     drop(held);
+}
+
+#[tokio::test]
+async fn a_usage_flush_returns_only_once_the_write_already_under_way_is_done() {
+    // On PostgreSQL, where a row lock holds a write for as long as the test wants.
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_postgres_schema_url().await;
+    let store = connect_store(&url).await.unwrap();
+    let acme = create_account_in(&store, "acme").await;
+    let app = spawn_on_store(store, url.clone(), dir, |_| {}).await;
+    let body = json!({"scope": []});
+    assert_eq!(
+        app.volubile_token(&acme.primary.secret, &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mut lock = sqlx::Connection::begin(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE")
+        .bind(&acme.primary.id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    // A flush takes the key's last-used time and waits on the row (this one, or the periodic
+    // one if it came first).
+    let tokens = app.tokens.clone();
+    let under_way = tokio::spawn(async move { tokens.usage().flush().await });
+    let mut watcher = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND query LIKE '%last_used_at%'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no write waited on the row"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Asked to flush now, it waits for that write instead of returning with nothing to do.
+    let tokens = app.tokens.clone();
+    let mut explicit = tokio::spawn(async move { tokens.usage().flush().await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut explicit)
+            .await
+            .is_err(),
+        "the flush returned while the key's last-used time was still being written"
+    );
+    lock.rollback().await.unwrap();
+    explicit.await.unwrap();
+    let last_used: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
+            .bind(&acme.primary.id)
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+    assert!(last_used.is_some(), "the flush returned before the write");
+    under_way.await.unwrap();
 }
