@@ -135,6 +135,12 @@ pub struct TokenService {
     key_reloads: ChangeFollower,
     /// Revocation-list reloads, following the store's changes.
     revocation_reloads: ChangeFollower,
+    /// Held from a reload's read to its apply, one guard per kind: a reload that read before a
+    /// change must not apply after the reload that read the change (the keyring would lose a
+    /// new key, the list regain a pruned token, until the next change), and an explicit reload
+    /// returns with the store's state as of its call.
+    reloading_keys: tokio::sync::Mutex<()>,
+    reloading_revocations: tokio::sync::Mutex<()>,
     /// How long a background store call may take before it is given up (and retried).
     write_deadline: std::time::Duration,
 }
@@ -231,6 +237,8 @@ impl TokenService {
             revocations,
             key_reloads: ChangeFollower::default(),
             revocation_reloads: ChangeFollower::default(),
+            reloading_keys: tokio::sync::Mutex::new(()),
+            reloading_revocations: tokio::sync::Mutex::new(()),
             write_deadline,
         }
     }
@@ -624,6 +632,7 @@ impl TokenService {
     /// CLI, or by another instance, is published and used here too. HS256 has none.
     /// Says whether every algorithm's keys were read (unchanged or not).
     pub async fn reload_signing_keys(&self, max_token_lifetime: chrono::Duration) -> bool {
+        let _one_at_a_time = self.reloading_keys.lock().await;
         let mut read_all = true;
         let algs: Vec<_> = self.signer.keyring_algs().collect();
         for alg in algs {
@@ -814,6 +823,7 @@ impl TokenService {
     /// Reads the revoked tokens that could still be presented from the store, into the
     /// revocation list, and forgets those that have expired. Says whether the store was read.
     pub async fn reload_revocations(&self) -> bool {
+        let _one_at_a_time = self.reloading_revocations.lock().await;
         let now = self.clock.now();
         let read = tokio::time::timeout(
             self.write_deadline,
