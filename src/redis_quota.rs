@@ -64,9 +64,12 @@ async fn client_connect(client: &redis::Client) -> Result<ConnectionManager, Str
 pub struct RedisQuota {
     client: redis::Client,
     connection: Arc<RwLock<Option<ConnectionManager>>>,
-    /// Until when (unix ms) Redis is skipped after a failure: an outage costs each request
-    /// nothing, rather than a timeout.
+    /// Until when (ms after `started`) Redis is skipped after a failure: an outage costs each
+    /// request nothing, rather than a timeout.
     skip_until_ms: AtomicI64,
+    /// What `skip_until_ms` counts from. Real time, not the injected clock: the pause times
+    /// I/O back-off, as the response timeout does, and a test's manual clock would hold it shut.
+    started: tokio::time::Instant,
     /// A first connection is being made in the background.
     connecting: Arc<std::sync::atomic::AtomicBool>,
     script: redis::Script,
@@ -100,6 +103,7 @@ impl RedisQuota {
             client,
             connection: Arc::new(RwLock::new(None)),
             skip_until_ms: AtomicI64::new(0),
+            started: tokio::time::Instant::now(),
             connecting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
@@ -164,8 +168,14 @@ impl RedisQuota {
     /// nothing, rather than a timeout, while a new connection is made.
     fn trip(&self, why: &str) {
         self.warn(why);
-        let now = self.clock.now().timestamp_millis();
-        self.skip_until_ms.store(now + BREAK_MS, Ordering::Relaxed);
+        self.skip_until_ms.store(
+            self.elapsed_ms().saturating_add(BREAK_MS),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     async fn shared(
@@ -173,7 +183,7 @@ impl RedisQuota {
         account: &str,
         policy: RatePolicy,
     ) -> Option<Result<Allowance, RateLimited>> {
-        if self.clock.now().timestamp_millis() < self.skip_until_ms.load(Ordering::Relaxed) {
+        if self.elapsed_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
             return None;
         }
         let Some(connection) = self.connection.read().await.clone() else {
