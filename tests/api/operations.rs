@@ -332,18 +332,22 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     let idle: Vec<_> = (0..4)
         .map(|_| std::net::TcpStream::connect(&address).unwrap())
         .collect();
-    let fresh = || {
-        reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
-            .build()
-            .unwrap()
-    };
+    let fresh = |timeout| reqwest::Client::builder().timeout(timeout).build().unwrap();
 
-    let waited = fresh().get(app.url("/healthz")).send().await;
+    let waited = fresh(Duration::from_millis(500))
+        .get(app.url("/healthz"))
+        .send()
+        .await;
     assert!(waited.is_err(), "a fifth connection was served: {waited:?}");
 
+    // Waiting briefly only shows what is not served; what must be served may take a loaded
+    // machine longer.
     drop(idle);
-    let served = fresh().get(app.url("/healthz")).send().await.unwrap();
+    let served = fresh(Duration::from_secs(10))
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(served.status(), StatusCode::OK);
 }
 
