@@ -67,7 +67,10 @@ fn unix_secs() -> u64 {
 /// At most `per_minute` admissions in each minute; the rest are counted.
 pub struct Throttle {
     per_minute: u64,
-    minute: AtomicU64,
+    /// When the current window began (unix seconds): at the first admission after the last
+    /// window ended, not on a calendar minute, so that a flood straddling one is not let
+    /// through twice.
+    window_start: AtomicU64,
     admitted: AtomicU64,
     suppressed: AtomicU64,
 }
@@ -76,15 +79,21 @@ impl Throttle {
     const fn new(per_minute: u64) -> Self {
         Self {
             per_minute,
-            minute: AtomicU64::new(0),
+            window_start: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
         }
     }
 
     fn admit(&self, now_secs: u64) -> bool {
-        let minute = now_secs / 60;
-        if self.minute.swap(minute, Ordering::Relaxed) != minute {
+        let start = self.window_start.load(Ordering::Relaxed);
+        // Only the caller that moves the start clears the count.
+        if now_secs >= start.saturating_add(60)
+            && self
+                .window_start
+                .compare_exchange(start, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             self.admitted.store(0, Ordering::Relaxed);
         }
         if self.admitted.fetch_add(1, Ordering::Relaxed) < self.per_minute {
@@ -129,5 +138,19 @@ mod tests {
         assert_eq!(throttle.take_suppressed(), 7);
         assert_eq!(throttle.take_suppressed(), 0);
         assert!(throttle.admit(660), "a new minute, a new quota");
+    }
+
+    #[test]
+    fn a_throttle_minute_starts_at_its_first_admission_not_on_the_clock() {
+        let throttle = Throttle::new(3);
+        let early = (0..5).filter(|_| throttle.admit(659)).count();
+        let late = (0..5).filter(|_| throttle.admit(661)).count();
+        assert_eq!(
+            early + late,
+            3,
+            "a flood across the minute at 660 s gets one quota"
+        );
+        assert!(!throttle.admit(718), "the minute from 659 s is not over");
+        assert!(throttle.admit(719), "and then a new one starts");
     }
 }
