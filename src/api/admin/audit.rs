@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFo
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::AdminApiError;
+use super::error::{AdminApiError, Refusals};
 use super::handlers::{actor, no_store, read_query};
 use super::types::{Problem, account_name, page_size, parameter};
 use crate::api::AppState;
@@ -197,11 +197,7 @@ fn audit_query(req: &HttpRequest, now: DateTime<Utc>) -> Result<AuditQuery, Body
     responses(
         (status = 200, description = "A page of events.", body = AuditEventPage, content_type = "application/json"),
         (status = 400, description = "A query parameter is not valid; `errors` names each.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("adminKey" = [])),
 )]

@@ -1,6 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use utoipa::IntoResponses;
 
 use super::types::{FieldProblem, Problem};
 use crate::api::body::BodyError;
@@ -15,6 +16,43 @@ pub type AdminApiError = DialectError<Admin>;
 
 /// `application/problem+json` (RFC 9457 §3).
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The refusals any admin call may meet, documented once: each operation lists them in its
+/// `responses(...)` beside its own. Never built: the variants only describe the answers.
+#[derive(IntoResponses)]
+pub enum Refusals {
+    #[response(status = 401, description = "No admin key, or not a valid one.", content_type = PROBLEM_JSON,
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`.")))]
+    Unauthenticated(Problem),
+    #[response(status = 429, description = "Too many failed authentications from this address.", content_type = PROBLEM_JSON,
+        headers(("Retry-After" = u64, description = "Seconds until the address may try again.")))]
+    TooManyFailures(Problem),
+    #[response(status = 503, description = "The key store is unavailable.", content_type = PROBLEM_JSON)]
+    Unavailable(Problem),
+}
+
+/// The further refusal of every change: a read-only admin key may call GET operations only.
+#[derive(IntoResponses)]
+pub enum ChangeRefusals {
+    #[response(status = 403, description = "The admin key is read-only.", content_type = PROBLEM_JSON)]
+    ReadOnly(Problem),
+}
+
+/// The further refusals of every operation that reads a JSON body (`crate::api::body`).
+#[derive(IntoResponses)]
+pub enum BodyRefusals {
+    #[response(status = 413, description = "The body is larger than 16 KiB.", content_type = PROBLEM_JSON)]
+    TooLarge(Problem),
+    #[response(status = 415, description = "The body is not `application/json`, or is compressed.", content_type = PROBLEM_JSON)]
+    UnsupportedMediaType(Problem),
+}
+
+/// The refusal of every operation on an account that the path names.
+#[derive(IntoResponses)]
+pub enum AccountRefusals {
+    #[response(status = 404, description = "There is no account of that name.", content_type = PROBLEM_JSON)]
+    UnknownAccount(Problem),
+}
 
 /// A refusal by status: the status says what went wrong (the problem type is `about:blank`),
 /// the message says it in words.

@@ -1,7 +1,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, patch, post, web};
 
-use super::error::AdminApiError;
+use super::error::{AccountRefusals, AdminApiError, BodyRefusals, ChangeRefusals, Refusals};
 use super::types::{
     Account, AccountPage, AccountPath, AccountSummary, CreateAccountRequest, CreatedAccount,
     KeyPath, ListAccountsParams, Problem,
@@ -106,11 +106,7 @@ fn account_query(req: &HttpRequest) -> Result<AccountQuery, BodyError> {
     responses(
         (status = 200, description = "A page of accounts.", body = AccountPage, content_type = "application/json"),
         (status = 400, description = "A query parameter is not valid; `errors` names each.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -140,12 +136,7 @@ pub async fn list_accounts(
     params(AccountPath),
     responses(
         (status = 200, description = "The account.", body = Account, content_type = "application/json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        AccountRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -170,15 +161,8 @@ pub async fn get_account(
         (status = 201, description = "Created, with both keys' secrets. `Location` is the account's address.", body = CreatedAccount, content_type = "application/json",
             headers(("Location" = String, description = "The account's address: `/admin/v1/accounts/{name}`."))),
         (status = 400, description = "The body is not valid (malformed JSON, a bad name, an unknown scope); `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An account of that name exists already (regardless of case).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        ChangeRefusals, BodyRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -208,13 +192,8 @@ pub async fn create_account(
     params(KeyPath),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "There is no active key with that id.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        ChangeRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -243,15 +222,7 @@ pub async fn revoke_key(
     responses(
         (status = 200, description = "Updated: the account as it now is.", body = Account, content_type = "application/json"),
         (status = 400, description = "The body is not valid (malformed JSON, an unknown member, an unknown scope, a setting out of range); `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        AccountRefusals, ChangeRefusals, BodyRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -282,13 +253,7 @@ pub async fn update_account(
     params(AccountPath),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        AccountRefusals, ChangeRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]

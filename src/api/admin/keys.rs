@@ -12,7 +12,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::error::AdminApiError;
+use super::error::{AccountRefusals, AdminApiError, BodyRefusals, ChangeRefusals, Refusals};
 use super::handlers::{actor, no_store};
 use super::types::{Key, Problem, account_name, key_name, parameter, present};
 use crate::api::AppState;
@@ -239,12 +239,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<Vec<KeyId>>, BodyError> {
     params(super::types::AccountPath),
     responses(
         (status = 200, description = "The account's keys, primary first, current before retiring.", body = KeyList, content_type = "application/json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 404, description = "There is no account of that name.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        AccountRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -279,17 +274,10 @@ pub async fn list_keys(
                 ("ETag" = String, description = "The new key's id as an entity tag: the `If-Match` of the slot's next rotation."),
             )),
         (status = 400, description = "The body or `If-Match` is not valid (a bad name, an expiry not later than now, a grace period out of range); `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "There is no account of that name, or no such slot.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another rotation of the slot was made meanwhile; read the keys again and retry.", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The slot's current key is not the one `If-Match` names.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        ChangeRefusals, BodyRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]

@@ -100,6 +100,10 @@ fn openapi() -> OpenApi {
         ]))
         .components(Some(
             ComponentsBuilder::new()
+                // The shared refusals (`error::Refusals` and its kin) name `Problem` but, as
+                // IntoResponses types, do not bring its schema into the document: it is here.
+                .schema_from::<types::Problem>()
+                .schema_from::<types::FieldProblem>()
                 .security_scheme(
                     SECURITY_SCHEME,
                     SecurityScheme::Http(

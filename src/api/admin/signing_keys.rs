@@ -10,7 +10,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::error::AdminApiError;
+use super::error::{AdminApiError, BodyRefusals, ChangeRefusals, Refusals};
 use super::handlers::{actor, no_store};
 use super::types::{Problem, parameter};
 use crate::api::AppState;
@@ -166,11 +166,7 @@ fn key_pair_alg_named(raw: &str) -> Option<SigningAlg> {
     responses(
         (status = 200, description = "The signing keys.", body = SigningKeyList, content_type = "application/json"),
         (status = 400, description = "`alg` is not a key-pair algorithm; `errors` names it.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("adminKey" = [])),
 )]
@@ -217,15 +213,8 @@ pub async fn list_signing_keys(
     responses(
         (status = 201, description = "Made and published: the new key's public facts.", body = SigningKey, content_type = "application/json"),
         (status = 400, description = "The body is not valid; `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`alg` is not a key-pair algorithm (ES256, EdDSA, RS256).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        ChangeRefusals, BodyRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::error::AdminApiError;
+use super::error::{AdminApiError, BodyRefusals, ChangeRefusals, Refusals};
 use super::handlers::{actor, no_store};
 use super::types::Problem;
 use crate::api::AppState;
@@ -51,14 +51,7 @@ fn compact_jws_characters(token: &str) -> Result<(), validator::ValidationError>
     responses(
         (status = 204, description = "Revoked, or nothing to revoke."),
         (status = 400, description = "The body is not valid; `errors` names each field at fault.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No admin key, or not a valid one.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keymint-admin\"`."))),
-        (status = 403, description = "The admin key is read-only.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`, or is compressed.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed authentications from this address.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds until the address may try again."))),
-        (status = 503, description = "The key store is unavailable.", body = Problem, content_type = "application/problem+json"),
+        ChangeRefusals, BodyRefusals, Refusals,
     ),
     security(("adminKey" = [])),
 )]
