@@ -144,6 +144,23 @@ async fn account_made_by(
     }
 }
 
+/// keymint on a fresh database at `database_url` (in `dir`) that held account `name` before
+/// the server opened it, so no announcement of that account can empty the server's key cache
+/// after the test has warmed it.
+pub async fn spawn_app_with_an_account(
+    dir: TempDir,
+    database_url: String,
+    name: &str,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> (TestApp, TestAccount) {
+    let store = connect_store(&database_url)
+        .await
+        .expect("the test database opens");
+    let account = create_account_in(&store, name).await;
+    let app = spawn_on_store(store, database_url, dir, configure).await;
+    (app, account)
+}
+
 /// Another instance on the same database as `other`, as operators run several.
 impl TestApp {
     /// The issuer its tokens name (`http://127.0.0.1:PORT` unless configured).

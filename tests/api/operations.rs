@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BrokenStore, ServedBinary, connect_store, create_account_in, fresh_database_url,
-    fresh_postgres_schema_url, spawn_app, spawn_app_with, spawn_on_store,
+    BrokenStore, ServedBinary, fresh_database_url, fresh_postgres_schema_url, spawn_app,
+    spawn_app_with, spawn_app_with_an_account, spawn_on_store,
 };
 
 #[tokio::test]
@@ -51,9 +51,10 @@ async fn metrics_count_requests_tokens_quota_refusals_and_cache_use() {
     // would announce it a moment later and empty the cache between the two requests.
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    let store = connect_store(&url).await.unwrap();
-    let acme = create_account_in(&store, "acme").await;
-    let app = spawn_on_store(store, url, dir, |s| s.rate_limit = "1/60s".parse().unwrap()).await;
+    let (app, acme) = spawn_app_with_an_account(dir, url, "acme", |s| {
+        s.rate_limit = "1/60s".parse().unwrap()
+    })
+    .await;
     let body = json!({"scope": []});
     assert_eq!(
         app.volubile_token(&acme.primary.secret, &body)
@@ -400,11 +401,9 @@ async fn one_client_cannot_hold_every_connection() {
 #[tokio::test]
 async fn a_usage_flush_returns_only_once_the_write_already_under_way_is_done() {
     // On PostgreSQL, where a row lock holds a write for as long as the test wants.
-    let dir = tempfile::tempdir().unwrap();
     let url = fresh_postgres_schema_url().await;
-    let store = connect_store(&url).await.unwrap();
-    let acme = create_account_in(&store, "acme").await;
-    let app = spawn_on_store(store, url.clone(), dir, |_| {}).await;
+    let (app, acme) =
+        spawn_app_with_an_account(tempfile::tempdir().unwrap(), url.clone(), "acme", |_| {}).await;
     let body = json!({"scope": []});
     assert_eq!(
         app.volubile_token(&acme.primary.secret, &body)
