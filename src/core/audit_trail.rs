@@ -65,11 +65,15 @@ impl From<CommitFailed> for CoreError {
 
 /// The events whose requests wait for their commit (durable audit), all in the one batch the
 /// writer takes next, and what the writer needs: it runs as a task of its own, started by the
-/// first request that finds none at work, on that request's thread (no hop to another thread
-/// and back for each commit, and the requests that thread has ready join the batch first).
+/// first request that finds none at work, on that request's thread (the requests that thread
+/// has ready join the batch first), and has each commit made on the home runtime.
 #[derive(Debug)]
 struct Commits {
     store: Arc<dyn KeyStore>,
+    /// The runtime the trail was made on, the service's own: it runs until the last flush,
+    /// after every actix worker's runtime has ended. `None` when made outside any runtime:
+    /// commits are then made on the writer's.
+    home: Option<tokio::runtime::Handle>,
     observer: Arc<dyn Observer>,
     write_deadline: std::time::Duration,
     /// The trail's: one write at a time, buffered or not.
@@ -149,11 +153,29 @@ impl Commits {
         loop {
             let commits = at_work.0.clone();
             commits.gather().await;
-            {
-                let _one_at_a_time = commits.flushing.lock().await;
-                commits.commit_waiting().await;
-            }
+            // The commit is a task of the home runtime, which this writer only waits for. This
+            // writer's runtime is an actix worker's, ended at shutdown once that worker's own
+            // requests are answered, while the batch holds other workers' requests too: a commit
+            // made here would be dropped with it mid-write, and those requests refused although
+            // their events may be on record. Gathering stays on this thread, where its ready
+            // requests join the batch; the commit costs a hop to the home runtime and back.
+            let committing = commits.clone();
+            let home = commits
+                .home
+                .clone()
+                .unwrap_or_else(tokio::runtime::Handle::current);
+            let committed = home
+                .spawn(async move {
+                    let _one_at_a_time = committing.flushing.lock().await;
+                    committing.commit_waiting().await;
+                })
+                .await;
             drop(at_work);
+            // The home runtime is shutting down (nothing more can be committed), or the store
+            // panicked: the next request starts another writer.
+            if committed.is_err() {
+                return;
+            }
             let waiting = !commits
                 .open
                 .lock()
@@ -233,6 +255,7 @@ impl AuditTrail {
         let commits = durable.then(|| {
             Arc::new(Commits {
                 store: store.clone(),
+                home: tokio::runtime::Handle::try_current().ok(),
                 observer: observer.clone(),
                 write_deadline,
                 flushing: flushing.clone(),
@@ -515,4 +538,289 @@ async fn write(
         }
     }
     Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::core::adminkey::{AdminKeyInfo, NewAdminKey, StoredAdminKey};
+    use crate::core::audit::{AuditEntry, AuditQuery, StoredEvent, decode_batch};
+    use crate::core::audit_chain::{ChainEnd, ChainedBatch};
+    use crate::core::clock::SystemClock;
+    use crate::core::keyring::{KeyPairRecord, SigningAlg};
+    use crate::core::observer::Unobserved;
+    use crate::core::scope::ScopeSet;
+    use crate::core::settings::{AccountSettings, SettingsChange};
+    use crate::core::slot::KeySlot;
+    use crate::core::store::{
+        AccountRange, AccountRecord, ChangeWatch, KeyInfo, NewKey, StoredKey,
+    };
+
+    /// A store each of whose audit writes says it started, then waits for a go-ahead (a permit
+    /// of `go`) before it keeps what it was given.
+    #[derive(Debug)]
+    struct HeldAuditStore {
+        started: tokio::sync::mpsc::UnboundedSender<()>,
+        go: tokio::sync::Semaphore,
+        written: Mutex<Vec<StoredEvent>>,
+    }
+
+    impl HeldAuditStore {
+        fn new() -> (Arc<Self>, tokio::sync::mpsc::UnboundedReceiver<()>) {
+            let (started, writes) = tokio::sync::mpsc::unbounded_channel();
+            let store = Self {
+                started,
+                go: tokio::sync::Semaphore::new(0),
+                written: Mutex::new(Vec::new()),
+            };
+            (Arc::new(store), writes)
+        }
+
+        /// The `jti`s of the events written, in order.
+        fn written_jtis(&self) -> Vec<u128> {
+            let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            written
+                .iter()
+                .filter_map(|event| event.jti.map(|jti| jti.as_u128()))
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl KeyStore for HeldAuditStore {
+        async fn record_audit(&self, batches: &[AuditBatch]) -> Result<(), StoreError> {
+            let _ = self.started.send(());
+            self.go.acquire().await.expect("never closed").forget();
+            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            for batch in batches {
+                written.extend(decode_batch(&batch.events).expect("a batch as encoded"));
+            }
+            Ok(())
+        }
+        async fn create_account(
+            &self,
+            _: &str,
+            _: &AccountSettings,
+            _: &[NewKey],
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn update_account(
+            &self,
+            _: &str,
+            _: &SettingsChange,
+        ) -> Result<AccountRecord, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn delete_account(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<KeyId>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn find_key(&self, _: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn rotate_key(
+            &self,
+            _: &str,
+            _: Option<&KeyId>,
+            _: &NewKey,
+            _: Option<DateTime<Utc>>,
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn current_key(&self, _: &str, _: KeySlot) -> Result<Option<KeyId>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn slot_scopes(&self, _: &str, _: KeySlot) -> Result<Option<ScopeSet>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn list_keys(&self, _: &str, _: DateTime<Utc>) -> Result<Vec<KeyInfo>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn revoke_key(&self, _: &KeyId, _: DateTime<Utc>) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn find_account(&self, _: &str) -> Result<Option<AccountRecord>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn list_accounts(
+            &self,
+            _: &AccountRange<'_>,
+        ) -> Result<Vec<AccountRecord>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn create_admin_key(
+            &self,
+            _: &NewAdminKey,
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn find_admin_key(&self, _: &KeyId) -> Result<Option<StoredAdminKey>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn revoke_admin_key(&self, _: &KeyId, _: DateTime<Utc>) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn record_usage(&self, _: &[(KeyId, DateTime<Utc>)]) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn signing_secret(&self, _: &[u8], _: DateTime<Utc>) -> Result<Vec<u8>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn seal_signing_secrets(&self, _: bool) -> Result<u64, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn signing_keys(&self, _: SigningAlg) -> Result<Vec<KeyPairRecord>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn add_signing_key(&self, _: &KeyPairRecord) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn add_first_signing_key(&self, _: &KeyPairRecord) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn revoke_signing_key(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+            _: Option<&KeyPairRecord>,
+        ) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn prune_audit(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn audit_chain_ends(
+            &self,
+        ) -> Result<(Option<ChainEnd>, Option<ChainEnd>), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn audit_batches_after(
+            &self,
+            _: i64,
+            _: u32,
+        ) -> Result<Vec<ChainedBatch>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn audit_events(&self, _: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn revoke_token(
+            &self,
+            _: Uuid,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn revoked_tokens(
+            &self,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn prune_revoked_tokens(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+        async fn watch(&self) -> Result<Box<dyn ChangeWatch>, StoreError> {
+            unreachable!("only the audit trail is written")
+        }
+    }
+
+    /// A token's event, told apart by its `jti`.
+    fn issued(jti: u128) -> AuditEvent {
+        AuditEvent {
+            at: Utc::now(),
+            dialect: Cow::Borrowed("volubile"),
+            outcome: Outcome::Issued,
+            reason: None,
+            account: Some(Arc::from("acme")),
+            key_id: None,
+            scopes: None,
+            jti: Some(Uuid::from_u128(jti)),
+            client_ip: None,
+            count: 1,
+            actor: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_under_way_is_made_though_the_runtime_of_the_writer_that_took_it_ends() {
+        // Arrange: a worker's runtime, on a thread of its own as actix runs each, whose request
+        // starts the writer there; that runtime then runs on, its request answered, until told
+        // to stop.
+        let (store, mut writes) = HeldAuditStore::new();
+        let trail = Arc::new(AuditTrail::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(Unobserved),
+            std::time::Duration::from_secs(10),
+            None,
+            Arc::new(Catalogue::example()),
+            true,
+        ));
+        let (answered, worker_answer) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = std::thread::spawn({
+            let trail = trail.clone();
+            move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    let _ = answered.send(trail.commit(issued(1)).await);
+                    let _ = stopped.await;
+                });
+                // Dropped with every task it runs.
+            }
+        });
+        writes
+            .recv()
+            .await
+            .expect("the worker's event is being written");
+        // Another worker's request, here on the test's runtime, joins the next batch.
+        let other = tokio::spawn({
+            let trail = trail.clone();
+            async move { trail.commit(issued(2)).await }
+        });
+        while trail.awaiting_commit() < 2 {
+            tokio::task::yield_now().await;
+        }
+        store.go.add_permits(1);
+        assert!(worker_answer.await.expect("the worker answers").is_ok());
+        writes
+            .recv()
+            .await
+            .expect("the other event is being written");
+
+        // Act: the worker's runtime ends while the writer it runs commits the other's batch.
+        stop.send(()).expect("the worker waits to stop");
+        tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .expect("joined")
+            .expect("the worker stops cleanly");
+        store.go.add_permits(1);
+
+        // Assert: the other request is answered as committed, and it is.
+        let answer = other.await.expect("the other request ends");
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!(store.written_jtis(), [1, 2]);
+    }
 }
