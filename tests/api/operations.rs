@@ -404,13 +404,7 @@ async fn a_usage_flush_returns_only_once_the_write_already_under_way_is_done() {
     let url = fresh_postgres_schema_url().await;
     let (app, acme) =
         spawn_app_with_an_account(tempfile::tempdir().unwrap(), url.clone(), "acme", |_| {}).await;
-    let body = json!({"scope": []});
-    assert_eq!(
-        app.volubile_token(&acme.primary.secret, &body)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    app.token_for(&acme.primary.secret).await;
     let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
