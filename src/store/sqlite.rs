@@ -61,6 +61,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
+            // A SQLite connection is a file this process holds open: none goes dead while
+            // idle. sqlx's default pings each one it hands out, one more trip to its database
+            // thread per transaction, a commit that tokens wait for included.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
