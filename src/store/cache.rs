@@ -84,29 +84,20 @@ impl CachedStore {
 /// Follows the store's change feed for as long as the cache lives.
 async fn watch(cache: Weak<CachedStore>, first: Result<Box<dyn ChangeWatch>, StoreError>) {
     let mut subscription = first;
-    let mut resubscribed = false;
     loop {
         match subscription {
-            Ok(mut feed) => {
-                if resubscribed {
-                    let Some(live) = cache.upgrade() else { return };
-                    live.watching.store(true, Ordering::SeqCst);
-                    // Whatever happened while nobody listened is unknown: start clean.
-                    live.invalidate();
-                }
-                loop {
-                    let changed = feed.changed().await;
-                    let Some(live) = cache.upgrade() else { return };
-                    match changed {
-                        Ok(()) => live.invalidate(),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "lost the key change feed; resubscribing");
-                            live.watching.store(false, Ordering::SeqCst);
-                            break;
-                        }
+            Ok(mut feed) => loop {
+                let changed = feed.changed().await;
+                let Some(live) = cache.upgrade() else { return };
+                match changed {
+                    Ok(()) => live.invalidate(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "lost the key change feed; resubscribing");
+                        live.watching.store(false, Ordering::SeqCst);
+                        break;
                     }
                 }
-            }
+            },
             Err(err) => {
                 if cache.strong_count() == 0 {
                     return;
@@ -117,7 +108,11 @@ async fn watch(cache: Weak<CachedStore>, first: Result<Box<dyn ChangeWatch>, Sto
         tokio::time::sleep(RESUBSCRIBE_AFTER).await;
         let Some(live) = cache.upgrade() else { return };
         subscription = live.inner.watch().await;
-        resubscribed = true;
+        if subscription.is_ok() {
+            live.watching.store(true, Ordering::SeqCst);
+            // Whatever happened while nobody listened is unknown: start clean.
+            live.invalidate();
+        }
     }
 }
 
